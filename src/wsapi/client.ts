@@ -1,0 +1,467 @@
+/**
+ * wsapi client: imports one API exported by a binder (or any wsapi server).
+ *
+ * Follows the native client: V is sent first and nothing waits for v; calls
+ * and describes share one 16-bit id counter; sessions and tokens are declared
+ * with S/T once per connection, just before their first use; event ids map
+ * to names through E/e; P for an unknown id is answered with U.
+ */
+import { EventEmitter } from 'node:events';
+import type { Socket } from 'node:net';
+import { MAX_PENDING, SUPPORTED_VERSIONS, WSAPI_VERSION_1 } from './constants.js';
+import {
+  decodeMessage, parseJsonText, toJsonText, writeCall, writeDescribe, writeEventUnexpected,
+  writeSessionCreate, writeSessionRemove, writeTokenCreate, writeTokenRemove, writeVersionOffer,
+  type EventBroadcast, type Message,
+} from './codec.js';
+import { WsapiConnection, type ConnectionOptions, newConnectionStats } from './connection.js';
+import { CallIdAllocator, RecentSet } from './ids.js';
+import { parseSpec, type SocketSpec } from './spec.js';
+import { connectSpec } from './sockets.js';
+import { silentLogger, type Logger } from '../util/log.js';
+
+export interface Reply {
+  /** JSON value of the reply (null when none). */
+  data: unknown;
+  /** Error code: null on success. Match on presence, not text: binders differ. */
+  error: string | null;
+  info: string | null;
+}
+
+export interface CallOptions {
+  /** Session uuid: declared once per connection with S, then referenced by id. */
+  session?: string;
+  /** Token: declared once per connection with T. */
+  token?: string;
+  /** On-behalf credentials "uid:gid:pid-label" (hex numbers). */
+  creds?: string;
+  /** Reply with error `timeout` after this many ms (the id stays reserved until the server answers). */
+  timeout?: number;
+}
+
+export interface EventMeta {
+  /** The call through which the subscription was made, for pushed events. */
+  eventId?: number;
+  /** Set for broadcasts: their uuid (hex) and the hop count this node holds. */
+  broadcast?: { uuid: string; hop: number };
+}
+
+export interface ReconnectOptions {
+  /** First delay, doubled at each failure up to maxDelayMs (default 250). */
+  initialDelayMs?: number;
+  maxDelayMs?: number;
+  /** Fraction of random spread added to each delay (default 0.2). */
+  jitter?: number;
+}
+
+export interface ClientOptions extends ConnectionOptions {
+  /** Reconnect automatically after a hang-up, re-running the recorded subscriptions. */
+  reconnect?: boolean | ReconnectOptions;
+  connectTimeoutMs?: number;
+  /** Largest number of pending calls and describes (default and maximum 4095). */
+  maxPending?: number;
+  /** Versions offered in V (default [1]). */
+  versions?: number[];
+}
+
+interface PendingCall {
+  kind: 'call';
+  resolve: (r: Reply) => void;
+  timer: NodeJS.Timeout | undefined;
+  /** true once the caller got an answer (timeout); the id stays busy until the server replies. */
+  settled: boolean;
+  verb: string;
+  events: Set<number>;
+}
+interface PendingDescribe {
+  kind: 'describe';
+  resolve: (d: unknown) => void;
+}
+
+export interface Subscription {
+  verb: string;
+  args: unknown;
+  options: CallOptions;
+}
+
+export interface ClientStats {
+  calls: number;
+  replies: number;
+  busy: number;
+  timeouts: number;
+  disconnectedCalls: number;
+  events: number;
+  broadcasts: number;
+  duplicateBroadcasts: number;
+  unexpectedEvents: number;
+  reconnects: number;
+  strayReplies: number;
+}
+
+/**
+ * Events emitted:
+ *  - 'event' (name: string, data: unknown, meta: EventMeta)
+ *  - 'subscribe' / 'unsubscribe' (name: string, callId: number, verb: string)
+ *  - 'connect', 'disconnect' (reason: string), 'reconnecting' (delayMs: number, attempt: number)
+ */
+export class WsapiClient extends EventEmitter {
+  readonly spec: SocketSpec;
+  readonly api: string;
+  readonly stats: ClientStats = {
+    calls: 0, replies: 0, busy: 0, timeouts: 0, disconnectedCalls: 0, events: 0, broadcasts: 0,
+    duplicateBroadcasts: 0, unexpectedEvents: 0, reconnects: 0, strayReplies: 0,
+  };
+  readonly connectionStats = newConnectionStats();
+
+  private conn: WsapiConnection | null = null;
+  private readonly ids: CallIdAllocator;
+  private readonly pending = new Map<number, PendingCall | PendingDescribe>();
+  private readonly eventTable = new Map<number, string>();
+  private readonly sessions = new Map<string, number>();
+  private readonly tokens = new Map<string, number>();
+  private readonly declaredSessions = new Set<number>();
+  private readonly declaredTokens = new Set<number>();
+  private readonly seenBroadcasts = new RecentSet(1024);
+  private readonly subscriptions: Subscription[] = [];
+  private readonly log: Logger;
+  private serverVersion: number | null = null;
+  private closedByUser = false;
+  private reconnectTimer: NodeJS.Timeout | undefined;
+  private reconnectAttempt = 0;
+  private connecting: Promise<void> | null = null;
+
+  constructor(spec: string | SocketSpec, private readonly options: ClientOptions = {}) {
+    super();
+    this.spec = typeof spec === 'string' ? parseSpec(spec) : spec;
+    this.api = this.spec.api;
+    this.log = options.logger ?? silentLogger;
+    this.ids = new CallIdAllocator(Math.min(options.maxPending ?? MAX_PENDING, MAX_PENDING));
+  }
+
+  get connected(): boolean {
+    return this.conn !== null && this.conn.isOpen;
+  }
+
+  /** Version the server announced with v (null if it sent none, which is allowed). */
+  get version(): number | null {
+    return this.serverVersion;
+  }
+
+  get pendingCount(): number {
+    return this.ids.size;
+  }
+
+  /** Connects (once); rejects with a ConnectError when the spec cannot be reached. */
+  connect(): Promise<void> {
+    if (this.connected) return Promise.resolve();
+    if (this.connecting) return this.connecting;
+    this.closedByUser = false;
+    this.connecting = connectSpec(this.spec, { timeoutMs: this.options.connectTimeoutMs })
+      .then((socket) => this.attach(socket))
+      .finally(() => { this.connecting = null; });
+    return this.connecting;
+  }
+
+  /** Uses an already connected stream (a socketpair, an inherited fd...). */
+  attach(socket: Socket): void {
+    const conn = new WsapiConnection(socket, { ...this.options, label: this.options.label ?? `client ${this.spec.text}` }, this.connectionStats);
+    this.conn = conn;
+    this.serverVersion = null;
+    conn.onMessage = (payload) => this.onMessage(conn, payload);
+    conn.onClose = (reason) => this.onHangUp(conn, reason);
+    conn.send(writeVersionOffer(this.options.versions ?? SUPPORTED_VERSIONS));
+    this.reconnectAttempt = 0;
+    this.emit('connect');
+  }
+
+  /** Closes the connection for good (no reconnect); pending calls complete with `disconnected`. */
+  close(): void {
+    this.closedByUser = true;
+    clearTimeout(this.reconnectTimer);
+    this.conn?.hangUp('closed by client');
+  }
+
+  /** Calls `verb`; always resolves, with `error` set on failure (busy, timeout, disconnected, or the server's). */
+  call(verb: string, args: unknown = null, options: CallOptions = {}): Promise<Reply> {
+    return this.callText(verb, toJsonText(args), options);
+  }
+
+  /** Like call(), with the args already as JSON text (relays, CLI). */
+  callText(verb: string, argsJson: string, options: CallOptions = {}): Promise<Reply> {
+    const conn = this.conn;
+    if (conn === null || !conn.isOpen) {
+      this.stats.disconnectedCalls++;
+      return Promise.resolve({ data: null, error: 'disconnected', info: 'not connected' });
+    }
+    const callId = this.ids.allocate();
+    if (callId === 0) {
+      this.stats.busy++;
+      return Promise.resolve({ data: null, error: 'busy', info: `too many pending calls (${this.ids.limit})` });
+    }
+    this.stats.calls++;
+    const sessionId = options.session !== undefined ? this.declareSession(conn, options.session) : 0;
+    const tokenId = options.token !== undefined ? this.declareToken(conn, options.token) : 0;
+    return new Promise<Reply>((resolve) => {
+      const pending: PendingCall = { kind: 'call', resolve, timer: undefined, settled: false, verb, events: new Set() };
+      if (options.timeout !== undefined && options.timeout > 0) {
+        pending.timer = setTimeout(() => {
+          pending.settled = true;
+          this.stats.timeouts++;
+          resolve({ data: null, error: 'timeout', info: `no reply to ${this.api}/${verb} within ${options.timeout} ms` });
+        }, options.timeout);
+      }
+      this.pending.set(callId, pending);
+      conn.send(writeCall(callId, verb, sessionId, tokenId, argsJson, options.creds ?? null));
+    });
+  }
+
+  /** Asks for the API description; resolves null when there is none or on hang-up. */
+  describe(): Promise<unknown> {
+    const conn = this.conn;
+    if (conn === null || !conn.isOpen) return Promise.resolve(null);
+    const descId = this.ids.allocate();
+    if (descId === 0) {
+      this.stats.busy++;
+      return Promise.reject(new Error(`busy: too many pending calls (${this.ids.limit})`));
+    }
+    return new Promise((resolve) => {
+      this.pending.set(descId, { kind: 'describe', resolve });
+      conn.send(writeDescribe(descId));
+    });
+  }
+
+  /**
+   * Makes a subscribing call and records it, so that it is made again after
+   * each automatic reconnect.
+   */
+  async subscribe(verb: string, args: unknown = null, options: CallOptions = {}): Promise<Reply> {
+    const sub: Subscription = { verb, args, options };
+    const reply = await this.call(verb, args, options);
+    if (reply.error === null) this.subscriptions.push(sub);
+    return reply;
+  }
+
+  /** Forgets recorded subscriptions made with `verb` (and these args, if given). */
+  forgetSubscription(verb: string, args?: unknown): void {
+    const argsText = args === undefined ? undefined : toJsonText(args);
+    for (let i = this.subscriptions.length - 1; i >= 0; i--) {
+      const s = this.subscriptions[i]!;
+      if (s.verb === verb && (argsText === undefined || toJsonText(s.args) === argsText)) this.subscriptions.splice(i, 1);
+    }
+  }
+
+  /** Drops a session: sends `s` if it was declared on this connection. */
+  releaseSession(uuid: string): void {
+    const id = this.sessions.get(uuid);
+    if (id === undefined) return;
+    this.sessions.delete(uuid);
+    if (this.declaredSessions.delete(id)) this.conn?.send(writeSessionRemove(id));
+  }
+
+  /** Drops a token: sends `t` if it was declared on this connection. */
+  releaseToken(token: string): void {
+    const id = this.tokens.get(token);
+    if (id === undefined) return;
+    this.tokens.delete(token);
+    if (this.declaredTokens.delete(id)) this.conn?.send(writeTokenRemove(id));
+  }
+
+  /** Names of the events currently known (E received, no e yet). */
+  knownEvents(): string[] {
+    return [...this.eventTable.values()];
+  }
+
+  /* ---------------------------------------------------------- internals */
+
+  private static smallestFree(used: Iterable<number>): number {
+    const taken = new Set(used);
+    let id = 1;
+    while (taken.has(id)) id++;
+    return id;
+  }
+
+  private declareSession(conn: WsapiConnection, uuid: string): number {
+    let id = this.sessions.get(uuid);
+    if (id === undefined) {
+      id = WsapiClient.smallestFree(this.sessions.values());
+      if (id > 0xffff) throw new RangeError('too many sessions');
+      this.sessions.set(uuid, id);
+    }
+    if (!this.declaredSessions.has(id)) {
+      this.declaredSessions.add(id);
+      conn.send(writeSessionCreate(id, uuid));
+    }
+    return id;
+  }
+
+  private declareToken(conn: WsapiConnection, token: string): number {
+    let id = this.tokens.get(token);
+    if (id === undefined) {
+      id = WsapiClient.smallestFree(this.tokens.values());
+      if (id > 0xffff) throw new RangeError('too many tokens');
+      this.tokens.set(token, id);
+    }
+    if (!this.declaredTokens.has(id)) {
+      this.declaredTokens.add(id);
+      conn.send(writeTokenCreate(id, token));
+    }
+    return id;
+  }
+
+  private onMessage(conn: WsapiConnection, payload: Buffer): void {
+    const m = decodeMessage(payload);
+    if (m.kind === 'malformed') {
+      conn.malformed(m.reason);
+      return;
+    }
+    this.dispatch(conn, m);
+  }
+
+  private dispatch(conn: WsapiConnection, m: Message): void {
+    switch (m.kind) {
+      case 'k': {
+        const p = this.pending.get(m.callId);
+        if (p === undefined || p.kind !== 'call') {
+          this.stats.strayReplies++;
+          conn.malformed(`reply for unknown call id ${m.callId}`);
+          return;
+        }
+        this.pending.delete(m.callId);
+        this.ids.release(m.callId);
+        this.stats.replies++;
+        if (p.settled) return; // the caller already got `timeout`
+        clearTimeout(p.timer);
+        p.resolve({ data: parseJsonText(m.data), error: m.error, info: m.info });
+        return;
+      }
+      case 'd': {
+        const p = this.pending.get(m.descId);
+        if (p === undefined || p.kind !== 'describe') {
+          conn.malformed(`description for unknown id ${m.descId}`);
+          return;
+        }
+        this.pending.delete(m.descId);
+        this.ids.release(m.descId);
+        p.resolve(parseJsonText(m.description));
+        return;
+      }
+      case 'v':
+        if (!SUPPORTED_VERSIONS.includes(m.version)) {
+          conn.hangUp(`server chose unsupported version ${m.version}`, 'warn');
+          return;
+        }
+        this.serverVersion = m.version;
+        return;
+      case 'E':
+        this.eventTable.set(m.eventId, m.name);
+        return;
+      case 'e':
+        this.eventTable.delete(m.eventId);
+        return;
+      case 'X':
+      case 'x': {
+        const p = this.pending.get(m.callId);
+        const name = this.eventTable.get(m.eventId);
+        if (p === undefined || p.kind !== 'call' || name === undefined) {
+          conn.malformed(`${m.kind} for call ${m.callId} / event ${m.eventId} not known`);
+          return;
+        }
+        if (m.kind === 'X') p.events.add(m.eventId);
+        else p.events.delete(m.eventId);
+        this.emit(m.kind === 'X' ? 'subscribe' : 'unsubscribe', name, m.callId, p.verb);
+        return;
+      }
+      case 'P': {
+        const name = this.eventTable.get(m.eventId);
+        if (name === undefined) {
+          this.stats.unexpectedEvents++;
+          conn.send(writeEventUnexpected(m.eventId));
+          return;
+        }
+        this.stats.events++;
+        this.emit('event', name, parseJsonText(m.data), { eventId: m.eventId } satisfies EventMeta);
+        return;
+      }
+      case 'B':
+        this.onBroadcast(m);
+        return;
+      default:
+        conn.malformed(`client-side message '${m.kind}' received from the server`);
+    }
+  }
+
+  private onBroadcast(m: EventBroadcast): void {
+    const uuid = m.uuid.toString('hex');
+    if (!this.seenBroadcasts.add(uuid)) {
+      this.stats.duplicateBroadcasts++;
+      return;
+    }
+    this.stats.broadcasts++;
+    this.emit('event', m.name, parseJsonText(m.data), { broadcast: { uuid, hop: m.hop } } satisfies EventMeta);
+  }
+
+  private onHangUp(conn: WsapiConnection, reason: string): void {
+    if (this.conn !== conn) return;
+    this.conn = null;
+    this.serverVersion = null;
+    const pending = [...this.pending.values()];
+    this.pending.clear();
+    this.ids.clear();
+    this.eventTable.clear();
+    this.declaredSessions.clear();
+    this.declaredTokens.clear();
+    for (const p of pending) {
+      if (p.kind === 'describe') {
+        p.resolve(null);
+      } else if (!p.settled) {
+        clearTimeout(p.timer);
+        this.stats.disconnectedCalls++;
+        p.resolve({ data: null, error: 'disconnected', info: 'server hung up' });
+      }
+    }
+    this.log.info(`client ${this.spec.text}: disconnected (${reason})`);
+    this.emit('disconnect', reason);
+    this.scheduleReconnect();
+  }
+
+  private reconnectSettings(): Required<ReconnectOptions> | null {
+    const r = this.options.reconnect;
+    if (r === undefined || r === false) return null;
+    const o = r === true ? {} : r;
+    return { initialDelayMs: o.initialDelayMs ?? 250, maxDelayMs: o.maxDelayMs ?? 30_000, jitter: o.jitter ?? 0.2 };
+  }
+
+  private scheduleReconnect(): void {
+    const r = this.reconnectSettings();
+    if (r === null || this.closedByUser) return;
+    const base = Math.min(r.maxDelayMs, r.initialDelayMs * 2 ** Math.min(this.reconnectAttempt, 30));
+    const delay = Math.round(base * (1 + r.jitter * Math.random()));
+    this.reconnectAttempt++;
+    this.emit('reconnecting', delay, this.reconnectAttempt);
+    this.reconnectTimer = setTimeout(() => {
+      if (this.closedByUser) return;
+      this.connect().then(
+        () => {
+          this.stats.reconnects++;
+          void this.resubscribe();
+        },
+        (err: Error) => {
+          this.log.debug(`client ${this.spec.text}: reconnect failed: ${err.message}`);
+          this.scheduleReconnect();
+        },
+      );
+    }, delay);
+  }
+
+  private async resubscribe(): Promise<void> {
+    for (const s of [...this.subscriptions]) {
+      const reply = await this.call(s.verb, s.args, s.options);
+      if (reply.error !== null) {
+        this.log.warn(`client ${this.spec.text}: re-subscription ${s.verb} failed: ${reply.error} ${reply.info ?? ''}`);
+      }
+    }
+    this.emit('resubscribed');
+  }
+}
+
+export { WSAPI_VERSION_1 };

@@ -1,0 +1,269 @@
+/**
+ * Incremental RFC 6455 frame parser for wsapi streams.
+ *
+ * Written here rather than reusing `ws`'s Receiver because wsapi differs from
+ * browser WebSocket in ways that Receiver enforces the other way round:
+ *  - masked and unmasked frames must both be accepted in either role (the
+ *    Receiver requires exactly one masking mode per role);
+ *  - the size limit applies to each frame as announced by its header, checked
+ *    before the payload is read (the Receiver limits the whole message);
+ *  - a text frame must end the connection with 1003 (the Receiver delivers it);
+ *  - a ping is answered with an empty pong by the caller, not by the parser.
+ * Everything else (header layout, control-frame rules, continuation rules)
+ * follows RFC 6455 section 5 as the native websock.c does.
+ */
+import { CloseCode, DEFAULT_MAX_FRAME_PAYLOAD } from './constants.js';
+
+export const Opcode = {
+  CONTINUATION: 0x0,
+  TEXT: 0x1,
+  BINARY: 0x2,
+  CLOSE: 0x8,
+  PING: 0x9,
+  PONG: 0xa,
+} as const;
+
+export interface FrameHandler {
+  /** A complete (possibly reassembled) binary message. */
+  onMessage(payload: Buffer): void;
+  onPing(payload: Buffer): void;
+  onPong(payload: Buffer): void;
+  /** The peer sent a close frame; `code` is absent when its payload was empty. */
+  onClose(code: number | undefined, reason: string): void;
+  /** The stream broke the protocol; the connection must send close `code` and hang up. */
+  onProtocolError(code: number, reason: string): void;
+}
+
+export interface FrameReceiverOptions {
+  /** Largest payload of one frame; bigger → close 1009 before the payload is read. */
+  maxFramePayload?: number;
+  /** Largest reassembled fragmented message (the reference has none; we bound it). */
+  maxMessageSize?: number;
+}
+
+const enum State { HEADER, PAYLOAD, DEAD }
+
+export class FrameReceiver {
+  private readonly chunks: Buffer[] = [];
+  private buffered = 0;
+  private state = State.HEADER;
+
+  /* current frame */
+  private fin = false;
+  private opcode = 0;
+  private mask: Buffer | null = null;
+  private payloadLength = 0;
+
+  /* fragmented message being reassembled */
+  private fragments: Buffer[] = [];
+  private fragmentedSize = 0;
+  private inFragmentedMessage = false;
+
+  private readonly maxFramePayload: number;
+  private readonly maxMessageSize: number;
+
+  constructor(private readonly handler: FrameHandler, options: FrameReceiverOptions = {}) {
+    this.maxFramePayload = options.maxFramePayload ?? DEFAULT_MAX_FRAME_PAYLOAD;
+    this.maxMessageSize = options.maxMessageSize ?? 64 * 1024 * 1024;
+  }
+
+  /** True once a protocol error or close made the parser stop. */
+  get dead(): boolean {
+    return this.state === State.DEAD;
+  }
+
+  /** Feeds bytes read from the socket. */
+  push(chunk: Buffer): void {
+    if (this.state === State.DEAD) return;
+    this.chunks.push(chunk);
+    this.buffered += chunk.length;
+    for (;;) {
+      if (this.state === State.HEADER) {
+        if (!this.readHeader()) return;
+      } else if (this.state === State.PAYLOAD) {
+        if (this.buffered < this.payloadLength) return;
+        this.readPayload();
+      } else {
+        return;
+      }
+    }
+  }
+
+  /** Copies out (or slices, when it lies in one chunk) the next `n` buffered bytes. */
+  private take(n: number): Buffer {
+    this.buffered -= n;
+    const first = this.chunks[0]!;
+    if (n === first.length) {
+      this.chunks.shift();
+      return first;
+    }
+    if (n < first.length) {
+      this.chunks[0] = first.subarray(n);
+      return first.subarray(0, n);
+    }
+    const out = Buffer.allocUnsafe(n);
+    let off = 0;
+    while (off < n) {
+      const c = this.chunks[0]!;
+      const want = n - off;
+      if (c.length <= want) {
+        out.set(c, off);
+        off += c.length;
+        this.chunks.shift();
+      } else {
+        out.set(c.subarray(0, want), off);
+        this.chunks[0] = c.subarray(want);
+        off += want;
+      }
+    }
+    return out;
+  }
+
+  /** Byte at offset `i` of the buffered data, without consuming it. */
+  private peek(i: number): number {
+    for (const c of this.chunks) {
+      if (i < c.length) return c[i]!;
+      i -= c.length;
+    }
+    return -1;
+  }
+
+  private fail(code: number, reason: string): false {
+    this.state = State.DEAD;
+    this.chunks.length = 0;
+    this.buffered = 0;
+    this.fragments = [];
+    this.handler.onProtocolError(code, reason);
+    return false;
+  }
+
+  private readHeader(): boolean {
+    if (this.buffered < 2) return false;
+    const b0 = this.peek(0);
+    const b1 = this.peek(1);
+    const masked = (b1 & 0x80) !== 0;
+    const len7 = b1 & 0x7f;
+    const extra = len7 === 126 ? 2 : len7 === 127 ? 8 : 0;
+    const headerSize = 2 + extra + (masked ? 4 : 0);
+
+    this.fin = (b0 & 0x80) !== 0;
+    this.opcode = b0 & 0x0f;
+    if ((b0 & 0x70) !== 0) return this.fail(CloseCode.PROTOCOL_ERROR, 'reserved bits set');
+    const isControl = (this.opcode & 0x08) !== 0;
+    switch (this.opcode) {
+      case Opcode.CONTINUATION:
+        if (!this.inFragmentedMessage) return this.fail(CloseCode.PROTOCOL_ERROR, 'continuation without a started message');
+        break;
+      case Opcode.TEXT:
+        return this.fail(CloseCode.CANT_ACCEPT, 'text frame');
+      case Opcode.BINARY:
+        if (this.inFragmentedMessage) return this.fail(CloseCode.PROTOCOL_ERROR, 'new message while a fragmented one is pending');
+        break;
+      case Opcode.CLOSE:
+      case Opcode.PING:
+      case Opcode.PONG:
+        break;
+      default:
+        return this.fail(CloseCode.PROTOCOL_ERROR, `reserved opcode ${this.opcode}`);
+    }
+    if (isControl && (!this.fin || len7 > 125)) {
+      return this.fail(CloseCode.PROTOCOL_ERROR, 'fragmented or oversized control frame');
+    }
+
+    // The length check needs only the length bytes: refuse before the mask and payload arrive.
+    if (this.buffered < 2 + extra) return false;
+    let length = len7;
+    if (extra > 0) {
+      const hdr = this.headerBytes(2 + extra);
+      if (extra === 2) {
+        length = hdr.readUInt16BE(2);
+      } else {
+        const high = hdr.readUInt32BE(2);
+        if (high > 0x1fffff) return this.fail(CloseCode.MESSAGE_TOO_LARGE, 'frame length beyond 2^53');
+        length = high * 0x1_0000_0000 + hdr.readUInt32BE(6);
+      }
+    }
+    if (length > this.maxFramePayload) {
+      return this.fail(CloseCode.MESSAGE_TOO_LARGE, `frame payload ${length} > limit ${this.maxFramePayload}`);
+    }
+    if (this.opcode === Opcode.CONTINUATION || (this.opcode === Opcode.BINARY && !this.fin)) {
+      if (this.fragmentedSize + length > this.maxMessageSize) {
+        return this.fail(CloseCode.MESSAGE_TOO_LARGE, `fragmented message > limit ${this.maxMessageSize}`);
+      }
+    }
+    if (this.buffered < headerSize) return false;
+    const header = this.take(headerSize);
+    this.mask = masked ? Buffer.from(header.subarray(headerSize - 4, headerSize)) : null;
+    this.payloadLength = length;
+    this.state = State.PAYLOAD;
+    return true;
+  }
+
+  /** The first `n` buffered bytes as one buffer, without consuming them. */
+  private headerBytes(n: number): Buffer {
+    const first = this.chunks[0]!;
+    if (first.length >= n) return first;
+    const out = Buffer.allocUnsafe(n);
+    for (let i = 0; i < n; i++) out[i] = this.peek(i);
+    return out;
+  }
+
+  private readPayload(): void {
+    let payload = this.payloadLength === 0 ? Buffer.alloc(0) : this.take(this.payloadLength);
+    if (this.mask !== null) {
+      // Unmask into a copy: the chunk may be shared with the next frame.
+      const m = this.mask;
+      const out = Buffer.allocUnsafe(payload.length);
+      for (let i = 0; i < payload.length; i++) out[i] = payload[i]! ^ m[i & 3]!;
+      payload = out;
+    }
+    this.state = State.HEADER;
+
+    switch (this.opcode) {
+      case Opcode.PING:
+        this.handler.onPing(payload);
+        return;
+      case Opcode.PONG:
+        this.handler.onPong(payload);
+        return;
+      case Opcode.CLOSE: {
+        this.state = State.DEAD;
+        const code = payload.length >= 2 ? payload.readUInt16BE(0) : undefined;
+        const reason = payload.length > 2 ? payload.toString('utf8', 2) : '';
+        this.chunks.length = 0;
+        this.buffered = 0;
+        this.handler.onClose(code, reason);
+        return;
+      }
+      default:
+        break;
+    }
+    if (!this.fin) {
+      this.inFragmentedMessage = true;
+      this.fragments.push(payload);
+      this.fragmentedSize += payload.length;
+      return;
+    }
+    if (this.inFragmentedMessage) {
+      this.fragments.push(payload);
+      const whole = Buffer.concat(this.fragments, this.fragmentedSize + payload.length);
+      this.fragments = [];
+      this.fragmentedSize = 0;
+      this.inFragmentedMessage = false;
+      this.handler.onMessage(whole);
+      return;
+    }
+    this.handler.onMessage(payload);
+  }
+}
+
+/** Control frames the endpoints send (always unmasked, like the reference). */
+export const PONG_EMPTY = Buffer.from([0x8a, 0x00]);
+
+export function closeFrame(code: number): Buffer {
+  const b = Buffer.allocUnsafe(4);
+  b[0] = 0x88;
+  b[1] = 2;
+  b.writeUInt16BE(code, 2);
+  return b;
+}

@@ -1,0 +1,245 @@
+/**
+ * wsapi server: exports one API (verbs, events, description) on one or more
+ * socket specs, so native binders can import it with --ws-client.
+ */
+import { EventEmitter } from 'node:events';
+import { randomBytes } from 'node:crypto';
+import type { Server, Socket } from 'node:net';
+import { unlinkSync } from 'node:fs';
+import { BROADCAST_HOP_MAX } from './constants.js';
+import { writeEventBroadcast, writeEventPush } from './codec.js';
+import { newConnectionStats, type ConnectionOptions } from './connection.js';
+import { RecentSet } from './ids.js';
+import type { Credentials, Request } from './request.js';
+import { ServerConnection } from './server-connection.js';
+import { ServerEvent, type BroadcastOptions, type EventHost } from './server-event.js';
+import { SessionStore } from './session.js';
+import { parseSpec, type SocketSpec } from './spec.js';
+import { listenSpec } from './sockets.js';
+import { silentLogger, type Logger } from '../util/log.js';
+
+/** A verb handler: reply through `req`, or return a value (replied as data) / throw (replied as error). */
+export type VerbHandler = (req: Request) => unknown;
+
+export interface VerbInfo {
+  description?: string;
+}
+
+/** Who may pass on-behalf credentials in K: the reference trusts only privileged peers. */
+export type CredsTrust = 'always' | 'same-uid' | 'never';
+
+export interface ServerOptions extends ConnectionOptions {
+  api: string;
+  /** Description answered to D: any JSON (OpenAPI-like), or a function giving it; null by default. */
+  description?: unknown | (() => unknown);
+  /** Default 'same-uid': forwarded creds are honoured from root or from our own uid. */
+  trustForwardedCreds?: CredsTrust;
+}
+
+export interface ServerStats {
+  connections: number;
+  connectionsTotal: number;
+  calls: number;
+  unknownVerbs: number;
+  handlerErrors: number;
+  eventsPushed: number;
+  broadcasts: number;
+}
+
+/**
+ * Events emitted: 'connection' (ServerConnection), 'disconnect' (ServerConnection, reason).
+ */
+export class WsapiServer extends EventEmitter implements EventHost {
+  readonly api: string;
+  readonly sessions = new SessionStore();
+  readonly connectionStats = newConnectionStats();
+  readonly stats: ServerStats = { connections: 0, connectionsTotal: 0, calls: 0, unknownVerbs: 0, handlerErrors: 0, eventsPushed: 0, broadcasts: 0 };
+  private readonly verbs = new Map<string, { handler: VerbHandler; info: VerbInfo }>();
+  private readonly events = new Map<string, ServerEvent>();
+  private readonly subscribers = new Map<number, Set<ServerConnection>>();
+  private readonly connections = new Set<ServerConnection>();
+  private readonly servers: Server[] = [];
+  private readonly socketPaths: string[] = [];
+  private readonly seenBroadcasts = new RecentSet(1024);
+  private readonly log: Logger;
+  private nextEventId = 1;
+  private deferred: Array<() => void> = [];
+
+  constructor(private readonly options: ServerOptions) {
+    super();
+    this.api = options.api;
+    this.log = options.logger ?? silentLogger;
+  }
+
+  /** Declares a verb. */
+  verb(name: string, handler: VerbHandler, info: VerbInfo = {}): this {
+    this.verbs.set(name, { handler, info });
+    return this;
+  }
+
+  verbNames(): string[] {
+    return [...this.verbs.keys()];
+  }
+
+  /** Listens on a spec (string or parsed); may be called for several specs. */
+  async listen(spec: string | SocketSpec): Promise<void> {
+    const s = typeof spec === 'string' ? parseSpec(spec) : spec;
+    const servers = await listenSpec(s, (socket) => this.accept(socket));
+    this.servers.push(...servers);
+    if (s.kind === 'unix') this.socketPaths.push(s.path);
+    this.log.info(`server ${this.api}: listening on ${s.text}`);
+  }
+
+  /** Serves an already connected stream. */
+  accept(socket: Socket): ServerConnection {
+    const c = new ServerConnection(this, socket, { ...this.options, label: this.options.label ?? `server ${this.api}` }, this.connectionStats);
+    this.connections.add(c);
+    this.stats.connections++;
+    this.stats.connectionsTotal++;
+    this.emit('connection', c);
+    return c;
+  }
+
+  /** Stops listening and hangs up every connection. */
+  async close(): Promise<void> {
+    await Promise.all(this.servers.map((s) => new Promise<void>((r) => s.close(() => r()))));
+    this.servers.length = 0;
+    for (const p of this.socketPaths) {
+      try { unlinkSync(p); } catch { /* already gone */ }
+    }
+    for (const c of this.connections) c.conn.hangUp('server closing');
+  }
+
+  /** Creates (or returns) the event `name`; its wire name is `api/name`. */
+  event(name: string): ServerEvent {
+    let e = this.events.get(name);
+    if (e === undefined || e.removed) {
+      const id = this.allocateEventId();
+      e = new ServerEvent(this, id, `${this.api}/${name}`);
+      this.events.set(name, e);
+    }
+    return e;
+  }
+
+  /** Broadcasts `api/name` to every connection. */
+  broadcast(name: string, data: unknown = null, options?: BroadcastOptions): boolean {
+    return this.broadcastEvent(`${this.api}/${name}`, JSON.stringify(data) ?? 'null', options);
+  }
+
+  private allocateEventId(): number {
+    const used = new Set([...this.events.values()].filter((e) => !e.removed).map((e) => e.id));
+    for (let i = 0; i < 0xffff; i++) {
+      const id = this.nextEventId;
+      this.nextEventId = id === 0xffff ? 1 : id + 1;
+      if (!used.has(id)) return id;
+    }
+    throw new RangeError(`server ${this.api}: no free event id`);
+  }
+
+  /* ------------------------------------------------ used by connections */
+
+  describeText(): string {
+    const d = this.options.description;
+    const value = typeof d === 'function' ? (d as () => unknown)() : d;
+    return value === undefined ? 'null' : JSON.stringify(value) ?? 'null';
+  }
+
+  trustsForwardedCreds(peer: Credentials | undefined): boolean {
+    const policy = this.options.trustForwardedCreds ?? 'same-uid';
+    if (policy === 'always') return true;
+    if (policy === 'never' || peer === undefined) return false;
+    return peer.uid === 0 || peer.uid === process.getuid?.();
+  }
+
+  dispatch(req: Request): void {
+    this.stats.calls++;
+    const verb = this.verbs.get(req.verb);
+    if (verb === undefined) {
+      this.stats.unknownVerbs++;
+      req.fail('unknown-verb', `verb ${req.verb} unknown within api ${this.api}`);
+      return;
+    }
+    const failed = (err: unknown): void => {
+      this.stats.handlerErrors++;
+      this.log.warn(`server ${this.api}: verb ${req.verb} failed: ${(err as Error)?.message ?? String(err)}`);
+      req.fail('internal-error', (err as Error)?.message ?? String(err));
+    };
+    try {
+      const result = verb.handler(req);
+      if (result instanceof Promise) {
+        result.then((v) => { if (!req.replied) req.reply(v); }, failed);
+      } else if (!req.replied && result !== undefined) {
+        req.reply(result);
+      }
+    } catch (err) {
+      if (!req.replied) failed(err);
+    }
+  }
+
+  attachListener(eventId: number, c: ServerConnection): void {
+    let set = this.subscribers.get(eventId);
+    if (set === undefined) this.subscribers.set(eventId, (set = new Set()));
+    set.add(c);
+  }
+
+  dropListener(eventId: number, c: ServerConnection): void {
+    this.subscribers.get(eventId)?.delete(c);
+  }
+
+  connectionClosed(c: ServerConnection, reason: string): void {
+    this.connections.delete(c);
+    this.stats.connections--;
+    this.emit('disconnect', c, reason);
+  }
+
+  /**
+   * Pushes, broadcasts and removals are delivered on the next tick, so that a
+   * handler that pushes and then replies produces k before P, as the
+   * reference (which runs pushes as jobs) does.
+   */
+  private defer(fn: () => void): void {
+    if (this.deferred.length === 0) process.nextTick(this.flushDeferred);
+    this.deferred.push(fn);
+  }
+
+  private readonly flushDeferred = (): void => {
+    const jobs = this.deferred;
+    this.deferred = [];
+    for (const job of jobs) job();
+  };
+
+  /* EventHost */
+  pushEvent(event: ServerEvent, dataJson: string): number {
+    const set = this.subscribers.get(event.id);
+    const count = set?.size ?? 0;
+    if (count === 0) return 0;
+    this.defer(() => {
+      const frame = writeEventPush(event.id, dataJson);
+      for (const c of set!) if (c.knownEvents.has(event.id)) c.conn.send(frame);
+      this.stats.eventsPushed++;
+    });
+    return count;
+  }
+
+  broadcastEvent(name: string, dataJson: string, options: BroadcastOptions = {}): boolean {
+    const hop = options.hop ?? BROADCAST_HOP_MAX;
+    const uuid = options.uuid ?? randomBytes(16);
+    if (!this.seenBroadcasts.add(Buffer.from(uuid).toString('hex'))) return false; // loop: already relayed
+    if (hop <= 0) return false;
+    this.defer(() => {
+      const frame = writeEventBroadcast(name, dataJson, uuid, hop - 1);
+      for (const c of this.connections) c.conn.send(frame);
+      this.stats.broadcasts++;
+    });
+    return true;
+  }
+
+  removeEvent(event: ServerEvent): void {
+    const short = event.name.slice(this.api.length + 1);
+    if (this.events.get(short) === event) this.events.delete(short);
+    const set = this.subscribers.get(event.id);
+    this.subscribers.delete(event.id);
+    // Immediate, unlike pushes: the reference sends e before the k of the removing call.
+    for (const c of set ?? []) c.forgetEvent(event.id);
+  }
+}
