@@ -1,0 +1,197 @@
+/**
+ * wsapi call throughput and latency.
+ *
+ *   npm run bench:wsapi                       full run: our client against our server
+ *                                             (simulated binder in a child process), sequential
+ *                                             and pipelined, with a raw-socket baseline
+ *   npm run bench:wsapi -- --spec SPEC --verb VERB --args JSON --calls N --inflight K
+ *                                             client only, against any server (a native binder too)
+ *
+ * The baseline is a raw echo of pre-built frames of the same size over the
+ * same kind of socket, in the same script: the floor any Node.js wsapi peer
+ * pays for the socket and event loop. Ratios say how close the engine gets.
+ * Every mode ends with one line: calls/s=… p50_us=… p99_us=… rss_mb=…
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import net from 'node:net';
+import { tmpdir, cpus } from 'node:os';
+import { join, dirname } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { WsapiClient, writeCall, writeReply } from '../src/wsapi/index.js';
+
+interface Result { calls: number; seconds: number; p50: number; p99: number }
+
+function percentile(sorted: Float64Array, p: number): number {
+  if (sorted.length === 0) return 0;
+  return sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))]!;
+}
+
+function summarize(latUs: Float64Array, calls: number, seconds: number): Result {
+  latUs.sort();
+  return { calls, seconds, p50: percentile(latUs, 0.5), p99: percentile(latUs, 0.99) };
+}
+
+/** Keeps `inflight` calls outstanding until `calls` replies came back. */
+async function runClient(client: WsapiClient, verb: string, argsJson: string, calls: number, inflight: number): Promise<Result> {
+  const lat = new Float64Array(calls);
+  let started = 0;
+  let failed = 0;
+  const t0 = process.hrtime.bigint();
+  await new Promise<void>((resolve) => {
+    let done = 0;
+    const launch = (): void => {
+      const i = started++;
+      const t = process.hrtime.bigint();
+      void client.callText(verb, argsJson).then((r) => {
+        lat[i] = Number(process.hrtime.bigint() - t) / 1000;
+        if (r.error !== null) failed++;
+        if (++done === calls) resolve();
+        else if (started < calls) launch();
+      });
+    };
+    for (let k = 0; k < Math.min(inflight, calls); k++) launch();
+  });
+  const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
+  if (failed > 0) throw new Error(`${failed} of ${calls} calls failed`);
+  return summarize(lat, calls, seconds);
+}
+
+/** Raw baseline: a server echoing a fixed reply frame per request frame, no codec at all. */
+async function rawBaseline(path: string, calls: number, inflight: number, request: Buffer, reply: Buffer): Promise<Result> {
+  const server = net.createServer((s) => {
+    let pending = 0;
+    s.on('data', (chunk: Buffer) => {
+      // Count whole request frames (all the same size) and answer each.
+      pending += chunk.length;
+      const n = Math.floor(pending / request.length);
+      pending -= n * request.length;
+      if (n > 0) s.write(n === 1 ? reply : Buffer.concat(Array(n).fill(reply)));
+    });
+  });
+  await new Promise<void>((r) => server.listen(path, r));
+  const sock = net.connect(path);
+  await new Promise<void>((r) => sock.once('connect', r));
+  sock.setNoDelay(true);
+  const lat = new Float64Array(calls);
+  const sentAt: bigint[] = [];
+  let sent = 0;
+  let got = 0;
+  let buffered = 0;
+  const t0 = process.hrtime.bigint();
+  await new Promise<void>((resolve) => {
+    sock.on('data', (chunk: Buffer) => {
+      buffered += chunk.length;
+      const now = process.hrtime.bigint();
+      let n = 0;
+      while (buffered >= reply.length) {
+        buffered -= reply.length;
+        lat[got] = Number(now - sentAt[got]!) / 1000;
+        got++;
+        n++;
+      }
+      if (got === calls) return resolve();
+      const more = Math.min(n, calls - sent);
+      if (more > 0) {
+        for (let k = 0; k < more; k++) sentAt[sent + k] = now;
+        sent += more;
+        sock.write(more === 1 ? request : Buffer.concat(Array(more).fill(request)));
+      }
+    });
+    const first = Math.min(inflight, calls);
+    const now = process.hrtime.bigint();
+    for (let k = 0; k < first; k++) sentAt[k] = now;
+    sent = first;
+    sock.write(Buffer.concat(Array(first).fill(request)));
+  });
+  const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
+  sock.destroy();
+  await new Promise<void>((r) => server.close(() => r()));
+  return summarize(lat, calls, seconds);
+}
+
+function rssMb(): number {
+  return process.memoryUsage().rss / 1048576;
+}
+function peakRssMb(pid?: number): number {
+  try {
+    const status = readFileSync(`/proc/${pid ?? 'self'}/status`, 'utf8');
+    const m = /VmHWM:\s+(\d+) kB/.exec(status);
+    return m ? Number(m[1]) / 1024 : NaN;
+  } catch {
+    return NaN;
+  }
+}
+
+function line(r: Result, rss: number): string {
+  return `calls/s=${Math.round(r.calls / r.seconds)} p50_us=${r.p50.toFixed(0)} p99_us=${r.p99.toFixed(0)} rss_mb=${rss.toFixed(1)}`;
+}
+
+async function clientOnly(spec: string, verb: string, args: string, calls: number, inflight: number): Promise<void> {
+  JSON.parse(args);
+  const client = new WsapiClient(spec);
+  await client.connect();
+  // Warm-up, so the JIT does not count as protocol cost.
+  await runClient(client, verb, args, Math.min(2000, calls), inflight);
+  const r = await runClient(client, verb, args, calls, inflight);
+  client.close();
+  console.log(`client against ${spec} verb=${verb} calls=${calls} inflight=${inflight}`);
+  console.log(line(r, peakRssMb()));
+}
+
+async function fullRun(calls: number): Promise<void> {
+  const dir = mkdtempSync(join(tmpdir(), 'afb-edge-bench-'));
+  const spec = `unix:${join(dir, 'bench')}`;
+  const main = join(dirname(fileURLToPath(import.meta.url)), '..', 'src', 'cli', 'main.js');
+  const child: ChildProcess = spawn(process.execPath, [main, 'simulate', '--ws-server', spec, '--period', '0', '--log-level', 'warn'], { stdio: ['ignore', 'ignore', 'pipe'] });
+  try {
+    await new Promise<void>((resolve, reject) => {
+      child.stderr!.on('data', (d: Buffer) => { if (d.toString().includes('serving')) resolve(); });
+      child.once('exit', (code) => reject(new Error(`simulator exited with ${code}`)));
+    });
+    const client = new WsapiClient(spec);
+    await client.connect();
+    const args = '{"n":1}';
+    // The same frames the engine exchanges for one ping, for the raw baseline.
+    const probe = await client.callText('ping', args);
+    const request = writeCall(1, 'ping', 0, 0, args, null);
+    const reply = writeReply(1, probe.error, probe.info, JSON.stringify(probe.data));
+    await runClient(client, 'ping', args, 5000, 10); // warm-up
+    console.log(`wsapi bench: node ${process.version}, ${cpus()[0]?.model ?? 'cpu'} x${cpus().length}, ${calls} calls per run, unix socket`);
+    console.log(`request ${request.length} B, reply ${reply.length} B; server = afb-edge simulate in a child process`);
+    console.log('mode            engine calls/s   p50 us   p99 us | raw-echo msgs/s  p50 us | ratio');
+    let last: Result | undefined;
+    for (const inflight of [1, 10, 100]) {
+      const ours = await runClient(client, 'ping', args, inflight === 1 ? Math.min(calls, 30_000) : calls, inflight);
+      const raw = await rawBaseline(join(dir, `raw${inflight}`), inflight === 1 ? Math.min(calls, 30_000) : calls, inflight, request, reply);
+      const rate = ours.calls / ours.seconds;
+      const rawRate = raw.calls / raw.seconds;
+      const label = inflight === 1 ? 'sequential' : `pipelined x${inflight}`;
+      console.log(`${label.padEnd(15)} ${Math.round(rate).toString().padStart(14)} ${ours.p50.toFixed(0).padStart(8)} ${ours.p99.toFixed(0).padStart(8)} | ${Math.round(rawRate).toString().padStart(15)} ${raw.p50.toFixed(0).padStart(7)} | ${(rate / rawRate).toFixed(2)}`);
+      last = ours;
+    }
+    client.close();
+    console.log(`peak RSS: client ${peakRssMb().toFixed(1)} MB, server ${peakRssMb(child.pid).toFixed(1)} MB (current client ${rssMb().toFixed(1)} MB)`);
+    console.log(line(last!, peakRssMb()));
+  } finally {
+    child.kill('SIGTERM');
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+const { values } = parseArgs({
+  options: {
+    spec: { type: 'string' },
+    verb: { type: 'string', default: 'ping' },
+    args: { type: 'string', default: 'null' },
+    calls: { type: 'string', default: '200000' },
+    inflight: { type: 'string', default: '100' },
+  },
+});
+const calls = Number(values.calls);
+if (values.spec !== undefined) {
+  await clientOnly(values.spec, values.verb!, values.args!, calls, Number(values.inflight));
+} else {
+  await fullRun(calls);
+}

@@ -1,0 +1,34 @@
+/** Errors the CLI reports as one line on stderr with exit code 2. */
+export class UsageError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'UsageError';
+  }
+}
+
+export const EXIT_OK = 0;
+export const EXIT_REPLY_ERROR = 1;
+export const EXIT_USAGE = 2;
+
+export const USAGE = `afb-edge — wsapi tools and edge agent for AGL / redpesk binders
+
+Usage:
+  afb-edge call SPEC VERB [JSON] [--session UUID] [--token T] [--creds C] [--timeout MS]
+      Calls VERB and prints the reply as one JSON line {"error":…,"info":…,"data":…}.
+      Exit 0 on success, 1 when the reply carries an error, 2 on usage or connection errors.
+  afb-edge describe SPEC [--timeout MS]
+      Prints the API description JSON (null when the API has none).
+  afb-edge listen SPEC --subscribe VERB [JSON] [--subscribe VERB [JSON]]… [--count N]
+                  [--session UUID] [--token T] [--reconnect]
+      Makes the calls, then prints each event (broadcasts too) as a JSON line
+      {"event":"api/name","data":…} until interrupted or N events.
+  afb-edge simulate --ws-server SPEC [--ws-server SPEC]… [--api NAME] [--period MS]
+      Runs a simulated binder exporting API NAME (default "vehicle"): verbs ping, fail,
+      subscribe, unsubscribe, push, broadcast, info; describe; periodic signal events.
+  afb-edge demo [--count N]
+      Starts a simulated binder on a temporary socket and shows a client using it.
+
+SPEC: unix:/run/platform/apis/ws/NAME | unix:@NAME | tcp:HOST:PORT/NAME | sd:NAME
+      optional ?as-api=NAME, ?abstract=exact|padded|auto (abstract address form, default auto)
+Options common to all commands: --log-level debug|info|warn|error (default warn), --help, --version
+`;
