@@ -144,7 +144,7 @@ async function fullRun(calls: number): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'afb-edge-bench-'));
   const spec = `unix:${join(dir, 'bench')}`;
   const main = join(dirname(fileURLToPath(import.meta.url)), '..', 'src', 'cli', 'main.js');
-  const child: ChildProcess = spawn(process.execPath, [main, 'simulate', '--ws-server', spec, '--period', '0', '--log-level', 'warn'], { stdio: ['ignore', 'ignore', 'pipe'] });
+  const child: ChildProcess = spawn(process.execPath, [...process.execArgv, main, 'simulate', '--ws-server', spec, '--period', '0', '--log-level', 'warn'], { stdio: ['ignore', 'ignore', 'pipe'] });
   try {
     await new Promise<void>((resolve, reject) => {
       child.stderr!.on('data', (d: Buffer) => { if (d.toString().includes('serving')) resolve(); });

@@ -36,10 +36,11 @@ export interface ConnectionStats {
   pingsIn: number;
   backlogDisconnects: number;
   protocolErrors: number;
+  handlerErrors: number;
 }
 
 export function newConnectionStats(): ConnectionStats {
-  return { messagesIn: 0, messagesOut: 0, bytesIn: 0, bytesOut: 0, malformed: 0, pingsIn: 0, backlogDisconnects: 0, protocolErrors: 0 };
+  return { messagesIn: 0, messagesOut: 0, bytesIn: 0, bytesOut: 0, malformed: 0, pingsIn: 0, backlogDisconnects: 0, protocolErrors: 0, handlerErrors: 0 };
 }
 
 export class WsapiConnection {
@@ -68,7 +69,13 @@ export class WsapiConnection {
     const frames: FrameHandler = {
       onMessage: (payload) => {
         this.stats.messagesIn++;
-        this.onMessage(payload);
+        try {
+          this.onMessage(payload);
+        } catch (err) {
+          // A throwing handler (ours or a user's event listener) must not take the process down.
+          this.stats.handlerErrors++;
+          this.log.error(`${this.label}: message handler failed: ${(err as Error)?.stack ?? String(err)}`);
+        }
       },
       onPing: () => {
         this.stats.pingsIn++;
