@@ -103,11 +103,13 @@ static napi_value connect_abstract(napi_env env, napi_callback_info info)
 	alen = abstract_addr(&sun, name, len, padded);
 	if (alen == 0)
 		return throw_errno(env, "abstract address", ENAMETOOLONG);
-	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	/* Non-blocking: a unix connect then completes at once or fails at once
+	 * (no handshake, never EINPROGRESS). A blocking one would wait, freezing
+	 * the whole event loop, whenever the listener's accept queue is full
+	 * (a stalled binder): non-blocking, that is EAGAIN, as Node's net says. */
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 	if (fd < 0)
 		return throw_errno(env, "socket", errno);
-	/* A unix connect completes at once or fails at once (no handshake);
-	 * doing it blocking avoids an EINPROGRESS dance. */
 	do
 		rc = connect(fd, (struct sockaddr *)&sun, alen);
 	while (rc < 0 && errno == EINTR);

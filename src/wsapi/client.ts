@@ -17,7 +17,7 @@ import {
 import { WsapiConnection, type ConnectionOptions, newConnectionStats } from './connection.js';
 import { CallIdAllocator, RecentSet } from './ids.js';
 import { parseSpec, type SocketSpec } from './spec.js';
-import { connectSpec } from './sockets.js';
+import { ConnectError, connectSpec } from './sockets.js';
 import { silentLogger, type Logger } from '../util/log.js';
 
 export interface Reply {
@@ -157,7 +157,14 @@ export class WsapiClient extends EventEmitter {
     if (this.connecting) return this.connecting;
     this.closedByUser = false;
     this.connecting = connectSpec(this.spec, { timeoutMs: this.options.connectTimeoutMs })
-      .then((socket) => this.attach(socket))
+      .then((socket) => {
+        // close() was called while connecting: stay closed, do not attach.
+        if (this.closedByUser) {
+          socket.destroy();
+          throw new ConnectError(this.spec.text, 'ECANCELED', 'closed by the client while connecting');
+        }
+        this.attach(socket);
+      })
       .finally(() => { this.connecting = null; });
     return this.connecting;
   }

@@ -68,6 +68,9 @@ export class WsapiConnection {
     this.malformedLog = new RateLimitedLog((m) => this.log.warn(`${this.label}: ${m}`));
     const frames: FrameHandler = {
       onMessage: (payload) => {
+        // Once we hung up (bad v, bad V, backlog...), later messages of the same
+        // chunk must not be acted upon: the reference stops reading at hang-up.
+        if (this.closing) return;
         this.stats.messagesIn++;
         try {
           this.onMessage(payload);

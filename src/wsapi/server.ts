@@ -102,12 +102,15 @@ export class WsapiServer extends EventEmitter implements EventHost {
 
   /** Stops listening and hangs up every connection. */
   async close(): Promise<void> {
-    await Promise.all(this.servers.map((s) => new Promise<void>((r) => s.close(() => r()))));
+    // net.Server.close() stops accepting at once but calls back only when every
+    // connection has ended: hang them up before waiting, or close() never resolves.
+    const stopped = Promise.all(this.servers.map((s) => new Promise<void>((r) => s.close(() => r()))));
+    for (const c of this.connections) c.conn.hangUp('server closing');
+    await stopped;
     this.servers.length = 0;
     for (const p of this.socketPaths) {
       try { unlinkSync(p); } catch { /* already gone */ }
     }
-    for (const c of this.connections) c.conn.hangUp('server closing');
   }
 
   /** Creates (or returns) the event `name`; its wire name is `api/name`. */

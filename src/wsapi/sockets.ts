@@ -202,7 +202,11 @@ export function peerCredentials(socket: net.Socket): { uid: number; gid: number;
   const fd = (socket as unknown as { _handle?: { fd?: number } })._handle?.fd;
   if (addon === null || typeof fd !== 'number' || fd < 0) return undefined;
   try {
-    return addon.peerCredentials(fd);
+    const cred = addon.peerCredentials(fd);
+    // On a TCP socket Linux does not fail SO_PEERCRED but answers uid/gid -1 and
+    // pid 0; like the reference (afb-cred.c refuses uid -1), that is "no credentials".
+    if (cred.uid === 0xffffffff) return undefined;
+    return cred;
   } catch {
     return undefined; // TCP peers have no SO_PEERCRED
   }
