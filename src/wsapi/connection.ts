@@ -56,6 +56,8 @@ export class WsapiConnection {
   private readonly log: Logger;
   private readonly malformedLog: RateLimitedLog;
   private corked = false;
+  /** Bytes written since the current cork (this tick). */
+  private batchBytes = 0;
   private closing = false;
   private closed = false;
   private closeReason = 'connection closed';
@@ -125,17 +127,23 @@ export class WsapiConnection {
     if (this.closing) return false;
     if (!this.corked) {
       this.corked = true;
+      this.batchBytes = 0;
       this.socket.cork();
       process.nextTick(this.uncork);
     }
-    this.socket.write(frame);
-    this.stats.messagesOut++;
-    this.stats.bytesOut += frame.length;
-    if (this.socket.writableLength > this.maxBacklog) {
+    // Only bytes left over from earlier ticks say the peer is not reading: a
+    // large batch produced in this tick (many pipelined replies) is not held
+    // against a peer that keeps up.
+    const carried = this.socket.writableLength - this.batchBytes;
+    if (carried > this.maxBacklog) {
       this.stats.backlogDisconnects++;
-      this.hangUp(`peer not reading: ${this.socket.writableLength} bytes queued > limit ${this.maxBacklog}`, 'warn');
+      this.hangUp(`peer not reading: ${carried} bytes still queued from earlier writes > limit ${this.maxBacklog}`, 'warn');
       return false;
     }
+    this.socket.write(frame);
+    this.batchBytes += frame.length;
+    this.stats.messagesOut++;
+    this.stats.bytesOut += frame.length;
     return true;
   }
 

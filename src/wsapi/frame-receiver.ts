@@ -43,6 +43,9 @@ export interface FrameReceiverOptions {
 
 const enum State { HEADER, PAYLOAD, DEAD }
 
+/** Most fragments one message may arrive in (each costs a buffer even when empty). */
+const MAX_FRAGMENTS = 65_536;
+
 export class FrameReceiver {
   private readonly chunks: Buffer[] = [];
   private buffered = 0;
@@ -187,7 +190,8 @@ export class FrameReceiver {
       return this.fail(CloseCode.MESSAGE_TOO_LARGE, `frame payload ${length} > limit ${this.maxFramePayload}`);
     }
     if (this.opcode === Opcode.CONTINUATION || (this.opcode === Opcode.BINARY && !this.fin)) {
-      if (this.fragmentedSize + length > this.maxMessageSize) {
+      // Counted in bytes and in pieces: empty fragments cost memory too.
+      if (this.fragmentedSize + length > this.maxMessageSize || this.fragments.length >= MAX_FRAGMENTS) {
         return this.fail(CloseCode.MESSAGE_TOO_LARGE, `fragmented message > limit ${this.maxMessageSize}`);
       }
     }

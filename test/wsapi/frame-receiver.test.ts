@@ -321,4 +321,15 @@ describe('FrameReceiver: size limits', () => {
     // an unfragmented frame is bound by maxFramePayload only
     expect(run(wsFrame(Buffer.alloc(60)), 'whole', { maxFramePayload: 100, maxMessageSize: 50 })).toHaveLength(1);
   });
+
+  it('empty fragments are bounded in number too (65,536 pieces at most)', () => {
+    const { rx, events } = recorder({});
+    const empty = wsFrame(Buffer.alloc(0), { opcode: OP.CONT, fin: false });
+    rx.push(wsFrame(Buffer.alloc(0), { fin: false }));
+    rx.push(Buffer.concat(Array(65_535).fill(empty)));
+    expect(events).toEqual([]);
+    rx.push(empty);
+    expect(events).toHaveLength(1);
+    expect(events[0]!.slice(0, 2)).toEqual(['error', 1009]);
+  });
 });

@@ -615,7 +615,7 @@ describe('server: a peer that never reads', () => {
       expect((r.data as string).length).toBe(reply.length);
     }
     const [, reason] = await disconnected;
-    expect(reason).toMatch(/^peer not reading: \d+ bytes queued > limit 1048576$/);
+    expect(reason).toMatch(/^peer not reading: \d+ bytes still queued from earlier writes > limit 1048576$/);
     expect(server.connectionStats.backlogDisconnects).toBe(1);
     expect(lines.some((l) => l.startsWith('<warn>') && l.includes('peer not reading'))).toBe(true);
     // Not before 1 MiB was queued (plus what the kernel and the peer's buffer took), not much after.
@@ -625,6 +625,18 @@ describe('server: a peer that never reads', () => {
     expect(good.connected).toBe(true);
     expect((await good.call('ping', 'after')).data).toEqual({ pong: 'after' });
     expect(server.stats.connections).toBe(1);
+  });
+  it('a reading peer whose pipelined replies exceed maxBacklog within one tick is not disconnected', async () => {
+    const reply = 'y'.repeat(64 * 1024);
+    const { path, server } = await startServer({ maxBacklog: 256 * 1024 }, (s) => s.verb('big', () => reply));
+    const client = new WsapiClient(`unix:${path}`);
+    cleanup.add(() => client.close());
+    await client.connect();
+    // 40 calls in one write: their 2.5 MiB of replies are produced in one tick, ten times the limit.
+    const replies = await Promise.all(Array.from({ length: 40 }, () => client.call('big')));
+    for (const r of replies) expect((r.data as string).length).toBe(reply.length);
+    expect(server.connectionStats.backlogDisconnects).toBe(0);
+    expect(client.connected).toBe(true);
   });
 });
 
