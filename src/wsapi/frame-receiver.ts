@@ -190,9 +190,12 @@ export class FrameReceiver {
       return this.fail(CloseCode.MESSAGE_TOO_LARGE, `frame payload ${length} > limit ${this.maxFramePayload}`);
     }
     if (this.opcode === Opcode.CONTINUATION || (this.opcode === Opcode.BINARY && !this.fin)) {
-      // Counted in bytes and in pieces: empty fragments cost memory too.
-      if (this.fragmentedSize + length > this.maxMessageSize || this.fragments.length >= MAX_FRAGMENTS) {
+      if (this.fragmentedSize + length > this.maxMessageSize) {
         return this.fail(CloseCode.MESSAGE_TOO_LARGE, `fragmented message > limit ${this.maxMessageSize}`);
+      }
+      // Empty fragments cost memory too: bound their number as well.
+      if (this.fragments.length >= MAX_FRAGMENTS) {
+        return this.fail(CloseCode.MESSAGE_TOO_LARGE, `fragmented message in more than ${MAX_FRAGMENTS} pieces`);
       }
     }
     if (this.buffered < headerSize) return false;
