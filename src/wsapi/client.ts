@@ -71,7 +71,8 @@ interface PendingCall {
   /** true once the caller got an answer (timeout); the id stays busy until the server replies. */
   settled: boolean;
   verb: string;
-  events: Set<number>;
+  /** Events X attached through this call (allocated on the first X only). */
+  events: Set<number> | null;
 }
 interface PendingDescribe {
   kind: 'describe';
@@ -209,7 +210,7 @@ export class WsapiClient extends EventEmitter {
     const sessionId = options.session !== undefined ? this.declareSession(conn, options.session) : 0;
     const tokenId = options.token !== undefined ? this.declareToken(conn, options.token) : 0;
     return new Promise<Reply>((resolve) => {
-      const pending: PendingCall = { kind: 'call', resolve, timer: undefined, settled: false, verb, events: new Set() };
+      const pending: PendingCall = { kind: 'call', resolve, timer: undefined, settled: false, verb, events: null };
       if (options.timeout !== undefined && options.timeout > 0) {
         pending.timer = setTimeout(() => {
           pending.settled = true;
@@ -373,8 +374,8 @@ export class WsapiClient extends EventEmitter {
           conn.malformed(`${m.kind} for call ${m.callId} / event ${m.eventId} not known`);
           return;
         }
-        if (m.kind === 'X') p.events.add(m.eventId);
-        else p.events.delete(m.eventId);
+        if (m.kind === 'X') (p.events ??= new Set()).add(m.eventId);
+        else p.events?.delete(m.eventId);
         this.emit(m.kind === 'X' ? 'subscribe' : 'unsubscribe', name, m.callId, p.verb);
         return;
       }

@@ -158,6 +158,9 @@ export class WsapiConnection {
     this.closing = true;
     this.closeReason = reason;
     this.log[level](`${this.label}: hanging up: ${reason}`);
+    // Hand what this tick already wrote to the kernel first: the native peer,
+    // writing blocking, has always sent it before it hangs up.
+    if (this.corked) this.uncork();
     this.socket.destroy();
   }
 

@@ -72,6 +72,15 @@ describe('client: version and calls', () => {
     await waitFor(() => client.version === 1);
   });
 
+  it('close() right after connect() still delivers what was written in that tick (the V offer)', async () => {
+    const { fake, path } = await fakeServer();
+    const client = await connectedClient(path);
+    client.close();
+    const peer = await fake.peer(1);
+    await peer.waitFrames(1);
+    expect(hex(peer.frames[0]!.raw)).toBe(V_HEX);
+  });
+
   it('replies: error and info are passed as received; non-JSON data arrives as a string', async () => {
     const { client, peer } = await pair();
     const a = client.call('x');
