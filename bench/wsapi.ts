@@ -136,7 +136,7 @@ async function clientOnly(spec: string, verb: string, args: string, calls: numbe
   await runClient(client, verb, args, Math.min(2000, calls), inflight);
   const r = await runClient(client, verb, args, calls, inflight);
   client.close();
-  console.log(`client against ${spec} verb=${verb} calls=${calls} inflight=${inflight}`);
+  console.log(`client against ${spec} verb=${verb} calls=${calls} inflight=${inflight}, node ${process.version} ${process.execArgv.join(' ')}`);
   console.log(line(r, peakRssMb()));
 }
 
@@ -158,22 +158,27 @@ async function fullRun(calls: number): Promise<void> {
     const request = writeCall(1, 'ping', 0, 0, args, null);
     const reply = writeReply(1, probe.error, probe.info, JSON.stringify(probe.data));
     await runClient(client, 'ping', args, 5000, 10); // warm-up
-    console.log(`wsapi bench: node ${process.version}, ${cpus()[0]?.model ?? 'cpu'} x${cpus().length}, ${calls} calls per run, unix socket`);
+    console.log(`wsapi bench: node ${process.version} ${process.execArgv.join(' ') || '(default flags)'}, ${cpus()[0]?.model ?? 'cpu'} x${cpus().length}, ${calls} calls per run, unix socket`);
     console.log(`request ${request.length} B, reply ${reply.length} B; server = afb-edge simulate in a child process`);
-    console.log('mode            engine calls/s   p50 us   p99 us | raw-echo msgs/s  p50 us | ratio');
-    let last: Result | undefined;
-    for (const inflight of [1, 10, 100]) {
-      const ours = await runClient(client, 'ping', args, inflight === 1 ? Math.min(calls, 30_000) : calls, inflight);
-      const raw = await rawBaseline(join(dir, `raw${inflight}`), inflight === 1 ? Math.min(calls, 30_000) : calls, inflight, request, reply);
-      const rate = ours.calls / ours.seconds;
-      const rawRate = raw.calls / raw.seconds;
-      const label = inflight === 1 ? 'sequential' : `pipelined x${inflight}`;
-      console.log(`${label.padEnd(15)} ${Math.round(rate).toString().padStart(14)} ${ours.p50.toFixed(0).padStart(8)} ${ours.p99.toFixed(0).padStart(8)} | ${Math.round(rawRate).toString().padStart(15)} ${raw.p50.toFixed(0).padStart(7)} | ${(rate / rawRate).toFixed(2)}`);
-      last = ours;
-    }
+    // Engine runs first, so the peak RSS read after them is the engine's alone.
+    const modes = [1, 10, 100].map((inflight) => ({ inflight, calls: inflight === 1 ? Math.min(calls, 30_000) : calls }));
+    const ours: Result[] = [];
+    for (const m of modes) ours.push(await runClient(client, 'ping', args, m.calls, m.inflight));
+    const clientPeak = peakRssMb();
+    const serverPeak = peakRssMb(child.pid);
     client.close();
-    console.log(`peak RSS: client ${peakRssMb().toFixed(1)} MB, server ${peakRssMb(child.pid).toFixed(1)} MB (current client ${rssMb().toFixed(1)} MB)`);
-    console.log(line(last!, peakRssMb()));
+    const raw: Result[] = [];
+    for (const m of modes) raw.push(await rawBaseline(join(dir, `raw${m.inflight}`), m.calls, m.inflight, request, reply));
+    console.log('mode            engine calls/s   p50 us   p99 us | raw-echo msgs/s  p50 us | ratio');
+    modes.forEach((m, i) => {
+      const rate = ours[i]!.calls / ours[i]!.seconds;
+      const rawRate = raw[i]!.calls / raw[i]!.seconds;
+      const label = m.inflight === 1 ? 'sequential' : `pipelined x${m.inflight}`;
+      console.log(`${label.padEnd(15)} ${Math.round(rate).toString().padStart(14)} ${ours[i]!.p50.toFixed(0).padStart(8)} ${ours[i]!.p99.toFixed(0).padStart(8)} | ${Math.round(rawRate).toString().padStart(15)} ${raw[i]!.p50.toFixed(0).padStart(7)} | ${(rate / rawRate).toFixed(2)}`);
+    });
+    console.log(`peak RSS during the engine runs: client ${clientPeak.toFixed(1)} MB, server ${serverPeak.toFixed(1)} MB`);
+    const last = ours[ours.length - 1]!;
+    console.log(line(last, clientPeak));
   } finally {
     child.kill('SIGTERM');
     rmSync(dir, { recursive: true, force: true });

@@ -4,9 +4,9 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { WsapiServer } from '../../src/wsapi/index.js';
 
 const root = resolve(import.meta.dirname ?? new URL('.', import.meta.url).pathname, '../..');
@@ -129,6 +129,23 @@ describe('afb-edge call', () => {
       expect(r.stdout).toBe(args.length === 0 ? r.stdout : '');
       if (args.length > 0) expect(r.stderr.trim().split('\n'), args.join(' ')).toHaveLength(1);
     }
+  });
+});
+
+describe('bin/afb-edge launcher', () => {
+  it('runs the CLI through a symlink (as npm and Yocto install it) with the small-heap flags', async () => {
+    const link = join(dir, 'afb-edge');
+    symlinkSync(join(root, 'bin/afb-edge'), link);
+    const r = spawnSync(link, ['call', simSpec, 'ping', '1'], { encoding: 'utf8', env: { ...process.env, PATH: `${dirname(process.execPath)}:${process.env.PATH}` } });
+    expect(r.status).toBe(0);
+    expect(JSON.parse(r.stdout).data.pong).toBe(1);
+    const flags = spawnSync(link, ['call', simSpec, 'ping'], {
+      encoding: 'utf8',
+      env: { ...process.env, PATH: `${dirname(process.execPath)}:${process.env.PATH}`, AFB_EDGE_NODE_FLAGS: '--definitely-not-a-node-flag' },
+    });
+    // The variable replaces the flags: node refuses the bogus one, proving they are passed.
+    expect(flags.status).not.toBe(0);
+    expect(flags.stderr).toContain('definitely-not-a-node-flag');
   });
 });
 
