@@ -1,0 +1,170 @@
+/**
+ * The agent's configuration, as validated by ./schema.ts and loaded by
+ * ./load.ts. Keys are snake_case in the file (YAML habit of the field) and
+ * kept so here, so that an error path names exactly what the user wrote.
+ * Defaults are applied by the loader: every field below without `?` is
+ * present after loading.
+ */
+
+export interface AgentConfig {
+  device: DeviceConfig;
+  binders: BinderConfig[];
+  mqtt: MqttConfig;
+  routes: RouteConfig[];
+  commands: CommandsConfig;
+  outbox: OutboxConfig;
+  logging: LoggingConfig;
+  health: HealthConfig;
+}
+
+export interface DeviceConfig {
+  /** Identity in topics: letters, digits, '-', '_', '.' only (never MQTT wildcards). */
+  id: string;
+  /** Free labels published in the status message (fleet, model...). */
+  labels: Record<string, string>;
+}
+
+export interface BackoffConfig {
+  initial_delay_ms: number;
+  max_delay_ms: number;
+}
+
+export interface BinderSubscribeCall {
+  verb: string;
+  args: unknown;
+}
+
+export interface BinderConfig {
+  /** Name of this source in routes, metrics and logs. */
+  name: string;
+  /** wsapi socket spec (unix:/..., unix:@..., tcp:..., sd:...). */
+  spec: string;
+  /** Calls made after each (re)connection to subscribe to events. */
+  subscribe: BinderSubscribeCall[];
+  reconnect: BackoffConfig;
+  /** Timeout of calls made for subscriptions and remote commands. */
+  call_timeout_ms: number;
+}
+
+export interface TlsConfig {
+  ca_file?: string;
+  cert_file?: string;
+  key_file?: string;
+  /** Passphrase of the key, read from this file (or systemd credential). */
+  key_passphrase_file?: string;
+  reject_unauthorized: boolean;
+  servername?: string;
+}
+
+export interface MqttConfig {
+  /** mqtt://host:port or mqtts://host:port */
+  url: string;
+  /** Template: {device} allowed. */
+  client_id: string;
+  /** 4 = MQTT 3.1.1, 5 = MQTT 5 */
+  protocol_version: 4 | 5;
+  keepalive_s: number;
+  /** false keeps the broker session (QoS 1/2 subscriptions survive reconnects). */
+  clean_session: boolean;
+  username?: string;
+  /** Password read from this file; a bare name is looked up in $CREDENTIALS_DIRECTORY. */
+  password_file?: string;
+  tls?: TlsConfig;
+  /** {prefix} in topic templates. */
+  topic_prefix: string;
+  /** Retained online/offline status topic (template). */
+  status_topic: string;
+  reconnect: BackoffConfig;
+  /** QoS 0 messages kept in memory while offline (then dropped, counted). */
+  qos0_max_queue: number;
+  /** Seconds between periodic status/health publications (0 = only on change). */
+  status_interval_s: number;
+}
+
+export type PayloadShape = 'raw' | 'envelope';
+
+export interface RateLimitFilter {
+  /** Token bucket: sustained rate and burst size. */
+  per_second: number;
+  burst: number;
+}
+
+export interface DeadbandFilter {
+  /** Dot path of the numeric field in the event data ('' or absent: the data itself). */
+  field?: string;
+  /** Publish only when |new - last published| >= absolute (and/or >= percent of last). */
+  absolute?: number;
+  percent?: number;
+}
+
+export interface SampleFilter {
+  /** Keep one event out of `every` ... */
+  every?: number;
+  /** ... or at most one per interval_ms. */
+  interval_ms?: number;
+}
+
+export interface RouteFilters {
+  rate_limit?: RateLimitFilter;
+  /** Drop an event whose data equals the last published one (per topic). */
+  change_only?: boolean;
+  deadband?: DeadbandFilter;
+  sample?: SampleFilter;
+}
+
+export interface RouteConfig {
+  name: string;
+  /** Globs on the full event name `api/event` ('*' does not cross '/'). */
+  match: string[];
+  /** Only events from these sources (binder names); all when absent. */
+  sources?: string[];
+  /** Topic template: {prefix} {device} {source} {api} {event} {data.path}. */
+  topic: string;
+  qos: 0 | 1 | 2;
+  retain: boolean;
+  payload: PayloadShape;
+  filters: RouteFilters;
+}
+
+export interface CommandAllow {
+  /** Binder name (as in binders[].name). */
+  binder: string;
+  /** Verb globs allowed on that binder. */
+  verbs: string[];
+}
+
+export interface CommandsConfig {
+  enabled: boolean;
+  /** Topic filter base: requests arrive on {topic}/{binder}/{verb}. Template. */
+  topic: string;
+  /** 3.1.1 fallback: replies go to the request's `reply_to`, else to {reply_topic}. */
+  reply_topic: string;
+  allow: CommandAllow[];
+  timeout_ms: number;
+  /** Requests handled at once; more wait (bounded by max_queue), beyond that: "busy". */
+  max_concurrent: number;
+  max_queue: number;
+}
+
+export type OutboxPolicy = 'drop-oldest' | 'reject-new';
+
+export interface OutboxConfig {
+  /** SQLite database file (its directory is created). */
+  path: string;
+  max_messages: number;
+  max_bytes: number;
+  policy: OutboxPolicy;
+  /** Messages handed to the MQTT client at once (in flight, awaiting PUBACK). */
+  max_inflight: number;
+}
+
+export interface LoggingConfig {
+  level: 'debug' | 'info' | 'warn' | 'error';
+}
+
+export interface HealthConfig {
+  /** host:port of the Prometheus endpoint (GET /metrics); absent = off. */
+  http_listen?: string;
+  /** Topic template of the periodic health message. */
+  topic: string;
+}

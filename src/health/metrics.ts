@@ -1,0 +1,49 @@
+/**
+ * The agent's counters and gauges, in one prom-client registry so they can
+ * be served in Prometheus text format and published as a status message.
+ * Every bound in the agent has a counter here that shows when it fired.
+ */
+import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
+
+export class AgentMetrics {
+  readonly registry = new Registry();
+
+  readonly eventsIn = new Counter({ name: 'afb_edge_events_in_total', help: 'Events received, per source', labelNames: ['source'], registers: [this.registry] });
+  readonly eventsRouted = new Counter({ name: 'afb_edge_events_routed_total', help: 'Messages produced by routes', labelNames: ['route'], registers: [this.registry] });
+  readonly eventsFiltered = new Counter({ name: 'afb_edge_events_filtered_total', help: 'Events dropped by a route filter, per route and filter', labelNames: ['route', 'filter'], registers: [this.registry] });
+  readonly eventsUnrouted = new Counter({ name: 'afb_edge_events_unrouted_total', help: 'Events no route selected', registers: [this.registry] });
+  readonly published = new Counter({ name: 'afb_edge_published_total', help: 'Messages acknowledged by the broker (QoS>0) or written (QoS 0)', labelNames: ['qos'], registers: [this.registry] });
+  readonly dropped = new Counter({ name: 'afb_edge_dropped_total', help: 'Messages dropped, per reason', labelNames: ['reason'], registers: [this.registry] });
+  readonly outboxDepth = new Gauge({ name: 'afb_edge_outbox_messages', help: 'Messages waiting in the durable outbox', registers: [this.registry] });
+  readonly outboxBytes = new Gauge({ name: 'afb_edge_outbox_bytes', help: 'Payload bytes waiting in the durable outbox', registers: [this.registry] });
+  readonly outboxOldestAge = new Gauge({ name: 'afb_edge_outbox_oldest_age_seconds', help: 'Age of the oldest message in the outbox', registers: [this.registry] });
+  readonly mqttConnected = new Gauge({ name: 'afb_edge_mqtt_connected', help: '1 when connected to the broker', registers: [this.registry] });
+  readonly reconnects = new Counter({ name: 'afb_edge_reconnects_total', help: 'Reconnections, per peer kind and name', labelNames: ['kind', 'name'], registers: [this.registry] });
+  readonly binderConnected = new Gauge({ name: 'afb_edge_binder_connected', help: '1 when the binder connection is up', labelNames: ['binder'], registers: [this.registry] });
+  readonly commands = new Counter({ name: 'afb_edge_commands_total', help: 'Remote commands, per outcome', labelNames: ['outcome'], registers: [this.registry] });
+  readonly configReloads = new Counter({ name: 'afb_edge_config_reloads_total', help: 'Configuration reloads, per outcome', labelNames: ['outcome'], registers: [this.registry] });
+  readonly errors = new Counter({ name: 'afb_edge_errors_total', help: 'Errors logged, per component', labelNames: ['component'], registers: [this.registry] });
+
+  constructor(options: { defaultMetrics?: boolean } = {}) {
+    // Process metrics: RSS, heap, event-loop lag (prom-client measures them).
+    if (options.defaultMetrics !== false) collectDefaultMetrics({ register: this.registry, prefix: 'afb_edge_', eventLoopMonitoringPrecision: 20 });
+  }
+
+  /** Prometheus text exposition. */
+  text(): Promise<string> {
+    return this.registry.metrics();
+  }
+
+  /** A compact JSON summary for the status topic. */
+  async summary(): Promise<Record<string, unknown>> {
+    const out: Record<string, unknown> = {};
+    for (const m of await this.registry.getMetricsAsJSON()) {
+      const values = m.values as Array<{ labels: Record<string, string | number>; value: number }>;
+      if (values.length === 1 && Object.keys(values[0]!.labels).length === 0) out[m.name] = values[0]!.value;
+      else if (values.length > 0) {
+        out[m.name] = Object.fromEntries(values.map((v) => [Object.values(v.labels).join(',') || '_', v.value]));
+      }
+    }
+    return out;
+  }
+}
