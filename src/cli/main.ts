@@ -1,12 +1,13 @@
 #!/usr/bin/env node
 /** afb-edge command-line entry point. */
-import { readFileSync } from 'node:fs';
 import { callCommand } from './commands/call.js';
 import { demoCommand } from './commands/demo.js';
 import { describeCommand } from './commands/describe.js';
 import { listenCommand } from './commands/listen.js';
+import { monitorCommand } from './commands/monitor.js';
 import { simulateCommand } from './commands/simulate.js';
 import { EXIT_USAGE, USAGE, UsageError } from './usage.js';
+import { version } from './version.js';
 import { ConnectError, SpecError } from '../wsapi/index.js';
 
 const COMMANDS: Record<string, (argv: string[]) => Promise<number>> = {
@@ -15,12 +16,8 @@ const COMMANDS: Record<string, (argv: string[]) => Promise<number>> = {
   listen: listenCommand,
   simulate: simulateCommand,
   demo: demoCommand,
+  monitor: monitorCommand,
 };
-
-function version(): string {
-  const pkg = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string };
-  return pkg.version;
-}
 
 async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;

@@ -27,6 +27,10 @@ Usage:
       subscribe, unsubscribe, push, broadcast, info; describe; periodic signal events.
   afb-edge demo [--count N]
       Starts a simulated binder on a temporary socket and shows a client using it.
+  afb-edge monitor --broker URL [--device ID] [--prefix P] [--topic FILTER]… [--count N] [--json]
+                   [--username U] [--password-file F] [--ca F] [--cert F] [--key F]
+      Subscribes to the agents' topics ({prefix}/{device}/#, prefix afb-edge) and shows live
+      events and agent status: a live table on a terminal, JSON lines when piped or --json.
 
 SPEC: unix:/run/platform/apis/ws/NAME | unix:@NAME | tcp:HOST:PORT/NAME | sd:NAME
       optional ?as-api=NAME, ?abstract=exact|padded|auto (abstract address form, default auto)

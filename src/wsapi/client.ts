@@ -103,7 +103,8 @@ export interface ClientStats {
  * Events emitted:
  *  - 'event' (name: string, data: unknown, meta: EventMeta)
  *  - 'subscribe' / 'unsubscribe' (name: string, callId: number, verb: string)
- *  - 'connect', 'disconnect' (reason: string), 'reconnecting' (delayMs: number, attempt: number)
+ *  - 'connect', 'disconnect' (reason: string), 'reconnecting' (delayMs: number, attempt: number),
+ *    'connect_error' (err: Error, from start() and reconnects), 'resubscribed'
  */
 export class WsapiClient extends EventEmitter {
   readonly spec: SocketSpec;
@@ -168,6 +169,19 @@ export class WsapiClient extends EventEmitter {
       })
       .finally(() => { this.connecting = null; });
     return this.connecting;
+  }
+
+  /**
+   * Connects in the background and, with `reconnect`, keeps trying until it
+   * succeeds and after every hang-up: for long-running agents. Failures are
+   * emitted as 'connect_error' (err).
+   */
+  start(): void {
+    this.closedByUser = false;
+    this.connect().catch((err: Error) => {
+      this.emit('connect_error', err);
+      this.scheduleReconnect();
+    });
   }
 
   /** Uses an already connected stream (a socketpair, an inherited fd...). */
@@ -455,6 +469,7 @@ export class WsapiClient extends EventEmitter {
         },
         (err: Error) => {
           this.log.debug(`client ${this.spec.text}: reconnect failed: ${err.message}`);
+          this.emit('connect_error', err);
           this.scheduleReconnect();
         },
       );
