@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 /** afb-edge command-line entry point. */
 import { callCommand } from './commands/call.js';
+import { checkConfigCommand } from './commands/check-config.js';
 import { demoCommand } from './commands/demo.js';
 import { describeCommand } from './commands/describe.js';
 import { listenCommand } from './commands/listen.js';
@@ -17,6 +18,7 @@ const COMMANDS: Record<string, (argv: string[]) => Promise<number>> = {
   simulate: simulateCommand,
   demo: demoCommand,
   monitor: monitorCommand,
+  'check-config': checkConfigCommand,
 };
 
 async function main(argv: string[]): Promise<number> {

@@ -27,6 +27,9 @@ Usage:
       subscribe, unsubscribe, push, broadcast, info; describe; periodic signal events.
   afb-edge demo [--count N]
       Starts a simulated binder on a temporary socket and shows a client using it.
+  afb-edge check-config FILE
+      Validates an agent configuration (YAML or JSON): every error with its path, line and a hint;
+      exit 0 when valid, 1 when not.
   afb-edge monitor --broker URL [--device ID] [--prefix P] [--topic FILTER]… [--count N] [--json]
                    [--username U] [--password-file F] [--ca F] [--cert F] [--key F]
       Subscribes to the agents' topics ({prefix}/{device}/#, prefix afb-edge) and shows live

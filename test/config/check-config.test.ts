@@ -1,0 +1,66 @@
+/**
+ * `afb-edge check-config FILE`, called as main.ts will call it: exit codes,
+ * one line per error on stderr, the summary on stdout.
+ */
+import { writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { checkConfigCommand } from '../../src/cli/commands/check-config.js';
+import { UsageError } from '../../src/cli/usage.js';
+import { BASE, tempDir } from './helpers.js';
+
+const example = resolve(import.meta.dirname, '../../config/afb-edge.example.yaml');
+
+let out: string;
+let err: string;
+let t: ReturnType<typeof tempDir>;
+beforeEach(() => {
+  out = '';
+  err = '';
+  vi.spyOn(process.stdout, 'write').mockImplementation((chunk) => { out += String(chunk); return true; });
+  vi.spyOn(process.stderr, 'write').mockImplementation((chunk) => { err += String(chunk); return true; });
+  t = tempDir();
+});
+afterEach(() => {
+  vi.restoreAllMocks();
+  t.remove();
+});
+
+describe('check-config', () => {
+  it('exits 0 on the example and sums it up on stdout', async () => {
+    expect(await checkConfigCommand([example])).toBe(0);
+    expect(out).toBe(`${example}: ok (1 binder, 3 routes, commands on)\n`);
+    expect(err).toBe('');
+  });
+
+  it('counts in plural and shows commands off', async () => {
+    const file = join(t.dir, 'a.yaml');
+    writeFileSync(file, BASE.replace('routes:\n', '  - {name: b, spec: "unix:@b"}\nroutes:\n'));
+    expect(await checkConfigCommand([file])).toBe(0);
+    expect(out).toBe(`${file}: ok (2 binders, 1 route, commands off)\n`);
+  });
+
+  it('exits 1 with one line per error on stderr', async () => {
+    const file = join(t.dir, 'bad.yaml');
+    writeFileSync(file, `${BASE}    qos: 5\n    topik: x\n`);
+    expect(await checkConfigCommand([file])).toBe(1);
+    expect(out).toBe('');
+    expect(err.split('\n')).toEqual([
+      `${file}:11:10: routes[0].qos: must be 0, 1 or 2, not 5 (hint: 0 = at most once, 1 = at least once (durable outbox), 2 = exactly once (durable outbox))`,
+      `${file}:12:5: routes[0].topik: unknown key 'topik' (hint: did you mean 'topic'?)`,
+      '',
+    ]);
+  });
+
+  it('exits 1 when the file cannot be read', async () => {
+    const file = join(t.dir, 'missing.yaml');
+    expect(await checkConfigCommand([file])).toBe(1);
+    expect(err).toBe(`${file}: cannot read the file: no such file\n`);
+  });
+
+  it.each([[[], /missing FILE/], [['a', 'b'], /unexpected argument 'b'/], [['--bogus', 'a'], /bogus/]])('usage error for %j', async (argv, message) => {
+    await expect(checkConfigCommand(argv as string[])).rejects.toThrow(UsageError);
+    await expect(checkConfigCommand(argv as string[])).rejects.toThrow(message);
+    expect(out + err).toBe('');
+  });
+});
