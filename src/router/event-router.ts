@@ -1,0 +1,130 @@
+/**
+ * The router: turns each event into the messages of the routes that select it.
+ *
+ * For every route, in config order: source filter, glob on the full name,
+ * topic, filters, payload. Every route that selects the event may yield a
+ * message (an event may go to several routes); an event no route selected
+ * counts in eventsUnrouted (one a route selected and then dropped does not:
+ * its drop is counted under its reason). route() is the agent's hot path:
+ * everything is compiled in the constructor.
+ */
+import type { RouteConfig } from '../config/types.js';
+import type { AgentEvent, OutboundMessage } from '../core/event.js';
+import type { AgentMetrics } from '../health/metrics.js';
+import { dataJson, envelopeJson } from './payload.js';
+import { CompiledRoute, type RouterContext } from './route.js';
+import { TOPIC_FIELD_MISSING } from './topic-template.js';
+
+export type { RouterContext } from './route.js';
+
+/**
+ * Names whose glob results are remembered. Vehicles have tens to hundreds
+ * of event names; untrusted names could be endless, so the memo is bounded
+ * (cleared when full: no per-hit bookkeeping, and a flood only costs the
+ * globs it would have cost anyway).
+ */
+const MATCH_MEMO_SIZE = 4096;
+/** Longer names are not remembered: 4096 names of up to 1 MB each would be 4 GB. */
+const MATCH_MEMO_NAME = 256;
+
+export class EventRouter {
+  private readonly routes: CompiledRoute[];
+  private readonly memo = new Map<string, CompiledRoute[]>();
+  private readonly unrouted: { inc(): void };
+  private readonly fieldMissing: { inc(): void };
+  private readonly tooLong: { inc(): void };
+  private readonly unserializable: { inc(): void };
+
+  /**
+   * Throws an Error naming the route when one cannot be compiled. `clock`
+   * (ms) times the filters; the default is monotonic, so that a wall clock
+   * set at boot cannot stall a rate limit or a sampler.
+   */
+  constructor(routes: RouteConfig[], ctx: RouterContext, metrics: AgentMetrics, clock: () => number = () => performance.now()) {
+    const names = new Set<string>();
+    this.routes = routes.map((cfg) => {
+      // Route names label metrics and key sequence numbers: they must be unique.
+      if (names.has(cfg.name)) throw new Error(`route "${cfg.name}": two routes have this name`);
+      names.add(cfg.name);
+      return new CompiledRoute(cfg, ctx, metrics, clock);
+    });
+    this.unrouted = metrics.eventsUnrouted;
+    this.fieldMissing = metrics.dropped.labels('topic_field_missing');
+    this.tooLong = metrics.dropped.labels('topic_too_long');
+    this.unserializable = metrics.dropped.labels('payload_unserializable');
+  }
+
+  /**
+   * Takes over what must survive a config reload from the router this one
+   * replaces: each route's sequence number (same route name), and its filter
+   * state when its topic, filters and context are unchanged (that state is
+   * moved, not copied: `previous` must not route anything afterwards).
+   */
+  carryOver(previous: EventRouter): void {
+    const old = new Map(previous.routes.map((r) => [r.name, r]));
+    for (const r of this.routes) {
+      const o = old.get(r.name);
+      if (!o) continue;
+      r.seq = o.seq;
+      if (o.stateKey === r.stateKey) r.filters = o.filters;
+    }
+  }
+
+  /**
+   * The messages for this event, in route order. Messages of one event may
+   * share their payload Buffer (raw shape): payloads are read-only.
+   */
+  route(ev: AgentEvent): OutboundMessage[] {
+    const out: OutboundMessage[] = [];
+    let selected = false;
+    // The data's JSON and raw payload, made once for all the routes that publish the event.
+    let json: string | null | undefined; // null: cannot be serialized
+    let raw: Buffer | undefined;
+    const routes = this.globbed(ev.name);
+    for (let i = 0; i < routes.length; i++) {
+      const r = routes[i]!;
+      if (r.sources !== undefined && !r.sources.has(ev.source)) continue;
+      selected = true;
+      const topic = r.topic.render(ev);
+      if (typeof topic !== 'string') {
+        (topic === TOPIC_FIELD_MISSING ? this.fieldMissing : this.tooLong).inc();
+        continue;
+      }
+      const state = r.filters?.admit(topic, ev.data);
+      if (r.filters !== undefined && state === undefined) continue;
+      if (json === undefined) {
+        try {
+          json = dataJson(ev.data);
+        } catch {
+          json = null;
+        }
+      }
+      if (json === null) {
+        this.unserializable.inc();
+        continue;
+      }
+      let payload: Buffer;
+      if (r.shape === 'raw') payload = raw ??= Buffer.from(json, 'utf8');
+      else payload = Buffer.from(envelopeJson(ev, r.seq + 1, json), 'utf8');
+      r.seq++;
+      if (state !== undefined) r.filters!.commit(state, ev.data, json);
+      r.routed.inc();
+      out.push({ topic, payload, qos: r.qos, retain: r.retain, route: r.name });
+    }
+    if (!selected) this.unrouted.inc();
+    return out;
+  }
+
+  /** The routes whose globs select this name, in config order. */
+  private globbed(name: string): CompiledRoute[] {
+    let hit = this.memo.get(name);
+    if (hit === undefined) {
+      hit = this.routes.filter((r) => r.matches(name));
+      if (name.length <= MATCH_MEMO_NAME) {
+        if (this.memo.size >= MATCH_MEMO_SIZE) this.memo.clear();
+        this.memo.set(name, hit);
+      }
+    }
+    return hit;
+  }
+}
