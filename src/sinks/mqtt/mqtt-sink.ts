@@ -1,0 +1,635 @@
+/**
+ * The agent's MQTT side: publishes routed messages (QoS >= 1 through the
+ * durable outbox, QoS 0 directly or from a bounded queue), keeps the
+ * retained online/offline status, reconnects with backoff, re-reads rotated
+ * TLS files, and carries subscriptions (remote commands) across reconnects.
+ *
+ * Each connection attempt uses a NEW mqtt.js client with reconnectPeriod 0.
+ * The outbox is then the only place unacknowledged messages live: a fresh
+ * client has an empty outgoing store, so mqtt.js never resends anything by
+ * itself on reconnect and a message cannot go out twice from two queues.
+ * On disconnect the messages in flight go back to pending and are resent
+ * in id order on the next connection (see README.md, delivery guarantees).
+ */
+import { EventEmitter } from 'node:events';
+import mqtt, { ReasonCodes, UniqueMessageIdProvider, type IClientOptions, type IConnackPacket, type IPublishPacket, type MqttClient } from 'mqtt';
+import type { DeviceConfig, MqttConfig, OutboxConfig } from '../../config/types.js';
+import type { OutboundMessage } from '../../core/event.js';
+import type { AgentMetrics } from '../../health/metrics.js';
+import { RateLimitedLog, type Logger } from '../../util/log.js';
+import { Backoff } from './backoff.js';
+import { BoundedQueue } from './bounded-queue.js';
+import { brokerLabel, buildConnectOptions } from './connect-options.js';
+import { describeError } from './describe-error.js';
+import { Outbox, type EnqueueResult, type StoredMessage, type Synchronous } from './outbox.js';
+import { defaultSecretReader, type SecretReader } from './secrets-reader.js';
+import { fillTemplate, statusPayload } from './status.js';
+import { TlsFiles, type TlsMaterial } from './tls-files.js';
+import { topicMatches } from './topic-filter.js';
+
+export type MessageHandler = (topic: string, payload: Buffer, packet: IPublishPacket) => void;
+
+export interface PublishNowOptions {
+  qos: 0 | 1 | 2;
+  retain: boolean;
+  /** MQTT 5 properties (response topic, correlation data...); ignored with 3.1.1. */
+  properties?: Record<string, unknown>;
+}
+
+export interface MqttSinkOptions {
+  /** Outbox durability, see outbox.ts (default 'full'). */
+  synchronous?: Synchronous;
+  /** How often the TLS files are checked for a rotation while connected (default 60 s). */
+  tlsCheckIntervalMs?: number;
+  /** stop(): longest wait for in-flight acks and the offline status (default 3 s). */
+  stopTimeoutMs?: number;
+  /** CONNACK timeout of an attempt (default 10 s). */
+  connectTimeoutMs?: number;
+  /** A connection that lived this long resets the backoff (default 10 s). */
+  stableAfterMs?: number;
+  /** MQTT 5 session expiry when clean_session is false (default 1 day). */
+  sessionExpiryS?: number;
+  /** QoS 0 goes to the bounded queue while the socket holds more than this (default 1 MiB). */
+  qos0HighWaterBytes?: number;
+  /** Jitter source (tests). */
+  random?: () => number;
+}
+
+export interface MqttSinkDeps {
+  device: DeviceConfig;
+  metrics: AgentMetrics;
+  logger: Logger;
+  secrets?: SecretReader;
+  version?: string;
+  options?: MqttSinkOptions;
+}
+
+interface Flight {
+  gen: number;
+  msg: StoredMessage;
+  packetId: number;
+}
+
+interface NowJob {
+  topic: string;
+  payload: Buffer;
+  options: PublishNowOptions;
+  resolve: (ok: boolean) => void;
+}
+
+interface Qos0Item {
+  topic: string;
+  payload: Buffer;
+  retain: boolean;
+}
+
+/** Reason codes after which a message is dropped instead of retried: the broker will never take it. */
+const QUOTA_EXCEEDED = 0x97;
+const NOW_QUEUE_MAX = 1000;
+const QUARANTINE_MAX = 1024;
+
+export class MqttSink extends EventEmitter {
+  private readonly log: Logger;
+  private readonly metrics: AgentMetrics;
+  private readonly secrets: SecretReader;
+  private readonly opts: Required<Omit<MqttSinkOptions, 'random'>> & { random: () => number };
+  private readonly statusTopic: string;
+  private readonly version: string;
+  private readonly label: string;
+  private readonly backoff: Backoff;
+  private readonly tlsFiles: TlsFiles | undefined;
+  private readonly qos0: BoundedQueue<Qos0Item>;
+  private readonly subs = new Map<string, { qos: 0 | 1 | 2; handlers: Set<MessageHandler> }>();
+  private readonly flights = new Map<number, Flight>();
+  private readonly nowQueue: NowJob[] = [];
+  private readonly nowPending = new Map<number, { gen: number; resolve: (ok: boolean) => void }>();
+  /** QoS 2 packet ids possibly still held by the broker's session (clean_session false). */
+  private quarantine = new Set<number>();
+  private readonly rejections: RateLimitedLog;
+
+  private outbox: Outbox | undefined;
+  private client: MqttClient | undefined;
+  private gen = 0;
+  private isConnected = false;
+  private everConnected = false;
+  private connectedAt = 0;
+  private limit = 1;
+  private nowInflight = 0;
+  private nowSeq = 0;
+  private started = false;
+  private stopping = false;
+  private stopped = false;
+  private rotating = false;
+  private reconnectImmediately = false;
+  private failKey: string | undefined;
+  private failures = 0;
+  private reconnectTimer: NodeJS.Timeout | undefined;
+  private tlsTimer: NodeJS.Timeout | undefined;
+  private pumpScheduled = false;
+  private idleWaiters: Array<() => void> = [];
+  /** A 'drain' listener is waiting to resume the QoS 0 queue (one at most). */
+  private drainArmed = false;
+
+  constructor(
+    private readonly config: MqttConfig,
+    private readonly outboxConfig: OutboxConfig,
+    private readonly deps: MqttSinkDeps,
+  ) {
+    super();
+    this.log = deps.logger;
+    this.metrics = deps.metrics;
+    this.secrets = deps.secrets ?? defaultSecretReader;
+    const o = deps.options ?? {};
+    this.opts = {
+      synchronous: o.synchronous ?? 'full',
+      tlsCheckIntervalMs: o.tlsCheckIntervalMs ?? 60_000,
+      stopTimeoutMs: o.stopTimeoutMs ?? 3000,
+      connectTimeoutMs: o.connectTimeoutMs ?? 10_000,
+      stableAfterMs: o.stableAfterMs ?? 10_000,
+      sessionExpiryS: o.sessionExpiryS ?? 86_400,
+      qos0HighWaterBytes: o.qos0HighWaterBytes ?? 1 << 20,
+      random: o.random ?? Math.random,
+    };
+    this.statusTopic = fillTemplate(config.status_topic, config, deps.device);
+    this.version = deps.version ?? 'unknown';
+    this.label = brokerLabel(config.url);
+    this.backoff = new Backoff(config.reconnect.initial_delay_ms, config.reconnect.max_delay_ms, this.opts.random);
+    this.qos0 = new BoundedQueue(config.qos0_max_queue);
+    this.rejections = new RateLimitedLog((m) => this.log.warn(m));
+    if (config.tls && /^mqtts:|^wss:/.test(config.url)) this.tlsFiles = new TlsFiles(config.tls, this.secrets);
+    else if (config.tls) this.log.warn(`mqtt: a tls section is set but the url ${this.label} is not mqtts://: TLS is not used`);
+  }
+
+  /** Diagnostics: the current in-flight window (max_inflight, capped by an MQTT 5 broker's Receive Maximum) and the peak seen. */
+  readonly stats = { inflightLimit: 0, inflightPeak: 0 };
+
+  get connected(): boolean {
+    return this.isConnected;
+  }
+
+  /** The resolved status topic (retained online/offline JSON). */
+  get statusTopicName(): string {
+    return this.statusTopic;
+  }
+
+  /** Opens the outbox (throws OutboxError when it cannot) and starts connecting, without waiting for the broker. */
+  async start(): Promise<void> {
+    if (this.started) return;
+    this.outbox = new Outbox(this.outboxConfig, {
+      synchronous: this.opts.synchronous,
+      metrics: this.metrics,
+      onCommit: () => this.pump(), // already out of the publishers' call stack (setImmediate)
+      onError: (err) => this.error('outbox', err.message),
+    });
+    this.started = true;
+    this.metrics.mqttConnected.set(0);
+    if (this.outbox.depth > 0) this.log.info(`mqtt: outbox ${this.outbox.path} holds ${this.outbox.depth} undelivered message(s) from before`);
+    if (this.tlsFiles) {
+      this.tlsTimer = setInterval(() => this.checkRotation(), this.opts.tlsCheckIntervalMs);
+      this.tlsTimer.unref();
+    }
+    this.connect();
+  }
+
+  /**
+   * Publishes a routed message. QoS >= 1: 'accepted' once it is on disk (then
+   * delivered at least once), 'rejected' when the outbox bounds refuse it.
+   * QoS 0: sent now when connected, else queued in memory (bounded).
+   */
+  async publish(msg: OutboundMessage): Promise<EnqueueResult> {
+    if (!this.started || this.stopped) {
+      this.metrics.dropped.inc({ reason: 'sink_stopped' });
+      return 'rejected';
+    }
+    if (msg.qos > 0) return this.outbox!.enqueue(msg);
+    const item = { topic: msg.topic, payload: msg.payload, retain: msg.retain };
+    if (this.isConnected && this.qos0.length === 0 && !this.backpressured()) {
+      this.sendQos0(item);
+      return 'accepted';
+    }
+    const evicted = this.qos0.push(item);
+    if (evicted) this.metrics.dropped.inc({ reason: 'qos0_queue_full' });
+    if (this.isConnected) this.flushQos0();
+    return evicted === item ? 'rejected' : 'accepted';
+  }
+
+  /**
+   * Publishes an ephemeral message (command reply, health) without the
+   * outbox. Resolves true once written (QoS 0) or acknowledged (QoS >= 1),
+   * false when not connected or the connection was lost first. Never rejects.
+   * Not counted in `published` (that counts routed messages only).
+   */
+  publishNow(topic: string, payload: Buffer, options: PublishNowOptions): Promise<boolean> {
+    if (!this.isConnected || this.stopped) return Promise.resolve(false);
+    return new Promise((resolve) => {
+      if (options.qos === 0) {
+        this.client!.publish(topic, payload, this.publishOpts(options), (err) => resolve(!err));
+        return;
+      }
+      if (this.nowQueue.length >= NOW_QUEUE_MAX) {
+        this.metrics.dropped.inc({ reason: 'publish_now_busy' });
+        resolve(false);
+        return;
+      }
+      this.nowQueue.push({ topic, payload, options, resolve });
+      this.pump();
+    });
+  }
+
+  /**
+   * Subscribes now if connected and again after every reconnection. Resolves
+   * true when the broker granted it (or, offline, once registered), false
+   * when it refused it (logged). Never rejects.
+   */
+  async subscribe(filter: string, qos: 0 | 1 | 2, handler: MessageHandler): Promise<boolean> {
+    let sub = this.subs.get(filter);
+    if (!sub) {
+      sub = { qos, handlers: new Set() };
+      this.subs.set(filter, sub);
+    }
+    sub.qos = Math.max(sub.qos, qos) as 0 | 1 | 2;
+    sub.handlers.add(handler);
+    if (!this.isConnected) return true;
+    return this.sendSubscribe(this.client!, [filter]);
+  }
+
+  /** Removes `handler` (all handlers when absent) of `filter`; unsubscribes when none is left. */
+  async unsubscribe(filter: string, handler?: MessageHandler): Promise<void> {
+    const sub = this.subs.get(filter);
+    if (!sub) return;
+    if (handler) sub.handlers.delete(handler);
+    else sub.handlers.clear();
+    if (sub.handlers.size > 0) return;
+    this.subs.delete(filter);
+    if (this.isConnected) await this.client!.unsubscribeAsync(filter).catch(() => undefined);
+  }
+
+  /**
+   * Ends the sink: waits (bounded) for the messages in flight, publishes the
+   * retained offline status with `reason`, disconnects cleanly (so the broker
+   * does not publish the will) and closes the outbox. What is not
+   * acknowledged stays in the outbox for the next start.
+   */
+  async stop(reason = 'shutdown'): Promise<void> {
+    if (!this.started || this.stopped || this.stopping) return;
+    this.stopping = true;
+    clearTimeout(this.reconnectTimer);
+    clearInterval(this.tlsTimer);
+    const deadline = Date.now() + this.opts.stopTimeoutMs;
+    const client = this.client;
+    if (client && this.isConnected) {
+      await this.waitDrained(deadline - Date.now());
+      const payload = statusPayload('offline', reason, this.deps.device, this.version);
+      const job = new Promise<boolean>((resolve) => {
+        this.nowQueue.push({ topic: this.statusTopic, payload, options: { qos: 1, retain: true }, resolve });
+        this.pumpNow();
+      });
+      await withTimeout(job, Math.max(1, deadline - Date.now()));
+      await endClient(client, this.flights.size === 0 && this.nowInflight === 0, Math.max(1, deadline - Date.now()));
+    } else {
+      client?.end(true);
+    }
+    this.gen++; // late callbacks of the old client are ignored from now on
+    this.releaseAll();
+    this.setDisconnected();
+    this.stopped = true;
+    this.outbox?.close();
+    this.log.info(`mqtt: stopped (${reason})`);
+  }
+
+  /* ----------------------------------------------------------- connection */
+
+  private connect(): void {
+    this.reconnectTimer = undefined;
+    if (this.stopping) return;
+    let options: IClientOptions;
+    try {
+      options = buildConnectOptions({
+        config: this.config,
+        device: this.deps.device,
+        secrets: this.secrets,
+        tls: this.tlsMaterial(),
+        will: { topic: this.statusTopic, payload: statusPayload('offline', 'connection lost', this.deps.device, this.version) },
+        connectTimeoutMs: this.opts.connectTimeoutMs,
+        sessionExpiryS: this.opts.sessionExpiryS,
+      });
+    } catch (err) {
+      // Unreadable password or TLS files: same path as a refused connection (logged once, retried).
+      this.onClosed(this.gen, false, err);
+      return;
+    }
+    if (!this.config.clean_session) options.messageIdProvider = new UniqueMessageIdProvider();
+    const gen = ++this.gen;
+    const client = mqtt.connect(this.config.url, options);
+    this.client = client;
+    let lastError: unknown;
+    let connected = false;
+    client.on('error', (err) => { lastError = err; });
+    client.on('disconnect', (packet) => {
+      // MQTT 5: the server says why it closes (session taken over, shutting down...)
+      const rc = packet.reasonCode ?? 0;
+      lastError = Object.assign(new Error(`server sent DISCONNECT: ${ReasonCodes[rc as keyof typeof ReasonCodes] ?? 'unknown'}`), { code: rc });
+    });
+    client.on('connect', (connack) => {
+      if (gen !== this.gen) return;
+      connected = true;
+      this.onConnected(client, connack);
+    });
+    client.on('message', (topic, payload, packet) => this.dispatch(topic, payload, packet));
+    client.on('close', () => {
+      if (gen !== this.gen) return;
+      client.removeAllListeners('message');
+      client.end(true);
+      this.onClosed(gen, connected, lastError);
+    });
+  }
+
+  private onConnected(client: MqttClient, connack: IConnackPacket): void {
+    const reconnect = this.everConnected;
+    this.isConnected = true;
+    this.everConnected = true;
+    this.connectedAt = Date.now();
+    this.metrics.mqttConnected.set(1);
+    if (reconnect) this.metrics.reconnects.inc({ kind: 'mqtt', name: 'broker' });
+    const receiveMax = connack.properties?.receiveMaximum ?? Infinity;
+    // MQTT 5 brokers announce how many QoS>0 messages they take at once (mosquitto: 20); more is a protocol error.
+    this.limit = Math.max(1, Math.min(this.outboxConfig.max_inflight, receiveMax));
+    this.stats.inflightLimit = this.limit;
+    if (!connack.sessionPresent) this.quarantine.clear();
+    else for (const id of this.quarantine) client.messageIdProvider.register(id);
+    const after = this.failures > 0 ? ` after ${this.failures} failed attempt(s)` : '';
+    this.log.info(`mqtt: connected to ${this.label} (MQTT ${this.config.protocol_version === 5 ? '5' : '3.1.1'}, session present: ${connack.sessionPresent})${after}`);
+    this.failKey = undefined;
+    this.failures = 0;
+    const payload = statusPayload('online', reconnect ? 'reconnected' : 'started', this.deps.device, this.version);
+    this.nowQueue.unshift({ topic: this.statusTopic, payload, options: { qos: 1, retain: true }, resolve: () => undefined });
+    if (this.subs.size > 0) void this.sendSubscribe(client, [...this.subs.keys()]);
+    this.emit('connected', { sessionPresent: connack.sessionPresent, reconnect });
+    this.pumpNow();
+    this.flushQos0();
+  }
+
+  private onClosed(gen: number, wasConnected: boolean, err: unknown): void {
+    const lived = wasConnected ? Date.now() - this.connectedAt : 0;
+    this.releaseAll();
+    this.setDisconnected();
+    if (this.stopping) return;
+    const { key, text } = describeError(err);
+    if (lived >= this.opts.stableAfterMs) this.backoff.reset();
+    const delay = this.reconnectImmediately ? 0 : this.backoff.next();
+    const rotation = this.reconnectImmediately;
+    this.reconnectImmediately = false;
+    this.rotating = false;
+    if (wasConnected) {
+      if (!rotation) {
+        this.log.warn(`mqtt: connection to ${this.label} lost: ${text}; reconnecting in ${delay} ms`);
+        this.metrics.errors.inc({ component: 'mqtt' });
+      }
+      this.failKey = rotation ? undefined : key;
+      this.emit('disconnected', { reason: rotation ? 'tls rotation' : text });
+    } else {
+      this.failures++;
+      // Once per kind of failure, not once per retry: a broker down for an hour is one line.
+      if (key !== this.failKey) {
+        // Refusals (credentials, authorization) and TLS failures need a human; an unreachable broker may come back.
+        const level = key.startsWith('rc:') || key.startsWith('tls:') || err instanceof Error && err.name === 'SecretError' ? 'error' : 'warn';
+        this.metrics.errors.inc({ component: 'mqtt' });
+        this.log[level](`mqtt: cannot connect to ${this.label}: ${text}; retrying with backoff (up to ${this.config.reconnect.max_delay_ms} ms)`);
+        this.failKey = key;
+      } else {
+        this.log.debug(`mqtt: attempt ${this.failures} to ${this.label} failed: ${text}; next in ${delay} ms`);
+      }
+      this.emit('connect-failed', { reason: text, attempt: this.failures, retryInMs: delay });
+    }
+    void gen;
+    this.reconnectTimer = setTimeout(() => this.connect(), delay);
+  }
+
+  private setDisconnected(): void {
+    this.isConnected = false;
+    this.drainArmed = false;
+    this.metrics.mqttConnected.set(0);
+    this.nowInflight = 0;
+    for (const p of this.nowPending.values()) p.resolve(false);
+    this.nowPending.clear();
+    for (const j of this.nowQueue.splice(0)) j.resolve(false);
+    for (const w of this.idleWaiters.splice(0)) w();
+  }
+
+  /** Everything in flight goes back to pending, to be resent in id order. */
+  private releaseAll(): void {
+    for (const f of this.flights.values()) {
+      if (f.msg.qos === 2 && !this.config.clean_session) this.quarantineId(f.packetId);
+    }
+    this.flights.clear();
+    this.outbox?.releaseAll();
+  }
+
+  private quarantineId(id: number): void {
+    this.quarantine.add(id);
+    if (this.quarantine.size > QUARANTINE_MAX) this.quarantine.delete(this.quarantine.values().next().value!);
+  }
+
+  private tlsMaterial(): TlsMaterial | undefined {
+    return this.tlsFiles?.current((err) => this.error('mqtt', `mqtt: new TLS files are not usable, keeping the previous ones: ${err.message}`));
+  }
+
+  /** Periodic: when the certificate, key or CA files changed, reconnect to use them. */
+  private checkRotation(): void {
+    if (!this.tlsFiles || !this.isConnected || this.rotating || this.stopping) return;
+    if (!this.tlsFiles.rotated((err) => this.error('mqtt', `mqtt: new TLS files are not usable, keeping the previous ones: ${err.message}`))) return;
+    this.log.info('mqtt: TLS files changed (certificate rotation): reconnecting to use them');
+    this.emit('tls-rotated');
+    this.rotating = true;
+    const client = this.client!;
+    // Let what is in flight be acknowledged first (bounded), so the rotation causes no duplicates.
+    void this.waitDrained(this.opts.stopTimeoutMs).then(() => {
+      if (this.client !== client || !this.isConnected) return;
+      this.reconnectImmediately = true;
+      void endClient(client, this.flights.size === 0 && this.nowInflight === 0, this.opts.stopTimeoutMs);
+    });
+  }
+
+  /* ------------------------------------------------------------- delivery */
+
+  private schedulePump(): void {
+    if (this.pumpScheduled) return;
+    this.pumpScheduled = true;
+    setImmediate(() => {
+      this.pumpScheduled = false;
+      this.pump();
+    });
+  }
+
+  private pumpNow(): void {
+    this.pump();
+  }
+
+  /** Hands messages to mqtt.js up to the in-flight limit: ephemeral ones first, then the outbox in id order. */
+  private pump(): void {
+    if (!this.isConnected) return;
+    const client = this.client!;
+    const gen = this.gen;
+    while (this.nowQueue.length > 0 && this.flights.size + this.nowInflight < this.limit) {
+      const job = this.nowQueue.shift()!;
+      const key = ++this.nowSeq;
+      this.nowInflight++;
+      this.nowPending.set(key, { gen, resolve: job.resolve });
+      client.publish(job.topic, job.payload, this.publishOpts(job.options), (err) => {
+        const p = this.nowPending.get(key);
+        if (!p || p.gen !== this.gen) return;
+        this.nowPending.delete(key);
+        this.nowInflight--;
+        p.resolve(!err);
+        this.afterAck();
+      });
+    }
+    if (this.rotating || this.stopping || !this.outbox) return;
+    const free = this.limit - this.flights.size - this.nowInflight;
+    // Refill at every ack (no waiting for a batch of free slots: with Nagle on the broker's side and
+    // delayed ACKs on ours, a client that stops writing while waiting for PUBACKs stalls ~40 ms).
+    if (free <= 0) return;
+    for (const msg of this.outbox.next(free)) {
+      client.publish(msg.topic, msg.payload, { qos: msg.qos, retain: msg.retain }, (err) => this.onPublished(gen, msg, err));
+      const flight: Flight = { gen, msg, packetId: client.getLastMessageId() };
+      this.flights.set(msg.id, flight);
+    }
+    const inflight = this.flights.size + this.nowInflight;
+    if (inflight > this.stats.inflightPeak) this.stats.inflightPeak = inflight;
+  }
+
+  private onPublished(gen: number, msg: StoredMessage, err: Error | undefined): void {
+    const f = this.flights.get(msg.id);
+    if (!f || f.gen !== gen || gen !== this.gen) return; // released already (connection lost)
+    this.flights.delete(msg.id);
+    const code = (err as { code?: unknown } | undefined)?.code;
+    if (!err) {
+      this.outbox!.ack(msg.id);
+      this.metrics.published.inc({ qos: String(msg.qos) });
+    } else if (typeof code === 'number' && code >= 0x80 && code !== QUOTA_EXCEEDED) {
+      // MQTT 5 PUBACK/PUBREC with an error reason (not authorized, topic invalid...): retrying
+      // would block the queue forever; the message is dropped and counted.
+      this.outbox!.ack(msg.id);
+      this.metrics.dropped.inc({ reason: 'broker_rejected' });
+      this.metrics.errors.inc({ component: 'mqtt' });
+      this.rejections.log(`mqtt: broker refused a message on ${msg.topic} (route ${msg.route}): ${err.message}; dropped`);
+    } else {
+      // quota exceeded or a local error: try again later (this one may then overtake others)
+      this.outbox!.release(msg.id);
+      setTimeout(() => this.schedulePump(), 1000).unref();
+      return this.afterAck();
+    }
+    this.afterAck();
+  }
+
+  private afterAck(): void {
+    if (this.flights.size === 0 && this.nowInflight === 0) for (const w of this.idleWaiters.splice(0)) w();
+    this.schedulePump();
+  }
+
+  /** Resolves when nothing is in flight, the connection is gone, or after `ms`. */
+  private waitDrained(ms: number): Promise<void> {
+    if (this.flights.size === 0 && this.nowInflight === 0) return Promise.resolve();
+    return withTimeout(new Promise<void>((resolve) => this.idleWaiters.push(resolve)), Math.max(1, ms));
+  }
+
+  private publishOpts(o: PublishNowOptions): { qos: 0 | 1 | 2; retain: boolean; properties?: Record<string, unknown> } {
+    return this.config.protocol_version === 5 && o.properties ? { qos: o.qos, retain: o.retain, properties: o.properties } : { qos: o.qos, retain: o.retain };
+  }
+
+  /* ---------------------------------------------------------------- QoS 0 */
+
+  private backpressured(): boolean {
+    const stream = this.client?.stream as { writableLength?: number } | undefined;
+    return (stream?.writableLength ?? 0) > this.opts.qos0HighWaterBytes;
+  }
+
+  private sendQos0(item: Qos0Item): void {
+    // No callback: mqtt.js would park one 'drain' listener per QoS 0 packet written while the
+    // socket is above its high-water mark. Written to the connected socket = published.
+    this.client!.publish(item.topic, item.payload, { qos: 0, retain: item.retain });
+    this.metrics.published.inc({ qos: '0' });
+  }
+
+  /** Sends queued QoS 0 messages while connected and the socket is not backed up; resumes on 'drain'. */
+  private flushQos0(): void {
+    while (this.isConnected && this.qos0.length > 0) {
+      if (this.backpressured()) {
+        if (this.drainArmed) return;
+        this.drainArmed = true;
+        const gen = this.gen;
+        this.client!.stream.once('drain', () => {
+          this.drainArmed = false;
+          if (gen === this.gen) this.flushQos0();
+        });
+        return;
+      }
+      this.sendQos0(this.qos0.shift()!);
+    }
+  }
+
+  /* -------------------------------------------------------- subscriptions */
+
+  private async sendSubscribe(client: MqttClient, filters: string[]): Promise<boolean> {
+    const request: Record<string, { qos: 0 | 1 | 2 }> = {};
+    for (const f of filters) request[f] = { qos: this.subs.get(f)?.qos ?? 0 };
+    try {
+      const granted = await client.subscribeAsync(request);
+      let ok = true;
+      for (const g of granted) {
+        if (g.qos >= 0x80) {
+          ok = false;
+          this.error('mqtt', `mqtt: the broker refused the subscription to ${g.topic} (reason code ${g.qos})`);
+        }
+      }
+      return ok;
+    } catch (err) {
+      if (client === this.client && this.isConnected) this.error('mqtt', `mqtt: subscribe ${filters.join(', ')} failed: ${(err as Error).message}`);
+      return false;
+    }
+  }
+
+  private dispatch(topic: string, payload: Buffer, packet: IPublishPacket): void {
+    for (const [filter, sub] of this.subs) {
+      if (!topicMatches(filter, topic)) continue;
+      for (const h of sub.handlers) {
+        try {
+          h(topic, payload, packet);
+        } catch (err) {
+          this.error('mqtt', `mqtt: handler of ${filter} threw: ${(err as Error).message}`);
+        }
+      }
+    }
+  }
+
+  private error(component: string, msg: string): void {
+    this.metrics.errors.inc({ component });
+    this.log.error(msg);
+  }
+}
+
+/**
+ * Disconnects `client`: with a DISCONNECT packet when nothing is in flight
+ * (mqtt.js would otherwise wait for those acks without limit, and the broker
+ * would not publish the will), else by closing the socket. Bounded by `ms`.
+ */
+function endClient(client: MqttClient, clean: boolean, ms: number): Promise<void> {
+  return new Promise<void>((resolve) => {
+    const timer = setTimeout(() => {
+      client.stream?.destroy();
+      resolve();
+    }, ms);
+    client.end(!clean, () => {
+      clearTimeout(timer);
+      resolve();
+    });
+  });
+}
+
+function withTimeout<T>(p: Promise<T>, ms: number): Promise<T | undefined> {
+  let timer: NodeJS.Timeout | undefined;
+  return Promise.race([
+    p,
+    new Promise<undefined>((resolve) => { timer = setTimeout(() => resolve(undefined), ms); }),
+  ]).finally(() => clearTimeout(timer));
+}

@@ -1,0 +1,170 @@
+/**
+ * The durable outbox on a real SQLite file: persistence across reopen,
+ * group commit, in-flight/ack/release, both bounds policies, gauges, and
+ * refusal to open a corrupt or locked file.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import type { OutboundMessage } from '../../src/core/event.js';
+import { AgentMetrics } from '../../src/health/metrics.js';
+import { Outbox, OutboxError } from '../../src/sinks/mqtt/outbox.js';
+import { Cleanup, tempDir } from '../helpers/net-helpers.js';
+import { counter, outboxConfig } from '../helpers/mqtt-helpers.js';
+
+const cleanup = new Cleanup();
+afterEach(() => cleanup.run());
+
+function msg(i: number, topic = 't/a', size = 10): OutboundMessage {
+  const payload = Buffer.alloc(size, 0x20);
+  payload.write(String(i));
+  return { topic, payload, qos: 1, retain: i % 2 === 0, route: 'r' };
+}
+
+function open(dir: string, over: Parameters<typeof outboxConfig>[1] = {}, metrics = new AgentMetrics({ defaultMetrics: false })): Outbox {
+  const ob = new Outbox(outboxConfig(dir, over), { metrics });
+  cleanup.add(() => ob.close());
+  return ob;
+}
+
+const idx = (m: { payload: Buffer }): number => Number.parseInt(m.payload.toString(), 10);
+
+describe('Outbox', () => {
+  it('keeps accepted messages across a reopen, in order, with their fields', async () => {
+    const dir = tempDir(cleanup, 'outbox');
+    const a = open(dir);
+    const results = await Promise.all([0, 1, 2, 3].map((i) => a.enqueue(msg(i, `t/${i}`))));
+    expect(results).toEqual(['accepted', 'accepted', 'accepted', 'accepted']);
+    expect(a.next(2).map(idx)).toEqual([0, 1]); // in flight, never acked
+    a.close();
+    const b = open(dir);
+    expect(b.depth).toBe(4);
+    const all = b.next(10);
+    expect(all.map(idx)).toEqual([0, 1, 2, 3]);
+    expect(all.map((m) => [m.topic, m.qos, m.retain, m.route])).toEqual([
+      ['t/0', 1, true, 'r'], ['t/1', 1, false, 'r'], ['t/2', 1, true, 'r'], ['t/3', 1, false, 'r'],
+    ]);
+    expect(all[0]!.bytes).toBe(3 + 10);
+  });
+
+  it('commits all the enqueues and acks of one turn in one transaction, resolving after it', async () => {
+    const dir = tempDir(cleanup, 'outbox');
+    const ob = open(dir);
+    let resolved = 0;
+    const ps = Array.from({ length: 1000 }, (_, i) => ob.enqueue(msg(i)).then((r) => { resolved++; return r; }));
+    await Promise.resolve();
+    expect(resolved).toBe(0); // nothing counts as accepted before the COMMIT
+    expect(ob.stats.commits).toBe(0);
+    await Promise.all(ps);
+    expect(ob.stats.commits).toBe(1);
+    const first = ob.next(500);
+    for (const m of first) ob.ack(m.id);
+    await ob.enqueue(msg(1000));
+    expect(ob.stats.commits).toBe(2); // 500 deletes + 1 insert together
+    expect(ob.depth).toBe(501);
+  });
+
+  it('hands out each message once until ack or release; release puts it back in id order', async () => {
+    const dir = tempDir(cleanup, 'outbox');
+    const ob = open(dir);
+    await Promise.all([0, 1, 2, 3, 4, 5].map((i) => ob.enqueue(msg(i))));
+    const a = ob.next(3);
+    expect(a.map(idx)).toEqual([0, 1, 2]);
+    expect(ob.next(2).map(idx)).toEqual([3, 4]);
+    ob.ack(a[0]!.id);
+    ob.release(a[1]!.id);
+    expect(ob.next(10).map(idx)).toEqual([1, 5]); // 2, 3, 4 still in flight
+    ob.releaseAll();
+    expect(ob.next(10).map(idx)).toEqual([1, 2, 3, 4, 5]); // the acked one never comes back
+    ob.flush();
+    expect(ob.depth).toBe(5);
+  });
+
+  it('ids keep growing after the outbox empties (AUTOINCREMENT), so nothing new is skipped', async () => {
+    const ob = open(tempDir(cleanup, 'outbox'));
+    await Promise.all([0, 1].map((i) => ob.enqueue(msg(i))));
+    for (const m of ob.next(10)) ob.ack(m.id);
+    ob.flush();
+    expect(ob.depth).toBe(0);
+    await ob.enqueue(msg(7));
+    expect(ob.next(10).map(idx)).toEqual([7]);
+  });
+
+  it('drop-oldest: evicts the oldest pending messages (not those in flight) and counts them', async () => {
+    const metrics = new AgentMetrics({ defaultMetrics: false });
+    const ob = open(tempDir(cleanup, 'outbox'), { max_messages: 5, policy: 'drop-oldest' }, metrics);
+    expect(await Promise.all([0, 1, 2, 3, 4, 5, 6, 7].map((i) => ob.enqueue(msg(i))))).toEqual(Array(8).fill('accepted'));
+    expect(ob.depth).toBe(5);
+    expect(await counter(metrics.dropped, { reason: 'outbox_full' })).toBe(3);
+    const inflight = ob.next(2);
+    expect(inflight.map(idx)).toEqual([3, 4]);
+    await Promise.all([8, 9].map((i) => ob.enqueue(msg(i))));
+    ob.releaseAll();
+    expect(ob.next(10).map(idx)).toEqual([3, 4, 7, 8, 9]); // 5 and 6 went, the in-flight 3 and 4 stayed
+    expect(await counter(metrics.dropped, { reason: 'outbox_full' })).toBe(5);
+  });
+
+  it('drop-oldest applies the byte bound too', async () => {
+    const metrics = new AgentMetrics({ defaultMetrics: false });
+    const ob = open(tempDir(cleanup, 'outbox'), { max_bytes: 100, policy: 'drop-oldest' }, metrics); // 3 + 30 bytes each
+    await Promise.all([0, 1, 2, 3, 4].map((i) => ob.enqueue(msg(i, 't/a', 30))));
+    expect(ob.bytes).toBeLessThanOrEqual(100);
+    expect(ob.next(10).map(idx)).toEqual([2, 3, 4]);
+    expect(await counter(metrics.dropped, { reason: 'outbox_full' })).toBe(2);
+  });
+
+  it('reject-new: refuses what does not fit (count or bytes) and counts it', async () => {
+    const metrics = new AgentMetrics({ defaultMetrics: false });
+    const ob = open(tempDir(cleanup, 'outbox'), { max_messages: 5, max_bytes: 1000, policy: 'reject-new' }, metrics);
+    const r = await Promise.all([0, 1, 2, 3, 4, 5, 6, 7].map((i) => ob.enqueue(msg(i))));
+    expect(r).toEqual([...Array(5).fill('accepted'), ...Array(3).fill('rejected')]);
+    expect(ob.next(10).map(idx)).toEqual([0, 1, 2, 3, 4]);
+    expect(await counter(metrics.dropped, { reason: 'outbox_rejected' })).toBe(3);
+    const ob2 = open(tempDir(cleanup, 'outbox'), { max_bytes: 50, policy: 'reject-new' }, metrics);
+    expect(await Promise.all([0, 1, 2].map((i) => ob2.enqueue(msg(i, 't/a', 20))))).toEqual(['accepted', 'accepted', 'rejected']);
+    expect(await counter(metrics.dropped, { reason: 'outbox_rejected' })).toBe(4);
+  });
+
+  it('a message larger than max_bytes is refused under both policies', async () => {
+    const metrics = new AgentMetrics({ defaultMetrics: false });
+    for (const policy of ['drop-oldest', 'reject-new'] as const) {
+      const ob = open(tempDir(cleanup, 'outbox'), { max_bytes: 50, policy }, metrics);
+      await ob.enqueue(msg(0));
+      expect(await ob.enqueue(msg(1, 't/a', 60))).toBe('rejected');
+      expect(ob.depth).toBe(1);
+    }
+    expect(await counter(metrics.dropped, { reason: 'outbox_too_large' })).toBe(2);
+  });
+
+  it('sets the depth, bytes and oldest-age gauges', async () => {
+    const metrics = new AgentMetrics({ defaultMetrics: false });
+    const ob = open(tempDir(cleanup, 'outbox'), {}, metrics);
+    await Promise.all([0, 1, 2].map((i) => ob.enqueue(msg(i))));
+    const gauge = async (g: { get(): Promise<{ values: Array<{ value: number }> }> }): Promise<number> => (await g.get()).values[0]!.value;
+    expect(await gauge(metrics.outboxDepth)).toBe(3);
+    expect(await gauge(metrics.outboxBytes)).toBe(39);
+    await new Promise((r) => setTimeout(r, 1100));
+    expect(await gauge(metrics.outboxOldestAge)).toBeGreaterThanOrEqual(1);
+    for (const m of ob.next(10)) ob.ack(m.id);
+    ob.flush();
+    expect(await gauge(metrics.outboxDepth)).toBe(0);
+    expect(await gauge(metrics.outboxOldestAge)).toBe(0);
+  });
+
+  it('refuses a corrupt file with an error naming it, and leaves the file as it was', () => {
+    const dir = tempDir(cleanup, 'outbox');
+    const file = path.join(dir, 'outbox', 'outbox.db');
+    fs.mkdirSync(path.dirname(file));
+    const junk = Buffer.from('this is not a database, but someone may want it back '.repeat(100));
+    fs.writeFileSync(file, junk);
+    expect(() => new Outbox(outboxConfig(dir))).toThrow(OutboxError);
+    expect(() => new Outbox(outboxConfig(dir))).toThrow(new RegExp(`outbox ${file.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}: cannot open: .*not a valid SQLite database`));
+    expect(fs.readFileSync(file).equals(junk)).toBe(true);
+  });
+
+  it('refuses a file held by another outbox (one agent per outbox)', () => {
+    const dir = tempDir(cleanup, 'outbox');
+    open(dir);
+    expect(() => new Outbox(outboxConfig(dir))).toThrow(/locked by another process/);
+  });
+});
