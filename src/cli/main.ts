@@ -6,6 +6,7 @@ import { demoCommand } from './commands/demo.js';
 import { describeCommand } from './commands/describe.js';
 import { listenCommand } from './commands/listen.js';
 import { monitorCommand } from './commands/monitor.js';
+import { runCommand } from './commands/run.js';
 import { simulateCommand } from './commands/simulate.js';
 import { EXIT_USAGE, USAGE, UsageError } from './usage.js';
 import { version } from './version.js';
@@ -19,6 +20,7 @@ const COMMANDS: Record<string, (argv: string[]) => Promise<number>> = {
   demo: demoCommand,
   monitor: monitorCommand,
   'check-config': checkConfigCommand,
+  run: runCommand,
 };
 
 async function main(argv: string[]): Promise<number> {

@@ -25,8 +25,12 @@ Usage:
   afb-edge simulate --ws-server SPEC [--ws-server SPEC]… [--api NAME] [--period MS]
       Runs a simulated binder exporting API NAME (default "vehicle"): verbs ping, fail,
       subscribe, unsubscribe, push, broadcast, info; describe; periodic signal events.
-  afb-edge demo [--count N]
-      Starts a simulated binder on a temporary socket and shows a client using it.
+  afb-edge run --config FILE
+      The agent: connects to the configured binders, routes their events to MQTT (durable
+      outbox), takes remote commands. SIGHUP reloads FILE (an invalid one is rejected).
+  afb-edge demo [--duration S] [--json]
+      Simulated binder + embedded MQTT broker + agent + monitor, for S seconds (default 15,
+      0 = until Ctrl-C). demo --wsapi [--count N]: only a simulated binder and a wsapi client.
   afb-edge check-config FILE
       Validates an agent configuration (YAML or JSON): every error with its path, line and a hint;
       exit 0 when valid, 1 when not.

@@ -5,6 +5,14 @@
  */
 import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
 
+const PROCESS_METRICS_DETAIL = /^afb_edge_(process|nodejs)_/;
+const PROCESS_METRICS_SUMMARY = new Set([
+  'afb_edge_process_resident_memory_bytes',
+  'afb_edge_process_cpu_seconds_total',
+  'afb_edge_nodejs_eventloop_lag_p99_seconds',
+  'afb_edge_nodejs_heap_size_used_bytes',
+]);
+
 export class AgentMetrics {
   readonly registry = new Registry();
 
@@ -38,6 +46,8 @@ export class AgentMetrics {
   async summary(): Promise<Record<string, unknown>> {
     const out: Record<string, unknown> = {};
     for (const m of await this.registry.getMetricsAsJSON()) {
+      // Of the process metrics, only those an operator looks at first: the status message stays small.
+      if (PROCESS_METRICS_DETAIL.test(m.name) && !PROCESS_METRICS_SUMMARY.has(m.name)) continue;
       const values = m.values as Array<{ labels: Record<string, string | number>; value: number }>;
       if (values.length === 1 && Object.keys(values[0]!.labels).length === 0) out[m.name] = values[0]!.value;
       else if (values.length > 0) {

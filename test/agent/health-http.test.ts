@@ -47,3 +47,17 @@ describe('health HTTP endpoint', () => {
     }
   });
 });
+
+describe('metrics summary (the health topic payload)', () => {
+  it('keeps the agent counters and a few process figures, not every process metric', async () => {
+    const metrics = new AgentMetrics();
+    metrics.eventsIn.inc({ source: 'vehicle' }, 2);
+    metrics.outboxDepth.set(5);
+    const s = await metrics.summary();
+    expect(s.afb_edge_events_in_total).toEqual({ vehicle: 2 });
+    expect(s.afb_edge_outbox_messages).toBe(5);
+    expect(typeof s.afb_edge_process_resident_memory_bytes).toBe('number');
+    expect(Object.keys(s).some((k) => k.includes('gc_duration') || k.includes('heap_space'))).toBe(false);
+    expect(JSON.stringify(s).length).toBeLessThan(4000);
+  });
+});

@@ -199,7 +199,7 @@ describe('afb-edge simulate and demo', () => {
     expect(r.stderr).toContain('invalid socket spec');
   });
   it('demo runs a binder and a client and exits 0', async () => {
-    const r = await run(['demo', '--count', '3', '--period', '20']);
+    const r = await run(['demo', '--wsapi', '--count', '3', '--period', '20']);
     expect(r.code).toBe(0);
     expect(r.stdout).toContain('call vehicle/ping');
     expect(r.stdout).toMatch(/event vehicle\/speed/);

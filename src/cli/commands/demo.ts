@@ -1,18 +1,28 @@
 /**
- * afb-edge demo: a simulated binder on a temporary socket and a client using
- * it (call, error, describe, subscribe, events), narrated on stdout.
+ * afb-edge demo: the full agent demo (./demo-agent.ts); with --wsapi, a
+ * simulated binder on a temporary socket and a wsapi client using it (call,
+ * error, describe, subscribe, events), narrated on stdout.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { SimulatedBinder } from '../../sim/simulated-binder.js';
+import { runAgentDemo } from './demo-agent.js';
 import { WsapiClient } from '../../wsapi/index.js';
 import { intArg, loggerArg, parse } from '../args.js';
 import { EXIT_OK, UsageError } from '../usage.js';
 
 export async function demoCommand(argv: string[]): Promise<number> {
-  const { values, positionals } = parse(argv, { count: { type: 'string' }, period: { type: 'string' } });
+  const { values, positionals } = parse(argv, {
+    count: { type: 'string' }, period: { type: 'string' }, wsapi: { type: 'boolean' },
+    duration: { type: 'string' }, json: { type: 'boolean' },
+  });
   if (positionals.length > 0) throw new UsageError(`unexpected argument '${positionals[0]}'`);
+  if (values.wsapi !== true) {
+    const durationS = intArg(values.duration as string | undefined, '--duration', 0) ?? 15;
+    await runAgentDemo({ durationS, logger: loggerArg(values['log-level']), json: values.json === true });
+    return EXIT_OK;
+  }
   const count = intArg(values.count as string | undefined, '--count', 1) ?? 9;
   const period = intArg(values.period as string | undefined, '--period', 10) ?? 300;
   const logger = loggerArg(values['log-level']);

@@ -1,0 +1,126 @@
+/**
+ * The full demo (npm start): a simulated binder, an embedded MQTT broker
+ * (aedes) on a free local port, the agent with a demo configuration, and the
+ * monitor view of what reaches the broker — events, status, a remote command.
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import net from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import mqtt from 'mqtt';
+import { Agent } from '../../agent/agent.js';
+import { parseConfigText, formatConfigError } from '../../config/load.js';
+import { SimulatedBinder } from '../../sim/simulated-binder.js';
+import type { Logger } from '../../util/log.js';
+import { LiveTable } from './monitor-table.js';
+import { version } from '../version.js';
+
+interface Broker { port: number; close(): Promise<void> }
+
+/** aedes is a dev dependency: the demo is for trying the agent, not for boards. */
+async function startEmbeddedBroker(): Promise<Broker> {
+  let Aedes: { createBroker(): Promise<{ handle: (s: net.Socket) => void; close(cb: () => void): void }> };
+  try {
+    ({ Aedes } = (await import('aedes')) as unknown as { Aedes: typeof Aedes });
+  } catch {
+    throw new Error('the demo needs the aedes package (a dev dependency): run npm ci in the project');
+  }
+  const broker = await Aedes.createBroker();
+  const server = net.createServer(broker.handle);
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const port = (server.address() as net.AddressInfo).port;
+  return {
+    port,
+    close: () => new Promise<void>((r) => { server.close(); broker.close(() => r()); }),
+  };
+}
+
+function demoConfig(dir: string, port: number): string {
+  return `
+device: { id: demo-car, labels: { fleet: demo } }
+binders:
+  - name: vehicle
+    spec: unix:${join(dir, 'vehicle')}
+    subscribe:
+      - { verb: subscribe, args: { event: speed } }
+      - { verb: subscribe, args: { event: engine_rpm } }
+      - { verb: subscribe, args: { event: alert } }
+mqtt:
+  url: mqtt://127.0.0.1:${port}
+  protocol_version: 4   # aedes speaks MQTT 3.1.1
+  status_interval_s: 5
+routes:
+  - name: speed
+    match: ["vehicle/speed"]
+    qos: 1
+    filters: { deadband: { field: value, absolute: 1.0 } }
+  - name: rpm
+    match: ["vehicle/engine_rpm"]
+    qos: 0
+    payload: raw
+    filters: { rate_limit: { per_second: 1, burst: 1 } }
+  - name: alerts
+    match: ["vehicle/alert"]
+    qos: 2
+commands:
+  enabled: true
+  allow: [ { binder: vehicle, verbs: [ping, info, push] } ]
+outbox: { path: ${join(dir, 'outbox.db')} }
+`;
+}
+
+export async function runAgentDemo(options: { durationS: number; logger: Logger; json: boolean }): Promise<void> {
+  const dir = mkdtempSync(join(tmpdir(), 'afb-edge-demo-'));
+  const say = (s: string) => process.stderr.write(`demo: ${s}\n`);
+  const binder = new SimulatedBinder({ api: 'vehicle', periodMs: 300, logger: options.logger });
+  let broker: Broker | undefined;
+  let agent: Agent | undefined;
+  let monitor: mqtt.MqttClient | undefined;
+  let table: LiveTable | undefined;
+  let redraw: NodeJS.Timeout | undefined;
+  try {
+    await binder.listen(`unix:${join(dir, 'vehicle')}`);
+    broker = await startEmbeddedBroker();
+    say(`simulated binder 'vehicle' on unix:${join(dir, 'vehicle')}; embedded broker on mqtt://127.0.0.1:${broker.port}`);
+    const loaded = parseConfigText(demoConfig(dir, broker.port), 'demo.yaml');
+    if (loaded.config === undefined) throw new Error(loaded.errors.map((e) => formatConfigError(e, 'demo.yaml')).join('\n'));
+    agent = new Agent(loaded.config, { logger: options.logger, version: version() });
+    await agent.start();
+    say('agent started; monitor subscribed to afb-edge/demo-car/# (Ctrl-C to stop)');
+
+    monitor = mqtt.connect(`mqtt://127.0.0.1:${broker.port}`, { clientId: 'afb-edge-demo-monitor' });
+    const live = !options.json && process.stdout.isTTY === true;
+    table = live ? new LiveTable('afb-edge', (s) => process.stdout.write(s)) : undefined;
+    monitor.on('message', (topic, payload, packet) => {
+      let body: unknown = payload.toString();
+      try { body = JSON.parse(body as string); } catch { /* text */ }
+      const line = { ts: new Date().toISOString(), topic, retained: packet.retain, payload: body };
+      if (table) table.add(line);
+      else process.stdout.write(JSON.stringify(line) + '\n');
+    });
+    await monitor.subscribeAsync('afb-edge/demo-car/#', { qos: 1 });
+    if (table) redraw = setInterval(() => table!.render(), 500);
+
+    // A remote command, as a fleet operator would send it (MQTT 3.1.1 form).
+    setTimeout(() => {
+      monitor?.publish('afb-edge/demo-car/call/vehicle/push', JSON.stringify({ id: 'demo-1', args: { event: 'alert', data: { level: 'warning', text: 'tyre pressure low' } } }), { qos: 1 });
+      monitor?.publish('afb-edge/demo-car/call/vehicle/fail', JSON.stringify({ id: 'demo-2', args: {} }), { qos: 1 });
+    }, 1500);
+
+    await new Promise<void>((resolve) => {
+      const t = options.durationS > 0 ? setTimeout(resolve, options.durationS * 1000) : undefined;
+      const stop = () => { clearTimeout(t); resolve(); };
+      process.once('SIGINT', stop);
+      process.once('SIGTERM', stop);
+    });
+    say(`done; agent health ${JSON.stringify(agent.health())}`);
+  } finally {
+    clearInterval(redraw);
+    table?.render();
+    await monitor?.endAsync();
+    await agent?.stop('demo over');
+    await broker?.close();
+    await binder.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
