@@ -1,0 +1,227 @@
+/**
+ * Bridge benchmark: events from a wsapi server, through the agent (a child
+ * process run by bin/afb-edge, as on a board), to a subscriber on the same
+ * mosquitto; compared in the same run with plain mqtt.js publishing the same
+ * messages to the same broker.
+ *
+ *   node dist/bench/bridge.js [--events N] [--rate R] [--rate-seconds S] [--flood-seconds F]
+ *
+ * Phases: (1) throughput, QoS 0 and QoS 1 (durable outbox), agent vs plain
+ * mqtt.js; (2) latency at a steady R events/s (default 1000) with the agent's
+ * RSS; (3) optional: broker down while events flood in for F seconds, RSS
+ * sampled (bounded by the outbox caps). Ends with one summary line.
+ */
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import net from 'node:net';
+import { cpus, tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import mqtt from 'mqtt';
+import { WsapiServer, type ServerEvent } from '../src/wsapi/index.js';
+
+const here = dirname(fileURLToPath(import.meta.url));
+const launcher = join(here, '..', '..', 'bin', 'afb-edge');
+const now = (): number => performance.timeOrigin + performance.now();
+
+interface Mosquitto { port: number; proc: ChildProcess; stop(): Promise<void>; start(): Promise<void> }
+
+async function freePort(): Promise<number> {
+  const s = net.createServer();
+  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
+  const port = (s.address() as net.AddressInfo).port;
+  await new Promise<void>((r) => s.close(() => r()));
+  return port;
+}
+
+async function startMosquitto(dir: string): Promise<Mosquitto> {
+  if (spawnSync('sh', ['-c', 'command -v mosquitto || test -x /usr/sbin/mosquitto']).status !== 0) {
+    throw new Error('mosquitto is not installed (apt-get install mosquitto)');
+  }
+  const port = await freePort();
+  const conf = join(dir, 'mosquitto.conf');
+  writeFileSync(conf, `listener ${port} 127.0.0.1\nallow_anonymous true\nmax_queued_messages 1000000\nmax_inflight_messages 0\n`);
+  const m: Mosquitto = {
+    port,
+    proc: undefined as unknown as ChildProcess,
+    async start() {
+      const bin = spawnSync('sh', ['-c', 'command -v mosquitto || echo /usr/sbin/mosquitto'], { encoding: 'utf8' }).stdout.trim();
+      m.proc = spawn(bin, ['-c', conf], { stdio: 'ignore' });
+      for (let i = 0; i < 100; i++) {
+        const ok = await new Promise<boolean>((r) => { const s = net.connect(port, '127.0.0.1', () => { s.destroy(); r(true); }); s.on('error', () => r(false)); });
+        if (ok) return;
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      throw new Error('mosquitto did not start');
+    },
+    async stop() {
+      const done = new Promise((r) => m.proc.once('exit', r));
+      m.proc.kill('SIGTERM');
+      await done;
+    },
+  };
+  await m.start();
+  return m;
+}
+
+function rssMb(pid: number, field = 'VmRSS'): number {
+  const m = new RegExp(`${field}:\\s+(\\d+) kB`).exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+  return m ? Number(m[1]) / 1024 : NaN;
+}
+
+function pct(sorted: number[], p: number): number {
+  return sorted.length === 0 ? NaN : sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))]!;
+}
+
+/** A subscriber counting messages of one topic and their latency (payload carries the send time). */
+async function subscriber(port: number, topic: string) {
+  const c = await mqtt.connectAsync(`mqtt://127.0.0.1:${port}`, { clientId: `bench-sub-${Math.random().toString(16).slice(2)}` });
+  const lat: number[] = [];
+  let count = 0;
+  let waiter: { n: number; resolve: () => void } | undefined;
+  c.on('message', (_t, payload) => {
+    const t = now();
+    count++;
+    const m = /"t":([\d.]+)/.exec(payload.toString());
+    if (m) lat.push(t - Number(m[1]));
+    if (waiter && count >= waiter.n) { waiter.resolve(); waiter = undefined; }
+  });
+  await c.subscribeAsync(topic, { qos: 1 });
+  return {
+    reset() { count = 0; lat.length = 0; },
+    wait(n: number, ms: number) {
+      return new Promise<void>((resolve, reject) => {
+        if (count >= n) return resolve();
+        const t = setTimeout(() => reject(new Error(`only ${count} of ${n} messages within ${ms} ms`)), ms);
+        waiter = { n, resolve: () => { clearTimeout(t); resolve(); } };
+      });
+    },
+    get count() { return count; },
+    latencies() { return [...lat].sort((a, b) => a - b); },
+    close: () => c.endAsync(),
+  };
+}
+
+const { values } = parseArgs({ options: {
+  events: { type: 'string', default: '20000' },
+  rate: { type: 'string', default: '1000' },
+  'rate-seconds': { type: 'string', default: '10' },
+  'flood-seconds': { type: 'string', default: '0' },
+} });
+const N = Number(values.events);
+const RATE = Number(values.rate);
+const RATE_S = Number(values['rate-seconds']);
+const FLOOD_S = Number(values['flood-seconds']);
+
+const dir = mkdtempSync(join(tmpdir(), 'afb-edge-bridge-'));
+const broker = await startMosquitto(dir);
+const server = new WsapiServer({ api: 'bench' });
+const events: Record<string, ServerEvent> = { q0: server.event('q0'), q1: server.event('q1') };
+server.verb('sub', (req) => { for (const e of Object.values(events)) req.subscribe(e); req.reply(null); });
+await server.listen(`unix:${join(dir, 'bench')}`);
+const configFile = join(dir, 'agent.yaml');
+writeFileSync(configFile, `
+device: { id: bench }
+binders: [ { name: bench, spec: "unix:${join(dir, 'bench')}", subscribe: [ { verb: sub } ] } ]
+mqtt: { url: "mqtt://127.0.0.1:${broker.port}", status_interval_s: 0, reconnect: { initial_delay_ms: 100, max_delay_ms: 1000 } }
+routes:
+  - { name: q0, match: ["bench/q0"], qos: 0, payload: raw }
+  - { name: q1, match: ["bench/q1"], qos: 1, payload: raw }
+outbox: { path: ${join(dir, 'outbox.db')}, max_messages: 200000, max_bytes: 33554432 }
+logging: { level: warn }
+`);
+const agent = spawn(launcher, ['run', '--config', configFile], { stdio: ['ignore', 'inherit', 'inherit'] });
+const results: string[] = [];
+try {
+  const sub = await subscriber(broker.port, 'afb-edge/bench/events/bench/+');
+  // Wait until the agent subscribed to the binder and reaches the broker.
+  for (let i = 0; sub.count === 0; i++) {
+    if (i > 200) throw new Error('the agent did not come up');
+    events.q1!.push({ warmup: true });
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  await new Promise((r) => setTimeout(r, 300));
+  const plain = await mqtt.connectAsync(`mqtt://127.0.0.1:${broker.port}`, { clientId: 'bench-plain' });
+  const body = (i: number) => JSON.stringify({ i, t: now(), value: 42.5, unit: 'km/h', pad: 'x'.repeat(60) });
+
+  console.log(`bridge bench: node ${process.version}, ${cpus()[0]?.model ?? 'cpu'} x${cpus().length}, mosquitto on loopback, ${N} events per run`);
+  console.log('mode      agent ev/s  p50 ms  p99 ms | plain mqtt.js msg/s  p50 ms  p99 ms | ratio');
+  for (const qos of [0, 1] as const) {
+    // agent: the wsapi server pushes as fast as it can; the subscriber counts arrivals
+    sub.reset();
+    await new Promise((r) => setTimeout(r, 200));
+    sub.reset();
+    const t0 = now();
+    for (let i = 0; i < N; i++) {
+      events[`q${qos}`]!.pushText(body(i));
+      if (i % 500 === 499) await new Promise((r) => setImmediate(r)); // let the socket drain
+    }
+    await sub.wait(qos === 0 ? Math.floor(N * 0.99) : N, 120_000).catch((e: Error) => console.log(`  agent QoS ${qos}: ${e.message}`));
+    const agentRate = sub.count / ((now() - t0) / 1000);
+    const agentLat = sub.latencies();
+    const agentRss = rssMb(agent.pid!);
+
+    // plain mqtt.js: the same messages to the same broker, same subscriber
+    sub.reset();
+    const topic = `afb-edge/bench/events/bench/plain${qos}`;
+    const t1 = now();
+    const pending: Promise<unknown>[] = [];
+    for (let i = 0; i < N; i++) {
+      pending.push(plain.publishAsync(topic, body(i), { qos }));
+      if (i % 500 === 499) await new Promise((r) => setImmediate(r));
+    }
+    await Promise.all(pending);
+    await sub.wait(qos === 0 ? Math.floor(N * 0.99) : N, 120_000).catch((e: Error) => console.log(`  plain QoS ${qos}: ${e.message}`));
+    const plainRate = sub.count / ((now() - t1) / 1000);
+    const plainLat = sub.latencies();
+    console.log(`QoS ${qos}  ${Math.round(agentRate).toString().padStart(12)} ${pct(agentLat, 0.5).toFixed(2).padStart(7)} ${pct(agentLat, 0.99).toFixed(2).padStart(7)} | ${Math.round(plainRate).toString().padStart(19)} ${pct(plainLat, 0.5).toFixed(2).padStart(7)} ${pct(plainLat, 0.99).toFixed(2).padStart(7)} | ${(agentRate / plainRate).toFixed(2)}   (agent RSS ${agentRss.toFixed(1)} MB)`);
+    results.push(`qos${qos}_ratio=${(agentRate / plainRate).toFixed(2)}`);
+  }
+  await plain.endAsync();
+
+  // Steady load: RATE events/s of QoS 1 for RATE_S seconds, latency and RSS.
+  sub.reset();
+  const interval = 1000 / RATE;
+  const start = now();
+  let sent = 0;
+  let peakRss = 0;
+  while (now() - start < RATE_S * 1000) {
+    const due = Math.floor((now() - start) / interval);
+    for (; sent < due; sent++) events.q1!.pushText(body(sent));
+    if (sent % 1000 === 0) peakRss = Math.max(peakRss, rssMb(agent.pid!));
+    await new Promise((r) => setTimeout(r, 1));
+  }
+  await sub.wait(sent, 30_000);
+  const steady = sub.latencies();
+  peakRss = Math.max(peakRss, rssMb(agent.pid!));
+  console.log(`steady ${RATE} ev/s QoS 1 for ${RATE_S} s: ${sent} events, p50 ${pct(steady, 0.5).toFixed(2)} ms, p99 ${pct(steady, 0.99).toFixed(2)} ms, agent RSS ${peakRss.toFixed(1)} MB`);
+  results.push(`steady_p99_ms=${pct(steady, 0.99).toFixed(2)}`, `steady_rss_mb=${peakRss.toFixed(1)}`);
+
+  if (FLOOD_S > 0) {
+    await broker.stop();
+    const t = now();
+    let n = 0;
+    const samples: string[] = [];
+    let nextSample = 0;
+    while (now() - t < FLOOD_S * 1000) {
+      for (let k = 0; k < 50; k++) events.q1!.pushText(body(n++));
+      await new Promise((r) => setTimeout(r, 5));
+      if (now() - t >= nextSample) {
+        samples.push(`${Math.round((now() - t) / 1000)}s:${rssMb(agent.pid!).toFixed(0)}MB`);
+        nextSample += Math.max(1000, (FLOOD_S * 1000) / 20);
+      }
+    }
+    console.log(`broker down, ${n} events in ${FLOOD_S} s (outbox capped at 200,000 messages / 32 MiB): RSS ${samples.join(' ')}`);
+    results.push(`flood_rss_mb=${rssMb(agent.pid!).toFixed(1)}`);
+    await broker.start();
+  }
+  await sub.close();
+  console.log(results.join(' '));
+} finally {
+  agent.kill('SIGTERM');
+  await new Promise((r) => agent.once('exit', r));
+  await server.close();
+  await broker.stop().catch(() => {});
+  rmSync(dir, { recursive: true, force: true });
+}
