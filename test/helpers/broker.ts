@@ -64,7 +64,9 @@ export interface Broker {
 
 let warned = false;
 
+/** The mosquitto binary; AFB_EDGE_TEST_BROKER=aedes pretends there is none (to exercise the fallback). */
 export function mosquittoPath(): string | undefined {
+  if (process.env.AFB_EDGE_TEST_BROKER === 'aedes') return undefined;
   for (const dir of (process.env.PATH ?? '').split(':').concat(['/usr/sbin', '/usr/local/sbin'])) {
     const p = path.join(dir, 'mosquitto');
     if (dir && fs.existsSync(p)) return p;
@@ -84,7 +86,7 @@ export async function startBroker(options: BrokerOptions = {}): Promise<Broker> 
   const broker = bin ? new Mosquitto(bin, dir, port, options, pki) : await makeAedes(dir, port, options, pki);
   if (!bin && !warned) {
     warned = true;
-    console.warn('[broker] mosquitto not found in PATH: tests run against an in-process aedes broker (MQTT 3.1.1 only; install mosquitto to test against it, as CI does)');
+    console.warn('[broker] mosquitto not found (or AFB_EDGE_TEST_BROKER=aedes): tests run against an in-process aedes broker (MQTT 3.1.1 only; install mosquitto to test against it, as CI does)');
   }
   await broker.start();
   return broker;

@@ -141,9 +141,9 @@ for (const version of [4, 5] as const) {
       const sender = await collector(['unused/none']);
       await sender.client.publishAsync(`v${version}/cmd/a`, 'one', { qos: 1 });
       await expect.poll(() => got).toEqual([`v${version}/cmd/a=one`]);
+      const resubscribed = new Promise<{ ok: boolean }>((resolve) => sink.once('resubscribed', resolve));
       proxy.cut();
-      await new Promise<void>((resolve) => sink.once('connected', () => resolve()));
-      await new Promise((r) => setTimeout(r, 100)); // the SUBACK
+      expect(await resubscribed).toEqual({ ok: true }); // after the SUBACK of the new connection
       await sender.client.publishAsync(`v${version}/cmd/b`, 'two', { qos: 1 });
       await expect.poll(() => got).toEqual([`v${version}/cmd/a=one`, `v${version}/cmd/b=two`]);
       expect(await counter(metrics.reconnects, { kind: 'mqtt' })).toBe(1);

@@ -12,22 +12,23 @@
  * in id order on the next connection (see README.md, delivery guarantees).
  */
 import { EventEmitter } from 'node:events';
-import mqtt, { ReasonCodes, UniqueMessageIdProvider, type IClientOptions, type IConnackPacket, type IPublishPacket, type MqttClient } from 'mqtt';
+import mqtt, { ReasonCodes, UniqueMessageIdProvider, type IClientOptions, type IConnackPacket, type MqttClient } from 'mqtt';
 import type { DeviceConfig, MqttConfig, OutboxConfig } from '../../config/types.js';
 import type { OutboundMessage } from '../../core/event.js';
 import type { AgentMetrics } from '../../health/metrics.js';
 import { RateLimitedLog, type Logger } from '../../util/log.js';
 import { Backoff } from './backoff.js';
-import { BoundedQueue } from './bounded-queue.js';
 import { brokerLabel, buildConnectOptions } from './connect-options.js';
 import { describeError } from './describe-error.js';
+import { Qos0Sender } from './qos0-sender.js';
 import { Outbox, type EnqueueResult, type StoredMessage, type Synchronous } from './outbox.js';
 import { defaultSecretReader, type SecretReader } from './secrets-reader.js';
 import { fillTemplate, statusPayload } from './status.js';
 import { TlsFiles, type TlsMaterial } from './tls-files.js';
-import { topicMatches } from './topic-filter.js';
+import { endClient, settleWithin } from './client-end.js';
+import { Subscriptions, type MessageHandler } from './subscriptions.js';
 
-export type MessageHandler = (topic: string, payload: Buffer, packet: IPublishPacket) => void;
+export type { MessageHandler } from './subscriptions.js';
 
 export interface PublishNowOptions {
   qos: 0 | 1 | 2;
@@ -77,12 +78,6 @@ interface NowJob {
   resolve: (ok: boolean) => void;
 }
 
-interface Qos0Item {
-  topic: string;
-  payload: Buffer;
-  retain: boolean;
-}
-
 /** Reason codes after which a message is dropped instead of retried: the broker will never take it. */
 const QUOTA_EXCEEDED = 0x97;
 const NOW_QUEUE_MAX = 1000;
@@ -98,14 +93,16 @@ export class MqttSink extends EventEmitter {
   private readonly label: string;
   private readonly backoff: Backoff;
   private readonly tlsFiles: TlsFiles | undefined;
-  private readonly qos0: BoundedQueue<Qos0Item>;
-  private readonly subs = new Map<string, { qos: 0 | 1 | 2; handlers: Set<MessageHandler> }>();
+  private readonly qos0: Qos0Sender;
+  private readonly subs: Subscriptions;
   private readonly flights = new Map<number, Flight>();
   private readonly nowQueue: NowJob[] = [];
   private readonly nowPending = new Map<number, { gen: number; resolve: (ok: boolean) => void }>();
   /** QoS 2 packet ids possibly still held by the broker's session (clean_session false). */
   private quarantine = new Set<number>();
   private readonly rejections: RateLimitedLog;
+  /** published{qos} children, resolved once (a labels lookup per message shows in profiles). */
+  private readonly publishedBy: Array<{ inc(): void }>;
 
   private outbox: Outbox | undefined;
   private client: MqttClient | undefined;
@@ -127,8 +124,6 @@ export class MqttSink extends EventEmitter {
   private tlsTimer: NodeJS.Timeout | undefined;
   private pumpScheduled = false;
   private idleWaiters: Array<() => void> = [];
-  /** A 'drain' listener is waiting to resume the QoS 0 queue (one at most). */
-  private drainArmed = false;
 
   constructor(
     private readonly config: MqttConfig,
@@ -154,8 +149,10 @@ export class MqttSink extends EventEmitter {
     this.version = deps.version ?? 'unknown';
     this.label = brokerLabel(config.url);
     this.backoff = new Backoff(config.reconnect.initial_delay_ms, config.reconnect.max_delay_ms, this.opts.random);
-    this.qos0 = new BoundedQueue(config.qos0_max_queue);
     this.rejections = new RateLimitedLog((m) => this.log.warn(m));
+    this.subs = new Subscriptions((m) => this.error('mqtt', m));
+    this.publishedBy = ['0', '1', '2'].map((qos) => this.metrics.published.labels({ qos }));
+    this.qos0 = new Qos0Sender(config.qos0_max_queue, this.opts.qos0HighWaterBytes, () => this.publishedBy[0]!.inc(), () => this.metrics.dropped.inc({ reason: 'qos0_queue_full' }));
     if (config.tls && /^mqtts:|^wss:/.test(config.url)) this.tlsFiles = new TlsFiles(config.tls, this.secrets);
     else if (config.tls) this.log.warn(`mqtt: a tls section is set but the url ${this.label} is not mqtts://: TLS is not used`);
   }
@@ -202,15 +199,7 @@ export class MqttSink extends EventEmitter {
       return 'rejected';
     }
     if (msg.qos > 0) return this.outbox!.enqueue(msg);
-    const item = { topic: msg.topic, payload: msg.payload, retain: msg.retain };
-    if (this.isConnected && this.qos0.length === 0 && !this.backpressured()) {
-      this.sendQos0(item);
-      return 'accepted';
-    }
-    const evicted = this.qos0.push(item);
-    if (evicted) this.metrics.dropped.inc({ reason: 'qos0_queue_full' });
-    if (this.isConnected) this.flushQos0();
-    return evicted === item ? 'rejected' : 'accepted';
+    return this.qos0.publish({ topic: msg.topic, payload: msg.payload, retain: msg.retain });
   }
 
   /**
@@ -242,26 +231,15 @@ export class MqttSink extends EventEmitter {
    * when it refused it (logged). Never rejects.
    */
   async subscribe(filter: string, qos: 0 | 1 | 2, handler: MessageHandler): Promise<boolean> {
-    let sub = this.subs.get(filter);
-    if (!sub) {
-      sub = { qos, handlers: new Set() };
-      this.subs.set(filter, sub);
-    }
-    sub.qos = Math.max(sub.qos, qos) as 0 | 1 | 2;
-    sub.handlers.add(handler);
+    this.subs.add(filter, qos, handler);
     if (!this.isConnected) return true;
-    return this.sendSubscribe(this.client!, [filter]);
+    const client = this.client!;
+    return this.subs.send(client, [filter], () => client === this.client && this.isConnected);
   }
 
   /** Removes `handler` (all handlers when absent) of `filter`; unsubscribes when none is left. */
   async unsubscribe(filter: string, handler?: MessageHandler): Promise<void> {
-    const sub = this.subs.get(filter);
-    if (!sub) return;
-    if (handler) sub.handlers.delete(handler);
-    else sub.handlers.clear();
-    if (sub.handlers.size > 0) return;
-    this.subs.delete(filter);
-    if (this.isConnected) await this.client!.unsubscribeAsync(filter).catch(() => undefined);
+    if (this.subs.remove(filter, handler) && this.isConnected) await this.client!.unsubscribeAsync(filter).catch(() => undefined);
   }
 
   /**
@@ -282,9 +260,9 @@ export class MqttSink extends EventEmitter {
       const payload = statusPayload('offline', reason, this.deps.device, this.version);
       const job = new Promise<boolean>((resolve) => {
         this.nowQueue.push({ topic: this.statusTopic, payload, options: { qos: 1, retain: true }, resolve });
-        this.pumpNow();
+        this.pump();
       });
-      await withTimeout(job, Math.max(1, deadline - Date.now()));
+      await settleWithin(job, Math.max(1, deadline - Date.now()));
       await endClient(client, this.flights.size === 0 && this.nowInflight === 0, Math.max(1, deadline - Date.now()));
     } else {
       client?.end(true);
@@ -315,13 +293,16 @@ export class MqttSink extends EventEmitter {
       });
     } catch (err) {
       // Unreadable password or TLS files: same path as a refused connection (logged once, retried).
-      this.onClosed(this.gen, false, err);
+      this.onClosed(false, err);
       return;
     }
     if (!this.config.clean_session) options.messageIdProvider = new UniqueMessageIdProvider();
     const gen = ++this.gen;
     const client = mqtt.connect(this.config.url, options);
     this.client = client;
+    // No Nagle: QoS 0 gets no PUBACK to carry TCP ACKs back, so a lone small message would wait for
+    // the broker's delayed ACK (~40 ms). Packets of one event-loop turn are still written together (cork).
+    (client.stream as { setNoDelay?: (on: boolean) => void } | undefined)?.setNoDelay?.(true);
     let lastError: unknown;
     let connected = false;
     client.on('error', (err) => { lastError = err; });
@@ -335,12 +316,12 @@ export class MqttSink extends EventEmitter {
       connected = true;
       this.onConnected(client, connack);
     });
-    client.on('message', (topic, payload, packet) => this.dispatch(topic, payload, packet));
+    client.on('message', (topic, payload, packet) => this.subs.dispatch(topic, payload, packet));
     client.on('close', () => {
       if (gen !== this.gen) return;
       client.removeAllListeners('message');
-      client.end(true);
-      this.onClosed(gen, connected, lastError);
+      this.onClosed(connected, lastError); // releases what was in flight first...
+      client.end(true); // ...so the "Connection closed" callbacks mqtt.js fires here find nothing to do
     });
   }
 
@@ -363,13 +344,15 @@ export class MqttSink extends EventEmitter {
     this.failures = 0;
     const payload = statusPayload('online', reconnect ? 'reconnected' : 'started', this.deps.device, this.version);
     this.nowQueue.unshift({ topic: this.statusTopic, payload, options: { qos: 1, retain: true }, resolve: () => undefined });
-    if (this.subs.size > 0) void this.sendSubscribe(client, [...this.subs.keys()]);
+    if (this.subs.size > 0) {
+      void this.subs.send(client, this.subs.filters(), () => client === this.client && this.isConnected).then((ok) => this.emit('resubscribed', { ok }));
+    }
     this.emit('connected', { sessionPresent: connack.sessionPresent, reconnect });
-    this.pumpNow();
-    this.flushQos0();
+    this.pump();
+    this.qos0.setClient(client);
   }
 
-  private onClosed(gen: number, wasConnected: boolean, err: unknown): void {
+  private onClosed(wasConnected: boolean, err: unknown): void {
     const lived = wasConnected ? Date.now() - this.connectedAt : 0;
     this.releaseAll();
     this.setDisconnected();
@@ -401,13 +384,12 @@ export class MqttSink extends EventEmitter {
       }
       this.emit('connect-failed', { reason: text, attempt: this.failures, retryInMs: delay });
     }
-    void gen;
     this.reconnectTimer = setTimeout(() => this.connect(), delay);
   }
 
   private setDisconnected(): void {
     this.isConnected = false;
-    this.drainArmed = false;
+    this.qos0.setClient(undefined);
     this.metrics.mqttConnected.set(0);
     this.nowInflight = 0;
     for (const p of this.nowPending.values()) p.resolve(false);
@@ -461,10 +443,6 @@ export class MqttSink extends EventEmitter {
     });
   }
 
-  private pumpNow(): void {
-    this.pump();
-  }
-
   /** Hands messages to mqtt.js up to the in-flight limit: ephemeral ones first, then the outbox in id order. */
   private pump(): void {
     if (!this.isConnected) return;
@@ -505,7 +483,7 @@ export class MqttSink extends EventEmitter {
     const code = (err as { code?: unknown } | undefined)?.code;
     if (!err) {
       this.outbox!.ack(msg.id);
-      this.metrics.published.inc({ qos: String(msg.qos) });
+      this.publishedBy[msg.qos]!.inc();
     } else if (typeof code === 'number' && code >= 0x80 && code !== QUOTA_EXCEEDED) {
       // MQTT 5 PUBACK/PUBREC with an error reason (not authorized, topic invalid...): retrying
       // would block the queue forever; the message is dropped and counted.
@@ -530,106 +508,15 @@ export class MqttSink extends EventEmitter {
   /** Resolves when nothing is in flight, the connection is gone, or after `ms`. */
   private waitDrained(ms: number): Promise<void> {
     if (this.flights.size === 0 && this.nowInflight === 0) return Promise.resolve();
-    return withTimeout(new Promise<void>((resolve) => this.idleWaiters.push(resolve)), Math.max(1, ms));
+    return settleWithin(new Promise<void>((resolve) => this.idleWaiters.push(resolve)), Math.max(1, ms));
   }
 
   private publishOpts(o: PublishNowOptions): { qos: 0 | 1 | 2; retain: boolean; properties?: Record<string, unknown> } {
     return this.config.protocol_version === 5 && o.properties ? { qos: o.qos, retain: o.retain, properties: o.properties } : { qos: o.qos, retain: o.retain };
   }
 
-  /* ---------------------------------------------------------------- QoS 0 */
-
-  private backpressured(): boolean {
-    const stream = this.client?.stream as { writableLength?: number } | undefined;
-    return (stream?.writableLength ?? 0) > this.opts.qos0HighWaterBytes;
-  }
-
-  private sendQos0(item: Qos0Item): void {
-    // No callback: mqtt.js would park one 'drain' listener per QoS 0 packet written while the
-    // socket is above its high-water mark. Written to the connected socket = published.
-    this.client!.publish(item.topic, item.payload, { qos: 0, retain: item.retain });
-    this.metrics.published.inc({ qos: '0' });
-  }
-
-  /** Sends queued QoS 0 messages while connected and the socket is not backed up; resumes on 'drain'. */
-  private flushQos0(): void {
-    while (this.isConnected && this.qos0.length > 0) {
-      if (this.backpressured()) {
-        if (this.drainArmed) return;
-        this.drainArmed = true;
-        const gen = this.gen;
-        this.client!.stream.once('drain', () => {
-          this.drainArmed = false;
-          if (gen === this.gen) this.flushQos0();
-        });
-        return;
-      }
-      this.sendQos0(this.qos0.shift()!);
-    }
-  }
-
-  /* -------------------------------------------------------- subscriptions */
-
-  private async sendSubscribe(client: MqttClient, filters: string[]): Promise<boolean> {
-    const request: Record<string, { qos: 0 | 1 | 2 }> = {};
-    for (const f of filters) request[f] = { qos: this.subs.get(f)?.qos ?? 0 };
-    try {
-      const granted = await client.subscribeAsync(request);
-      let ok = true;
-      for (const g of granted) {
-        if (g.qos >= 0x80) {
-          ok = false;
-          this.error('mqtt', `mqtt: the broker refused the subscription to ${g.topic} (reason code ${g.qos})`);
-        }
-      }
-      return ok;
-    } catch (err) {
-      if (client === this.client && this.isConnected) this.error('mqtt', `mqtt: subscribe ${filters.join(', ')} failed: ${(err as Error).message}`);
-      return false;
-    }
-  }
-
-  private dispatch(topic: string, payload: Buffer, packet: IPublishPacket): void {
-    for (const [filter, sub] of this.subs) {
-      if (!topicMatches(filter, topic)) continue;
-      for (const h of sub.handlers) {
-        try {
-          h(topic, payload, packet);
-        } catch (err) {
-          this.error('mqtt', `mqtt: handler of ${filter} threw: ${(err as Error).message}`);
-        }
-      }
-    }
-  }
-
   private error(component: string, msg: string): void {
     this.metrics.errors.inc({ component });
     this.log.error(msg);
   }
-}
-
-/**
- * Disconnects `client`: with a DISCONNECT packet when nothing is in flight
- * (mqtt.js would otherwise wait for those acks without limit, and the broker
- * would not publish the will), else by closing the socket. Bounded by `ms`.
- */
-function endClient(client: MqttClient, clean: boolean, ms: number): Promise<void> {
-  return new Promise<void>((resolve) => {
-    const timer = setTimeout(() => {
-      client.stream?.destroy();
-      resolve();
-    }, ms);
-    client.end(!clean, () => {
-      clearTimeout(timer);
-      resolve();
-    });
-  });
-}
-
-function withTimeout<T>(p: Promise<T>, ms: number): Promise<T | undefined> {
-  let timer: NodeJS.Timeout | undefined;
-  return Promise.race([
-    p,
-    new Promise<undefined>((resolve) => { timer = setTimeout(() => resolve(undefined), ms); }),
-  ]).finally(() => clearTimeout(timer));
 }

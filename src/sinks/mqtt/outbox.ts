@@ -25,15 +25,16 @@
  * empties); delivery order is id order. Rows handed out by `next` are "in
  * flight" (in memory only): after a restart every row is pending again.
  */
-import Database from 'better-sqlite3';
-import { mkdirSync } from 'node:fs';
-import { dirname } from 'node:path';
+import type Database from 'better-sqlite3';
 import type { OutboundMessage } from '../../core/event.js';
 import type { OutboxConfig } from '../../config/types.js';
 import type { AgentMetrics } from '../../health/metrics.js';
+import { openDatabase, OutboxError, type Synchronous } from './outbox-db.js';
+import { PendingCache } from './pending-cache.js';
+
+export { OutboxError, type Synchronous } from './outbox-db.js';
 
 export type EnqueueResult = 'accepted' | 'rejected';
-export type Synchronous = 'full' | 'normal';
 
 export interface StoredMessage {
   id: number;
@@ -56,13 +57,9 @@ export interface OutboxOptions {
   onCommit?: () => void;
   /** Called when a commit fails (disk full, I/O error): the affected enqueues resolve 'rejected'. */
   onError?: (err: Error) => void;
-}
-
-export class OutboxError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = 'OutboxError';
-  }
+  /** Bounds of the in-memory copy of recently written messages (default 10000 messages, 8 MiB). */
+  cacheMessages?: number;
+  cacheBytes?: number;
 }
 
 interface Pending {
@@ -81,19 +78,6 @@ interface Row {
   created_ms: number;
   bytes: number;
 }
-
-const SCHEMA_VERSION = 1;
-const SCHEMA = `
-CREATE TABLE IF NOT EXISTS outbox (
-  id INTEGER PRIMARY KEY AUTOINCREMENT,
-  topic TEXT NOT NULL,
-  payload BLOB NOT NULL,
-  qos INTEGER NOT NULL,
-  retain INTEGER NOT NULL,
-  route TEXT NOT NULL,
-  created_ms INTEGER NOT NULL,
-  bytes INTEGER NOT NULL
-)`;
 
 export class Outbox {
   readonly path: string;
@@ -124,6 +108,9 @@ export class Outbox {
   private oldestMs: number | undefined;
   private ageTimer: NodeJS.Timeout | undefined;
   private closed = false;
+  private readonly cache: PendingCache;
+  /** Effects of the transaction being built, applied once it committed. */
+  private effects: { cache: StoredMessage[]; evicted: number[]; drops: Map<string, number> } = { cache: [], evicted: [], drops: new Map() };
 
   constructor(private readonly config: OutboxConfig, private readonly options: OutboxOptions = {}) {
     this.path = config.path;
@@ -141,6 +128,8 @@ export class Outbox {
     const totals = this.db.prepare('SELECT COUNT(*) AS n, COALESCE(SUM(bytes), 0) AS b FROM outbox').get() as { n: number; b: number };
     this.count = totals.n;
     this.totalBytes = totals.b;
+    const last = this.db.prepare('SELECT MAX(id) AS id FROM outbox').get() as { id: number | null };
+    this.cache = new PendingCache(last.id ?? 0, options.cacheMessages, options.cacheBytes);
     this.refreshOldest();
     this.updateGauges();
     // The age of the oldest message grows between commits: refresh the gauge every second.
@@ -180,8 +169,14 @@ export class Outbox {
 
   /** Up to `limit` pending messages in id order; they are in flight until ack() or release(). */
   next(limit: number): StoredMessage[] {
+    if (this.closed) return [];
+    if (this.cache.covers(this.cursor)) {
+      const out = this.cache.take(limit);
+      for (const m of out) this.inflight.set(m.id, m.bytes);
+      if (out.length > 0) this.cursor = out[out.length - 1]!.id;
+      return out;
+    }
     const out: StoredMessage[] = [];
-    if (this.closed) return out;
     let after = this.cursor;
     while (out.length < limit) {
       const rows = this.stmt.after.all(after, Math.max(limit - out.length, 16)) as Row[];
@@ -191,6 +186,7 @@ export class Outbox {
         after = r.id;
         if (this.inflight.has(r.id) || this.ackPending.has(r.id)) continue; // released rows may interleave with these
         this.inflight.set(r.id, r.bytes);
+        this.cache.delete(r.id);
         out.push(toMessage(r));
       }
     }
@@ -208,11 +204,16 @@ export class Outbox {
 
   /** Back to pending (connection lost before the ack): next() returns it again, in id order. */
   release(id: number): void {
-    if (this.inflight.delete(id)) this.cursor = Math.min(this.cursor, id - 1);
+    if (!this.inflight.delete(id)) return;
+    this.cursor = Math.min(this.cursor, id - 1);
+    this.cache.uncover(id);
   }
 
   releaseAll(): void {
-    for (const id of this.inflight.keys()) this.cursor = Math.min(this.cursor, id - 1);
+    for (const id of this.inflight.keys()) {
+      this.cursor = Math.min(this.cursor, id - 1);
+      this.cache.uncover(id);
+    }
     this.inflight.clear();
   }
 
@@ -240,6 +241,10 @@ export class Outbox {
       this.recount();
       return;
     }
+    const { cache, evicted, drops } = this.effects;
+    for (const id of evicted) this.cache.delete(id);
+    for (const m of cache) this.cache.add(m);
+    for (const [reason, n] of drops) this.options.metrics?.dropped.inc({ reason }, n);
     this.refreshOldest();
     this.updateGauges();
     batch.forEach((p, i) => p.resolve(results[i]!));
@@ -267,6 +272,7 @@ export class Outbox {
     // A commit of acks only needs no fsync: losing it to a power cut only makes the broker
     // get those messages again (at least once). The next fsync'ed commit covers it anyway.
     this.setSync(batch.length === 0 ? 'NORMAL' : this.synchronous === 'full' ? 'FULL' : 'NORMAL');
+    this.effects = { cache: [], evicted: [], drops: new Map() };
     try {
       const results = this.commit(batch, acks);
       this.stats.commits++;
@@ -300,10 +306,10 @@ export class Outbox {
       let result: EnqueueResult = 'accepted';
       if (bytes > maxBytes) {
         result = 'rejected';
-        this.options.metrics?.dropped.inc({ reason: 'outbox_too_large' });
+        this.drop('outbox_too_large');
       } else if (!dropOldest && (this.count + 1 > maxMessages || this.totalBytes + bytes > maxBytes)) {
         result = 'rejected';
-        this.options.metrics?.dropped.inc({ reason: 'outbox_rejected' });
+        this.drop('outbox_rejected');
       } else {
         const info = this.stmt.insert.run(msg.topic, msg.payload, msg.qos, msg.retain ? 1 : 0, msg.route, now, bytes);
         inserted.set(Number(info.lastInsertRowid), i);
@@ -313,7 +319,16 @@ export class Outbox {
       results.push(result);
     });
     if (dropOldest && this.over(maxMessages, maxBytes)) this.evictOldest(maxMessages, maxBytes, inserted, results);
+    for (const [id, i] of inserted) {
+      const { msg, bytes } = batch[i]!;
+      this.effects.cache.push({ id, topic: msg.topic, payload: msg.payload, qos: msg.qos, retain: msg.retain, route: msg.route, createdAt: now, bytes });
+    }
     return results;
+  }
+
+  /** Counted once the transaction committed. */
+  private drop(reason: string, n = 1): void {
+    this.effects.drops.set(reason, (this.effects.drops.get(reason) ?? 0) + n);
   }
 
   private over(maxMessages: number, maxBytes: number): boolean {
@@ -342,9 +357,10 @@ export class Outbox {
         this.totalBytes -= r.bytes;
         dropped++;
         inserted.delete(r.id);
+        this.effects.evicted.push(r.id);
       }
     }
-    if (dropped > 0) this.options.metrics?.dropped.inc({ reason: 'outbox_full' }, dropped);
+    if (dropped > 0) this.drop('outbox_full', dropped);
     if (!this.over(maxMessages, maxBytes)) return;
     const newestFirst = [...inserted.entries()].sort((a, b) => b[0] - a[0]);
     for (const [id, index] of newestFirst) {
@@ -353,7 +369,8 @@ export class Outbox {
       this.count--;
       this.totalBytes -= row.bytes;
       results[index] = 'rejected';
-      this.options.metrics?.dropped.inc({ reason: 'outbox_full' });
+      inserted.delete(id);
+      this.drop('outbox_full');
     }
   }
 
@@ -403,43 +420,4 @@ function toMessage(r: Row): StoredMessage {
     id: r.id, topic: r.topic, payload: r.payload, qos: r.qos as 0 | 1 | 2, retain: r.retain !== 0,
     route: r.route, createdAt: r.created_ms, bytes: r.bytes,
   };
-}
-
-/**
- * Opens (creating if needed) and checks the database. Any failure becomes an
- * OutboxError naming the file; the file is never deleted or rewritten here:
- * it may hold undelivered data that an operator wants to recover.
- */
-function openDatabase(path: string, synchronous: Synchronous): Database.Database {
-  let db: Database.Database | undefined;
-  try {
-    mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
-    db = new Database(path, { timeout: 1000 });
-    // One process per outbox: a second agent on the same file would send everything twice.
-    db.pragma('locking_mode = EXCLUSIVE');
-    db.pragma('journal_mode = WAL');
-    db.pragma(`synchronous = ${synchronous === 'full' ? 'FULL' : 'NORMAL'}`);
-    // After a burst, give the WAL file back down to 16 MiB once checkpointed.
-    db.pragma('journal_size_limit = 16777216');
-    const version = db.pragma('user_version', { simple: true }) as number;
-    if (version > SCHEMA_VERSION) throw new Error(`schema version ${version} was written by a newer afb-edge (this one knows ${SCHEMA_VERSION})`);
-    const check = db.pragma('quick_check', { simple: true }) as string;
-    if (check !== 'ok') throw new Error(`integrity check failed: ${check}`);
-    db.exec(SCHEMA);
-    const cols = (db.pragma('table_info(outbox)') as Array<{ name: string }>).map((c) => c.name).join(',');
-    if (cols !== 'id,topic,payload,qos,retain,route,created_ms,bytes') throw new Error(`table 'outbox' has unexpected columns (${cols})`);
-    db.pragma(`user_version = ${SCHEMA_VERSION}`);
-    return db;
-  } catch (err) {
-    try {
-      db?.close();
-    } catch {
-      /* already failing */
-    }
-    const e = err as Error & { code?: string };
-    const why = e.code === 'SQLITE_BUSY' ? 'it is locked by another process (another agent on the same outbox?)'
-      : e.code === 'SQLITE_NOTADB' || e.code === 'SQLITE_CORRUPT' ? `it is not a valid SQLite database or is corrupt (${e.message})`
-      : e.message;
-    throw new OutboxError(`outbox ${path}: cannot open: ${why}. The file was left untouched; move it away to start with an empty outbox.`);
-  }
 }
