@@ -147,6 +147,7 @@ export class Agent {
       metrics: this.metrics,
       logger: this.log,
       version: this.options.version,
+      options: { synchronous: config.outbox.synchronous },
     });
     await sink.start();
     this.sink = sink;

@@ -176,6 +176,7 @@ const outbox = {
     max_bytes: { type: 'integer', minimum: 1, default: 64 * 1024 * 1024 },
     policy: { enum: ['drop-oldest', 'reject-new'], default: 'drop-oldest' },
     max_inflight: { type: 'integer', minimum: 1, default: 100 },
+    synchronous: { enum: ['full', 'normal'], default: 'full' },
   },
 };
 

@@ -156,6 +156,11 @@ export interface OutboxConfig {
   policy: OutboxPolicy;
   /** Messages handed to the MQTT client at once (in flight, awaiting PUBACK). */
   max_inflight: number;
+  /**
+   * 'full': accepted messages are fsynced (survive power loss); 'normal': they
+   * survive a crash or kill -9, a power cut may lose the last ones (less flash wear).
+   */
+  synchronous?: 'full' | 'normal';
 }
 
 export interface LoggingConfig {

@@ -50,7 +50,7 @@ export interface MqttSinkOptions {
   stableAfterMs?: number;
   /** MQTT 5 session expiry when clean_session is false (default 1 day). */
   sessionExpiryS?: number;
-  /** QoS 0 goes to the bounded queue while the socket holds more than this (default 1 MiB). */
+  /** QoS 0 goes to the bounded queue while the socket holds more than this (default 4 MiB: a burst of small messages passes like with plain mqtt.js, memory stays bounded). */
   qos0HighWaterBytes?: number;
   /** Jitter source (tests). */
   random?: () => number;
@@ -142,7 +142,7 @@ export class MqttSink extends EventEmitter {
       connectTimeoutMs: o.connectTimeoutMs ?? 10_000,
       stableAfterMs: o.stableAfterMs ?? 10_000,
       sessionExpiryS: o.sessionExpiryS ?? 86_400,
-      qos0HighWaterBytes: o.qos0HighWaterBytes ?? 1 << 20,
+      qos0HighWaterBytes: o.qos0HighWaterBytes ?? 4 << 20,
       random: o.random ?? Math.random,
     };
     this.statusTopic = fillTemplate(config.status_topic, config, deps.device);
