@@ -111,9 +111,6 @@ async function rawBaseline(path: string, calls: number, inflight: number, reques
   return summarize(lat, calls, seconds);
 }
 
-function rssMb(): number {
-  return process.memoryUsage().rss / 1048576;
-}
 function peakRssMb(pid?: number): number {
   try {
     const status = readFileSync(`/proc/${pid ?? 'self'}/status`, 'utf8');

@@ -4,24 +4,19 @@
  * invalid), and loses nothing it accepted when killed with SIGKILL.
  */
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { WsapiServer } from '../../src/wsapi/index.js';
 import { startBroker, type Broker } from '../helpers/broker.js';
 import { Collector } from '../helpers/mqtt-helpers.js';
+import { cliMain, ensureBuilt } from '../helpers/cli.js';
 import { freePort } from '../helpers/net-helpers.js';
 
-const root = resolve(import.meta.dirname ?? new URL('.', import.meta.url).pathname, '../..');
-const main = join(root, 'dist/src/cli/main.js');
+const main = cliMain;
 
-beforeAll(() => {
-  if (!existsSync(main)) {
-    const b = spawnSync('npm', ['run', 'build'], { cwd: root, stdio: 'inherit' });
-    if (b.status !== 0) throw new Error('build failed');
-  }
-});
+beforeAll(ensureBuilt);
 
 const cleanups: Array<() => unknown> = [];
 afterEach(async () => {

@@ -4,13 +4,14 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync, symlinkSync } from 'node:fs';
+import { mkdtempSync, rmSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
+import { dirname, join } from 'node:path';
 import { WsapiServer } from '../../src/wsapi/index.js';
+import { cliMain, ensureBuilt, projectRoot } from '../helpers/cli.js';
 
-const root = resolve(import.meta.dirname ?? new URL('.', import.meta.url).pathname, '../..');
-const main = join(root, 'dist/src/cli/main.js');
+const root = projectRoot;
+const main = cliMain;
 
 interface Run { code: number | null; stdout: string; stderr: string }
 
@@ -36,10 +37,7 @@ let server: WsapiServer;
 let serverSpec: string;
 
 beforeAll(async () => {
-  if (!existsSync(main)) {
-    const b = spawnSync('npm', ['run', 'build'], { cwd: root, stdio: 'inherit' });
-    if (b.status !== 0) throw new Error('build failed');
-  }
+  ensureBuilt();
   dir = mkdtempSync(join(tmpdir(), 'afb-edge-cli-'));
   simSpec = `unix:${join(dir, 'vehicle')}`;
   sim = spawn(process.execPath, [main, 'simulate', '--ws-server', simSpec, '--period', '50'], { stdio: ['ignore', 'ignore', 'pipe'] });

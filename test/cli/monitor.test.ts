@@ -4,21 +4,17 @@
  */
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import mqtt from 'mqtt';
 import { startBroker } from '../helpers/broker.js';
+import { cliMain, ensureBuilt, projectRoot } from '../helpers/cli.js';
 
-const root = resolve(import.meta.dirname ?? new URL('.', import.meta.url).pathname, '../..');
-const main = join(root, 'dist/src/cli/main.js');
+const root = projectRoot;
+const main = cliMain;
 
-beforeAll(() => {
-  if (!existsSync(main)) {
-    const b = spawnSync('npm', ['run', 'build'], { cwd: root, stdio: 'inherit' });
-    if (b.status !== 0) throw new Error('build failed');
-  }
-});
+beforeAll(ensureBuilt);
 
 const cleanups: Array<() => unknown> = [];
 afterEach(async () => {
