@@ -90,6 +90,15 @@ describe('afb-edge run', () => {
     expect(a.stderr()).toContain('not starting');
   });
 
+  it('refuses an unknown --log-level as a usage error (exit 2)', async () => {
+    const a = spawn(process.execPath, [main, 'run', '--config', 'any.yaml', '--log-level', 'loud'], { stdio: ['ignore', 'ignore', 'pipe'] });
+    let err = '';
+    a.stderr!.on('data', (d) => { err += d; });
+    const code = await new Promise<number | null>((r) => a.on('exit', r));
+    expect(code).toBe(2);
+    expect(err).toContain("--log-level must be");
+  });
+
   it('SIGHUP applies a valid new config and rejects an invalid one, keeping the running one', async () => {
     const s = await setup();
     writeFileSync(s.file, s.yaml('  - { name: ticks, match: ["seq/tick"], qos: 1, payload: raw }'));

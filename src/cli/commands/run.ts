@@ -5,8 +5,7 @@
  */
 import { Agent } from '../../agent/agent.js';
 import { formatConfigError, loadConfigFile } from '../../config/load.js';
-import { createLogger } from '../../util/log.js';
-import { parse } from '../args.js';
+import { loggerArg, parse } from '../args.js';
 import { EXIT_OK, EXIT_REPLY_ERROR, UsageError } from '../usage.js';
 import { version } from '../version.js';
 
@@ -15,13 +14,15 @@ export async function runCommand(argv: string[]): Promise<number> {
   if (positionals.length > 0) throw new UsageError(`unexpected argument '${positionals[0]}'`);
   const file = values.config as string | undefined;
   if (file === undefined) throw new UsageError('run needs --config FILE');
+  // --log-level overrides logging.level; checked before the config so a typo is a usage error.
+  const cliLogger = values['log-level'] === undefined ? undefined : loggerArg(values['log-level']);
   const loaded = loadConfigFile(file);
   if (loaded.config === undefined) {
     for (const e of loaded.errors) process.stderr.write(formatConfigError(e, file) + '\n');
     process.stderr.write(`afb-edge: ${file}: ${loaded.errors.length} error(s), not starting\n`);
     return EXIT_REPLY_ERROR;
   }
-  const logger = createLogger((values['log-level'] as never) ?? loaded.config.logging.level);
+  const logger = cliLogger ?? loggerArg(loaded.config.logging.level);
   const agent = new Agent(loaded.config, { logger, version: version() });
   await agent.start();
 
