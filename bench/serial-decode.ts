@@ -9,12 +9,14 @@
  * decoder must do per byte, so the ratio says what decoding costs on top.
  * Best of R rounds. Ends with one summary line.
  *
- * Sections are entries of SECTIONS ({ name, run }); COBS and NDJSON decoders
- * add their own entry the same way.
+ * Sections are entries of SECTIONS ({ name, run }): slcan, COBS+CRC16 with
+ * JSON payloads, NDJSON. COBS/NDJSON run on N/4 messages (they are larger).
  */
 import { cpus } from 'node:os';
 import { parseArgs } from 'node:util';
 import { encodeFrame, SlcanDecoder } from '../src/serial/slcan-codec.js';
+import { CobsDecoder, decodePayload, encodeFrame as cobsFrame } from '../src/serial/cobs-codec.js';
+import { NdjsonDecoder, encodeLine } from '../src/serial/ndjson-codec.js';
 
 const { values } = parseArgs({ options: { frames: { type: 'string', default: '2000000' }, rounds: { type: 'string', default: '3' }, only: { type: 'string' } } });
 const N = Number(values.frames);
@@ -103,6 +105,63 @@ const SECTIONS: Section[] = [
       const baselinePerSecond = best(N, () => { counted = scanCount(chunks, 0x0d); });
       if (counted !== N) throw new Error(`slcan baseline: counted ${counted} CRs of ${N}`);
       return { perSecond, baselinePerSecond, bytes: buf.length, check };
+    },
+  },
+  {
+    name: 'cobs',
+    run() {
+      const n = Math.floor(N / 4);
+      const frames: Buffer[] = [];
+      for (let i = 0; i < n; i++) frames.push(cobsFrame(Buffer.from(JSON.stringify({ id: i & 0xff, rpm: 1500 + (i % 900), t: i })), { crc: 'crc16' }));
+      const buf = Buffer.concat(frames);
+      const chunks = chunksOf(buf);
+      let decoded = 0;
+      let check = 0;
+      const perSecond = best(n, () => {
+        const dec = new CobsDecoder({ crc: 'crc16' });
+        let count = 0;
+        let sum = 0;
+        for (const c of chunks) {
+          for (const payload of dec.push(c)) {
+            const r = decodePayload(payload, 'json');
+            if (r.ok) sum = (sum + (r.value as { rpm: number }).rpm) | 0;
+            count++;
+          }
+        }
+        decoded = count;
+        check = sum;
+      });
+      if (decoded !== n) throw new Error(`cobs bench: decoded ${decoded} of ${n}`);
+      const baselinePerSecond = best(n, () => { scanCount(chunks, 0x00); });
+      return { perSecond, baselinePerSecond, bytes: buf.length * (N / n), check };
+    },
+  },
+  {
+    name: 'ndjson',
+    run() {
+      const n = Math.floor(N / 4);
+      const lines: Buffer[] = [];
+      for (let i = 0; i < n; i++) lines.push(encodeLine({ id: i & 0xff, rpm: 1500 + (i % 900), t: i }));
+      const buf = Buffer.concat(lines);
+      const chunks = chunksOf(buf);
+      let decoded = 0;
+      let check = 0;
+      const perSecond = best(n, () => {
+        const dec = new NdjsonDecoder();
+        let count = 0;
+        let sum = 0;
+        for (const c of chunks) {
+          for (const v of dec.push(c)) {
+            sum = (sum + (v as { rpm: number }).rpm) | 0;
+            count++;
+          }
+        }
+        decoded = count;
+        check = sum;
+      });
+      if (decoded !== n) throw new Error(`ndjson bench: decoded ${decoded} of ${n}`);
+      const baselinePerSecond = best(n, () => { scanCount(chunks, 0x0a); });
+      return { perSecond, baselinePerSecond, bytes: buf.length * (N / n), check };
     },
   },
 ];
