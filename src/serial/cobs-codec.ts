@@ -13,6 +13,7 @@
  * ignored without being counted: senders commonly emit a leading 0x00 to
  * flush whatever half frame the receiver holds.
  */
+import { DelimitedBuffer } from './delimited-buffer.js';
 import { crc16ccitt, crc32 } from './crc.js';
 
 export type CrcKind = 'crc16' | 'crc32';
@@ -139,10 +140,7 @@ export class CobsDecoder {
   readonly crc: CrcKind;
   readonly maxFrame: number;
   private readonly crcLen: 2 | 4;
-  private readonly buf: Buffer;
-  private len = 0;
-  /** True while dropping an over-long run until the next 0x00. */
-  private discarding = false;
+  private readonly records: DelimitedBuffer;
   private readonly onReject: ((reason: CobsRejectReason, encodedLength: number) => void) | undefined;
 
   constructor(options: CobsDecoderOptions = {}) {
@@ -155,64 +153,47 @@ export class CobsDecoder {
       throw new RangeError(`CobsDecoder: maxFrame must be an integer in 0..16777216, got ${options.maxFrame}`);
     }
     this.crcLen = crcLength(this.crc);
-    this.buf = Buffer.allocUnsafe(cobsMaxEncodedLength(this.maxFrame + this.crcLen));
+    this.records = new DelimitedBuffer(0x00, cobsMaxEncodedLength(this.maxFrame + this.crcLen));
     this.onReject = options.onReject;
   }
 
   /** Encoded bytes currently held (partial frame). */
   get bufferedLength(): number {
-    return this.len;
+    return this.records.length;
   }
 
   /** Upper bound of bufferedLength: the largest valid encoded frame. */
   get bufferLimit(): number {
-    return this.buf.length;
+    return this.records.capacity;
   }
 
   push(chunk: Uint8Array): Buffer[] {
     const out: Buffer[] = [];
-    const n = chunk.length;
-    let pos = 0;
-    while (pos < n) {
-      const z = chunk.indexOf(0, pos);
-      const end = z < 0 ? n : z;
-      if (!this.discarding && end > pos) {
-        if (this.len + (end - pos) > this.buf.length) {
-          // Longer than any valid frame: drop it now rather than buffer it.
-          this.reject('too-long', this.len + (end - pos));
-          this.discarding = true;
-          this.len = 0;
-        } else {
-          this.buf.set(chunk.subarray(pos, end), this.len);
-          this.len += end - pos;
-        }
-      }
-      if (z < 0) break;
-      if (this.discarding) this.discarding = false;
-      else if (this.len > 0) this.finishBlock(out);
-      this.len = 0;
-      pos = z + 1;
-    }
+    this.records.push(
+      chunk,
+      // Empty blocks (0x00 0x00) are ignored: an MCU may send a 0x00 first to flush the receiver.
+      (block) => { if (block.length > 0) this.finishBlock(block, out); },
+      (length) => this.reject('too-long', length),
+    );
     return out;
   }
 
   /** Forget any partial frame (e.g. after the port was reopened). Not counted. */
   reset(): void {
-    this.len = 0;
-    this.discarding = false;
+    this.records.reset();
   }
 
-  private finishBlock(out: Buffer[]): void {
-    const decoded = cobsDecode(this.buf.subarray(0, this.len));
-    if (decoded === null) return this.reject('cobs-invalid', this.len);
+  private finishBlock(block: Buffer, out: Buffer[]): void {
+    const decoded = cobsDecode(block);
+    if (decoded === null) return this.reject('cobs-invalid', block.length);
     const payloadLen = decoded.length - this.crcLen;
-    if (payloadLen < 0) return this.reject('too-short', this.len);
-    if (payloadLen > this.maxFrame) return this.reject('too-long', this.len);
+    if (payloadLen < 0) return this.reject('too-short', block.length);
+    if (payloadLen > this.maxFrame) return this.reject('too-long', block.length);
     const ok =
       this.crcLen === 4
         ? decoded.readUInt32BE(payloadLen) === crc32(decoded, 0, payloadLen)
         : decoded.readUInt16BE(payloadLen) === crc16ccitt(decoded, 0, payloadLen);
-    if (!ok) return this.reject('crc-mismatch', this.len);
+    if (!ok) return this.reject('crc-mismatch', block.length);
     this.stats.frames++;
     out.push(decoded.subarray(0, payloadLen));
   }

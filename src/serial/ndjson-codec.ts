@@ -1,3 +1,4 @@
+import { DelimitedBuffer } from './delimited-buffer.js';
 /**
  * Newline-delimited JSON for MCU serial links (issue 4), no I/O.
  *
@@ -42,9 +43,7 @@ const CR = 0x0d;
 export class NdjsonDecoder {
   readonly stats: NdjsonStats = { lines: 0, rejected: { 'bad-json': 0, 'too-long': 0 } };
   readonly maxLine: number;
-  private readonly buf: Buffer;
-  private len = 0;
-  private discarding = false;
+  private readonly records: DelimitedBuffer;
   private readonly onReject: ((reason: NdjsonRejectReason, lineLength: number) => void) | undefined;
 
   constructor(options: NdjsonDecoderOptions = {}) {
@@ -53,57 +52,36 @@ export class NdjsonDecoder {
       throw new RangeError(`NdjsonDecoder: maxLine must be an integer in 1..67108864, got ${options.maxLine}`);
     }
     // +1: room for the '\r' of a maximal CRLF line.
-    this.buf = Buffer.allocUnsafe(this.maxLine + 1);
+    this.records = new DelimitedBuffer(LF, this.maxLine + 1);
     this.onReject = options.onReject;
   }
 
   /** Bytes of the current partial line held. */
   get bufferedLength(): number {
-    return this.len;
+    return this.records.length;
   }
 
   /** Upper bound of bufferedLength. */
   get bufferLimit(): number {
-    return this.buf.length;
+    return this.records.capacity;
   }
 
   push(chunk: Uint8Array): unknown[] {
     const out: unknown[] = [];
-    const n = chunk.length;
-    let pos = 0;
-    while (pos < n) {
-      const nl = chunk.indexOf(LF, pos);
-      const end = nl < 0 ? n : nl;
-      if (!this.discarding && end > pos) {
-        if (this.len + (end - pos) > this.buf.length) {
-          this.reject('too-long', this.len + (end - pos));
-          this.discarding = true;
-          this.len = 0;
-        } else {
-          this.buf.set(chunk.subarray(pos, end), this.len);
-          this.len += end - pos;
-        }
-      }
-      if (nl < 0) break;
-      if (this.discarding) this.discarding = false;
-      else this.finishLine(out);
-      this.len = 0;
-      pos = nl + 1;
-    }
+    this.records.push(chunk, (line) => this.finishLine(line, out), (length) => this.reject('too-long', length));
     return out;
   }
 
   /** Forget any partial line (e.g. after the port was reopened). Not counted. */
   reset(): void {
-    this.len = 0;
-    this.discarding = false;
+    this.records.reset();
   }
 
-  private finishLine(out: unknown[]): void {
-    let end = this.len;
-    if (end > 0 && this.buf[end - 1] === CR) end--;
+  private finishLine(record: Buffer, out: unknown[]): void {
+    let end = record.length;
+    if (end > 0 && record[end - 1] === CR) end--;
     if (end > this.maxLine) return this.reject('too-long', end);
-    const line = this.buf.subarray(0, end);
+    const line = record.subarray(0, end);
     let text: string;
     try {
       text = UTF8.decode(line);
