@@ -5,6 +5,7 @@
  */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
+import { feedAll, splitAt } from '../helpers/chunks.js';
 import { crc16ccitt, crc32 } from '../../src/serial/crc.js';
 import {
   CobsDecoder, cobsDecode, cobsEncode, cobsMaxEncodedLength, decodePayload, encodeFrame, type CrcKind,
@@ -28,24 +29,6 @@ const VECTORS: Array<[string, number[], number[]]> = [
   ['255 bytes 03..FF 00 01', [...range(0x03, 0xff), 0x00, 0x01], [0xfe, ...range(0x03, 0xff), 0x02, 0x01, 0x00]],
 ];
 
-/** Split `data` at the given (unsorted, possibly repeated) cut points. */
-function split(data: Buffer, cuts: number[]): Buffer[] {
-  const points = [...new Set(cuts.map((c) => (data.length === 0 ? 0 : c % (data.length + 1))))].sort((a, b) => a - b);
-  const parts: Buffer[] = [];
-  let prev = 0;
-  for (const p of points) {
-    parts.push(data.subarray(prev, p));
-    prev = p;
-  }
-  parts.push(data.subarray(prev));
-  return parts;
-}
-
-function feed(dec: CobsDecoder, parts: Uint8Array[]): Buffer[] {
-  const out: Buffer[] = [];
-  for (const p of parts) out.push(...dec.push(p));
-  return out;
-}
 
 function bytewise(data: Buffer): Buffer[] {
   return Array.from(data, (b) => Buffer.from([b]));
@@ -112,9 +95,9 @@ describe('CobsDecoder round trips', () => {
             const whole = new CobsDecoder({ crc, maxFrame });
             expect(whole.push(wire)).toEqual(expected);
             const random = new CobsDecoder({ crc, maxFrame });
-            expect(feed(random, split(wire, cuts))).toEqual(expected);
+            expect(feedAll(random, splitAt(wire, cuts))).toEqual(expected);
             const bytes = new CobsDecoder({ crc, maxFrame });
-            expect(feed(bytes, bytewise(wire))).toEqual(expected);
+            expect(feedAll(bytes, bytewise(wire))).toEqual(expected);
             for (const d of [whole, random, bytes]) {
               expect(d.stats.frames).toBe(payloads.length);
               expect(Object.values(d.stats.rejected).every((n) => n === 0)).toBe(true);

@@ -5,27 +5,11 @@
  */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
+import { feedAll, splitAt } from '../helpers/chunks.js';
 import { NdjsonDecoder, encodeLine } from '../../src/serial/ndjson-codec.js';
 
 const b = (s: string): Buffer => Buffer.from(s, 'utf8');
 
-function split(data: Buffer, cuts: number[]): Buffer[] {
-  const points = [...new Set(cuts.map((c) => (data.length === 0 ? 0 : c % (data.length + 1))))].sort((x, y) => x - y);
-  const parts: Buffer[] = [];
-  let prev = 0;
-  for (const p of points) {
-    parts.push(data.subarray(prev, p));
-    prev = p;
-  }
-  parts.push(data.subarray(prev));
-  return parts;
-}
-
-function feed(dec: NdjsonDecoder, parts: Uint8Array[]): unknown[] {
-  const out: unknown[] = [];
-  for (const p of parts) out.push(...dec.push(p));
-  return out;
-}
 
 const NO_REJECTS = { 'bad-json': 0, 'too-long': 0 };
 
@@ -47,7 +31,7 @@ describe('NdjsonDecoder', () => {
   it('handles a UTF-8 character split across chunks (decoded per line, not per chunk)', () => {
     const line = b('{"name":"Bremse é € 😀"}\n');
     const dec = new NdjsonDecoder();
-    expect(feed(dec, Array.from(line, (x) => Buffer.from([x])))).toEqual([{ name: 'Bremse é € 😀' }]);
+    expect(feedAll(dec, Array.from(line, (x) => Buffer.from([x])))).toEqual([{ name: 'Bremse é € 😀' }]);
     expect(dec.stats.rejected).toEqual(NO_REJECTS);
   });
 
@@ -73,7 +57,7 @@ describe('NdjsonDecoder', () => {
   it("discards a line longer than maxLine up to its newline, counted once as 'too-long', however chunked", () => {
     const dec = new NdjsonDecoder({ maxLine: 20 });
     const long = b('"' + 'x'.repeat(19) + '"\n{"next":1}\n'); // 21-byte line
-    expect(feed(dec, Array.from(long, (x) => Buffer.from([x])))).toEqual([{ next: 1 }]);
+    expect(feedAll(dec, Array.from(long, (x) => Buffer.from([x])))).toEqual([{ next: 1 }]);
     expect(dec.stats.rejected).toEqual({ 'bad-json': 0, 'too-long': 1 });
     const huge = new NdjsonDecoder({ maxLine: 20 });
     const run = b('[' + '1,'.repeat(5000) + '1]');
@@ -114,9 +98,9 @@ describe('NdjsonDecoder', () => {
         const whole = new NdjsonDecoder();
         expect(whole.push(wire)).toEqual(expected);
         const random = new NdjsonDecoder();
-        expect(feed(random, split(wire, cuts))).toEqual(expected);
+        expect(feedAll(random, splitAt(wire, cuts))).toEqual(expected);
         const bytes = new NdjsonDecoder();
-        expect(feed(bytes, Array.from(wire, (x) => Buffer.from([x])))).toEqual(expected);
+        expect(feedAll(bytes, Array.from(wire, (x) => Buffer.from([x])))).toEqual(expected);
         for (const d of [whole, random, bytes]) {
           expect(d.stats).toEqual({ lines: values.length, rejected: NO_REJECTS });
           expect(d.bufferedLength).toBe(0);
