@@ -10,10 +10,10 @@ import { AgentMetrics } from '../health/metrics.js';
 import { startHealthHttp, type HealthHttp } from '../health/http-server.js';
 import { EventRouter } from '../router/event-router.js';
 import { MqttSink } from '../sinks/mqtt/mqtt-sink.js';
+import { fillTemplate } from '../sinks/mqtt/status.js';
 import { BinderSource } from '../sources/binder/binder-source.js';
 import { CommandHandler } from '../sources/mqtt-commands/command-handler.js';
 import type { Logger } from '../util/log.js';
-import { resolveBaseTopic } from './topics.js';
 
 export interface AgentOptions {
   logger: Logger;
@@ -152,10 +152,9 @@ export class Agent {
     await sink.start();
     this.sink = sink;
     if (config.commands.enabled) {
-      const vars = { prefix: config.mqtt.topic_prefix, device: config.device.id };
       const handler = new CommandHandler(config.commands, {
-        request: resolveBaseTopic(config.commands.topic, vars),
-        reply: resolveBaseTopic(config.commands.reply_topic, vars),
+        request: fillTemplate(config.commands.topic, config.mqtt, config.device),
+        reply: fillTemplate(config.commands.reply_topic, config.mqtt, config.device),
       }, (name) => this.binders.get(name), { metrics: this.metrics, logger: this.log });
       handler.start({
         subscribe: (filter, qos, fn) => void sink.subscribe(filter, qos, fn),
@@ -180,7 +179,7 @@ export class Agent {
   private startStatusTimer(config: AgentConfig): void {
     const every = config.mqtt.status_interval_s;
     if (every <= 0) return;
-    const topic = resolveBaseTopic(config.health.topic, { prefix: config.mqtt.topic_prefix, device: config.device.id });
+    const topic = fillTemplate(config.health.topic, config.mqtt, config.device);
     this.statusTimer = setInterval(() => void this.publishHealth(topic), every * 1000);
     this.statusTimer.unref();
   }
