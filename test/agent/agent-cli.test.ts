@@ -12,7 +12,7 @@ import { WsapiServer } from '../../src/wsapi/index.js';
 import { startBroker, type Broker } from '../helpers/broker.js';
 import { Collector } from '../helpers/mqtt-helpers.js';
 import { cliMain, ensureBuilt } from '../helpers/cli.js';
-import { freePort } from '../helpers/net-helpers.js';
+import { freePort, waitFor } from '../helpers/net-helpers.js';
 
 const main = cliMain;
 
@@ -34,13 +34,8 @@ function runAgent(configPath: string): AgentProcess {
   return { child, stderr: () => err, exited };
 }
 
-async function until(cond: () => boolean | Promise<boolean>, ms = 8000, what = 'condition'): Promise<void> {
-  const end = Date.now() + ms;
-  while (!(await cond())) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 25));
-  }
-}
+// Each file keeps its own default timeout and polling pace (some conditions do I/O).
+const until = (cond: () => boolean | Promise<boolean>, ms = 8000, what = 'condition'): Promise<void> => waitFor(cond, ms, what, 25);
 
 async function metric(port: number, name: string): Promise<number> {
   try {

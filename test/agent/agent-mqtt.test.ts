@@ -4,6 +4,7 @@
  * mosquitto (aedes when mosquitto is missing, said on the console), plain
  * mqtt.js clients as the remote side.
  */
+import { waitFor } from '../helpers/net-helpers.js';
 import { afterEach, describe, expect, it } from 'vitest';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -50,13 +51,8 @@ async function startAgent(cfg: AgentConfig): Promise<{ agent: Agent; logs: strin
   return { agent, logs: logger.lines };
 }
 
-async function until(cond: () => boolean | Promise<boolean>, ms = 8000, what = 'condition'): Promise<void> {
-  const end = Date.now() + ms;
-  while (!(await cond())) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
+// Each file keeps its own default timeout and polling pace (some conditions do I/O).
+const until = (cond: () => boolean | Promise<boolean>, ms = 8000, what = 'condition'): Promise<void> => waitFor(cond, ms, what, 20);
 
 async function collector(b: Broker, filters = ['fleet/#']): Promise<Collector> {
   const c = await Collector.connect(b, filters, 2);

@@ -1,6 +1,7 @@
 /**
  * BinderSource against a simulated binder on a real unix socket.
  */
+import { waitFor } from '../helpers/net-helpers.js';
 import { afterEach, describe, expect, it } from 'vitest';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -30,13 +31,8 @@ function setup(subscribe: BinderConfig['subscribe'] = [{ verb: 'subscribe', args
   return { spec, source, events, logs, metrics };
 }
 
-async function until(cond: () => boolean, ms = 5000, what = 'condition'): Promise<void> {
-  const end = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}
+// Each file keeps its own default timeout and polling pace (some conditions do I/O).
+const until = (cond: () => boolean, ms = 5000, what = 'condition'): Promise<void> => waitFor(cond, ms, what, 10);
 
 async function startBinder(spec: string, periodMs = 20): Promise<SimulatedBinder> {
   const b = new SimulatedBinder({ api: 'vehicle', periodMs });

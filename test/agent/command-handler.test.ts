@@ -3,6 +3,7 @@
  * side is an in-memory transport here (the real broker path is covered by
  * the agent tests); the binder behind it is a real simulated binder.
  */
+import { waitFor } from '../helpers/net-helpers.js';
 import { afterEach, describe, expect, it } from 'vitest';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -36,13 +37,8 @@ afterEach(async () => {
   for (const c of cleanups.splice(0).reverse()) await c();
 });
 
-async function until(cond: () => boolean, ms = 5000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > end) throw new Error('timed out');
-    await new Promise((r) => setTimeout(r, 5));
-  }
-}
+// Each file keeps its own default timeout and polling pace (some conditions do I/O).
+const until = (cond: () => boolean, ms = 5000, what = 'condition'): Promise<void> => waitFor(cond, ms, what, 5);
 
 async function setup(overrides: Partial<CommandsConfig> = {}) {
   const dir = mkdtempSync(join(tmpdir(), 'afb-edge-cmd-'));

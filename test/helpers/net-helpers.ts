@@ -72,12 +72,12 @@ export function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise
 }
 
 /** Polls `cond` (every 5 ms) until it holds; fails with `what` after `ms`. */
-export async function waitFor(cond: () => boolean | Promise<boolean>, ms = 3000, what = 'condition'): Promise<void> {
+export async function waitFor(cond: () => boolean | Promise<boolean>, ms = 3000, what = 'condition', intervalMs = 5): Promise<void> {
   const end = Date.now() + ms;
   for (;;) {
     if (await cond()) return;
     if (Date.now() > end) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 5));
+    await new Promise((r) => setTimeout(r, intervalMs));
   }
 }
 
