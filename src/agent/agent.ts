@@ -1,25 +1,33 @@
 /**
- * The agent: sources (binders, MQTT commands) → router → sinks (MQTT),
- * plus health. It owns their lifecycle and applies configuration reloads
+ * The agent: sources (binders, serial links, MQTT commands) → router →
+ * sinks (MQTT, serial links, the exported ecu wsapi API), plus health. It owns their lifecycle and applies configuration reloads
  * without losing buffered messages (the outbox is on disk and outlives the
  * sink that drains it).
  */
-import type { AgentConfig } from '../config/types.js';
-import type { AgentEvent } from '../core/event.js';
+import type { BindingInterface } from '@serialport/bindings-cpp';
+import type { AgentConfig, SerialLinkConfig } from '../config/types.js';
+import type { AgentEvent, LinkDelivery } from '../core/event.js';
 import { AgentMetrics } from '../health/metrics.js';
 import { startHealthHttp, type HealthHttp } from '../health/http-server.js';
 import { EventRouter } from '../router/event-router.js';
 import { MqttSink } from '../sinks/mqtt/mqtt-sink.js';
 import { fillTemplate } from '../sinks/mqtt/status.js';
+import { systemBinding } from '../serial/link/binding.js';
+import { LinkError } from '../serial/link/link-protocol.js';
+import type { LinkState } from '../serial/link/serial-link.js';
+import { EcuApi } from '../sinks/ecu-api/ecu-api.js';
 import { BinderSource } from '../sources/binder/binder-source.js';
 import { CommandHandler } from '../sources/mqtt-commands/command-handler.js';
-import type { Logger } from '../util/log.js';
+import { SerialSource } from '../sources/serial/serial-source.js';
+import { RateLimitedLog, type Logger } from '../util/log.js';
 
 export interface AgentOptions {
   logger: Logger;
   version: string;
   /** Tests pass their own registry-free metrics; default registers process metrics. */
   metrics?: AgentMetrics;
+  /** serialport binding for the links; default: the system's (loaded only when links are configured). */
+  serialBinding?: BindingInterface;
 }
 
 const same = (a: unknown, b: unknown): boolean => JSON.stringify(a) === JSON.stringify(b);
@@ -31,6 +39,9 @@ export class Agent {
   private sink: MqttSink | undefined;
   private commands: CommandHandler | undefined;
   private readonly binders = new Map<string, BinderSource>();
+  private readonly links = new Map<string, SerialSource>();
+  private ecuApi: EcuApi | undefined;
+  private readonly linkDropLog: RateLimitedLog;
   private http: HealthHttp | undefined;
   private statusTimer: NodeJS.Timeout | undefined;
   private readonly log: Logger;
@@ -41,6 +52,7 @@ export class Agent {
     this.log = options.logger;
     this.metrics = options.metrics ?? new AgentMetrics();
     this.router = this.makeRouter(config);
+    this.linkDropLog = new RateLimitedLog((m) => this.log.warn(m));
   }
 
   get currentConfig(): AgentConfig {
@@ -55,15 +67,22 @@ export class Agent {
   async start(): Promise<void> {
     await this.startSink(this.config);
     for (const b of this.config.binders) this.startBinder(b);
+    for (const l of this.config.serial.links) await this.startLink(l);
+    await this.startEcuApi(this.config);
     await this.startHttp(this.config);
     this.startStatusTimer(this.config);
-    this.log.info(`agent: device ${this.config.device.id} started: ${this.config.binders.length} binders, ${this.config.routes.length} routes, commands ${this.config.commands.enabled ? 'on' : 'off'}`);
+    const c = this.config;
+    this.log.info(`agent: device ${c.device.id} started: ${c.binders.length} binders, ${c.serial.links.length} serial links, ${c.routes.length} routes, commands ${c.commands.enabled ? 'on' : 'off'}${this.ecuApi ? `, api ${this.ecuApi.api} exported` : ''}`);
   }
 
   async stop(reason = 'shutdown'): Promise<void> {
     clearInterval(this.statusTimer);
     for (const b of this.binders.values()) b.stop();
     this.binders.clear();
+    await this.ecuApi?.close();
+    this.ecuApi = undefined;
+    await Promise.all([...this.links.values()].map((l) => l.stop()));
+    this.links.clear();
     await this.http?.close();
     this.http = undefined;
     await this.sink?.stop(reason);
@@ -103,6 +122,20 @@ export class Agent {
     }
     for (const b of next.binders) if (!this.binders.has(b.name)) this.startBinder(b);
 
+    for (const [name, source] of this.links) {
+      const cfg = next.serial.links.find((l) => l.name === name);
+      if (cfg === undefined || !same(cfg, source.config)) {
+        await source.stop();
+        this.links.delete(name);
+      }
+    }
+    for (const l of next.serial.links) if (!this.links.has(l.name)) await this.startLink(l);
+    if (!same(prev.ecu_api, next.ecu_api)) {
+      await this.ecuApi?.close();
+      this.ecuApi = undefined;
+      await this.startEcuApi(next);
+    }
+
     if (!same(prev.health, next.health)) {
       await this.http?.close();
       this.http = undefined;
@@ -120,7 +153,13 @@ export class Agent {
       uptime_s: Math.round((Date.now() - this.started) / 1000),
       mqtt: this.sink?.connected ? 'connected' : 'disconnected',
       binders: Object.fromEntries([...this.binders].map(([n, b]) => [n, b.connected ? 'connected' : 'disconnected'])),
+      links: Object.fromEntries([...this.links].map(([n, l]) => [n, l.link.state])),
     };
+  }
+
+  /** The serial links by name (the exported API and tests read them). */
+  serialLinks(): ReadonlyMap<string, SerialSource['link']> {
+    return new Map([...this.links].map(([n, l]) => [n, l.link]));
   }
 
   private makeRouter(config: AgentConfig): EventRouter {
@@ -129,7 +168,10 @@ export class Agent {
 
   private onEvent(ev: AgentEvent): void {
     const sink = this.sink;
-    for (const msg of this.router.route(ev)) {
+    const toLinks: LinkDelivery[] = [];
+    const messages = this.router.route(ev, toLinks);
+    for (let i = 0; i < toLinks.length; i++) this.deliverToLink(toLinks[i]!);
+    for (const msg of messages) {
       if (sink === undefined) {
         this.metrics.dropped.inc({ reason: 'no_sink' });
         continue;
@@ -139,6 +181,58 @@ export class Agent {
         this.log.error(`agent: publishing to ${msg.topic} failed: ${err.message}`);
       });
     }
+  }
+
+  /** A route's delivery to a serial link: refused sends are counted and logged (rate-limited), never thrown. */
+  private deliverToLink(d: LinkDelivery): void {
+    const source = this.links.get(d.link);
+    try {
+      if (source === undefined) throw new LinkError('disconnected', `link ${d.link} is not running`);
+      source.link.sendRouted(d);
+    } catch (err) {
+      const code = err instanceof LinkError ? err.code : 'error';
+      this.metrics.dropped.inc({ reason: `link_${code.replaceAll('-', '_')}` });
+      this.linkDropLog.log(`agent: route ${d.route}: ${d.event} not sent to link ${d.link}: ${(err as Error).message}`);
+    }
+  }
+
+  private async startLink(config: SerialLinkConfig): Promise<void> {
+    const binding = this.options.serialBinding ?? (await systemBinding());
+    const source = new SerialSource(config, {
+      metrics: this.metrics,
+      logger: this.log,
+      binding,
+      onEvent: (ev) => {
+        this.ecuApi?.publish(ev.api, ev.event, ev.data);
+        this.onEvent(ev);
+      },
+    });
+    source.link.on('state', (state: LinkState, reason: string) => this.publishLinkState(config, state, reason));
+    this.links.set(config.name, source);
+    source.start();
+  }
+
+  /**
+   * A link's state as a retained message under the status topic
+   * ({status_topic}/links/{link}), through the outbox: a device unplugged
+   * while the broker is away is still reported, in order, when it is back.
+   * Transitions through opening/initializing are not published (a missing
+   * device would publish every backoff step).
+   */
+  private publishLinkState(config: SerialLinkConfig, state: LinkState, reason: string): void {
+    if (state === 'opening' || state === 'initializing' || this.sink === undefined) return;
+    const topic = `${fillTemplate(this.config.mqtt.status_topic, this.config.mqtt, this.config.device)}/links/${config.name}`;
+    const body = { link: config.name, state, reason, device: config.device, protocol: config.protocol, ts: Date.now() };
+    this.sink.publish({ topic, payload: Buffer.from(JSON.stringify(body)), qos: 1, retain: true, route: 'link-status' }).catch((err: Error) => {
+      this.log.warn(`agent: link ${config.name} state not published: ${err.message}`);
+    });
+  }
+
+  private async startEcuApi(config: AgentConfig): Promise<void> {
+    if (config.ecu_api.listen.length === 0) return;
+    const api = new EcuApi(config.ecu_api, { logger: this.log, links: () => this.serialLinks() });
+    await api.listen();
+    this.ecuApi = api;
   }
 
   private async startSink(config: AgentConfig): Promise<void> {
@@ -155,7 +249,7 @@ export class Agent {
       const handler = new CommandHandler(config.commands, {
         request: fillTemplate(config.commands.topic, config.mqtt, config.device),
         reply: fillTemplate(config.commands.reply_topic, config.mqtt, config.device),
-      }, (name) => this.binders.get(name), { metrics: this.metrics, logger: this.log });
+      }, (name) => this.binders.get(name) ?? this.links.get(name), { metrics: this.metrics, logger: this.log });
       handler.start({
         subscribe: (filter, qos, fn) => void sink.subscribe(filter, qos, fn),
         publishNow: (topic, payload, opts) => void sink.publishNow(topic, payload, opts),

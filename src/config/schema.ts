@@ -139,6 +139,16 @@ const route = {
     retain: { type: 'boolean', default: false },
     payload: { enum: ['raw', 'envelope'], default: 'envelope' },
     filters,
+    link: {
+      type: 'object',
+      additionalProperties: false,
+      required: ['name'],
+      properties: {
+        name: str,
+        message: str,
+        values: { type: 'object', additionalProperties: { type: 'string' } },
+      },
+    },
   },
 };
 
@@ -197,6 +207,101 @@ const health = {
   },
 };
 
+const signal = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['name', 'start_bit', 'length'],
+  properties: {
+    name: str,
+    start_bit: { type: 'integer', minimum: 0, maximum: 63 },
+    length: { type: 'integer', minimum: 1, maximum: 64 },
+    byte_order: { enum: ['little_endian', 'big_endian'], default: 'little_endian' },
+    signed: { type: 'boolean', default: false },
+    scale: { type: 'number', default: 1 },
+    offset: { type: 'number', default: 0 },
+    unit: { type: 'string' },
+    min: { type: 'number' },
+    max: { type: 'number' },
+  },
+};
+
+const canMessage = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['id', 'name'],
+  properties: {
+    id: { type: 'integer', minimum: 0, maximum: 0x1fffffff },
+    extended: { type: 'boolean', default: false },
+    name: { type: 'string', pattern: NAME_PATTERN },
+    dlc: { type: 'integer', minimum: 0, maximum: 8 },
+    signals: { type: 'array', default: [], items: signal },
+  },
+};
+
+const serialLink = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['name', 'device', 'protocol'],
+  properties: {
+    name: { type: 'string', pattern: NAME_PATTERN },
+    device: str,
+    baud_rate: { type: 'integer', minimum: 50, maximum: 4_000_000, default: 115_200 },
+    data_bits: { enum: [5, 6, 7, 8], default: 8 },
+    parity: { enum: ['none', 'even', 'odd'], default: 'none' },
+    stop_bits: { enum: [1, 2], default: 1 },
+    rtscts: { type: 'boolean', default: false },
+    protocol: { enum: ['slcan', 'cobs', 'ndjson'] },
+    slcan: {
+      type: 'object',
+      additionalProperties: false,
+      default: {},
+      properties: {
+        bitrate: { enum: [10_000, 20_000, 50_000, 100_000, 125_000, 250_000, 500_000, 800_000, 1_000_000], default: 500_000 },
+        listen_only: { type: 'boolean', default: false },
+        timestamps: { type: 'boolean', default: true },
+      },
+    },
+    cobs: {
+      type: 'object',
+      additionalProperties: false,
+      default: {},
+      properties: {
+        crc: { enum: ['crc16', 'crc32'], default: 'crc16' },
+        payload: { enum: ['json', 'raw'], default: 'json' },
+        max_frame: { type: 'integer', minimum: 1, maximum: 65_536, default: 1024 },
+      },
+    },
+    ndjson: {
+      type: 'object',
+      additionalProperties: false,
+      default: {},
+      properties: { max_line: { type: 'integer', minimum: 16, maximum: 1_048_576, default: 65_536 } },
+    },
+    messages: { type: 'array', default: [], items: canMessage },
+    reopen: backoff(500, 10_000),
+    write_queue_bytes: { type: 'integer', minimum: 64, default: 65_536 },
+    request_timeout_ms: { type: 'integer', minimum: 1, default: 1000 },
+    max_pending_requests: { type: 'integer', minimum: 1, maximum: 4096, default: 64 },
+  },
+};
+
+const serial = {
+  type: 'object',
+  additionalProperties: false,
+  default: {},
+  properties: { links: { type: 'array', default: [], items: serialLink } },
+};
+
+const ecuApi = {
+  type: 'object',
+  additionalProperties: false,
+  default: {},
+  properties: {
+    listen: { type: 'array', default: [], items: str },
+    api: { type: 'string', pattern: NAME_PATTERN },
+  },
+};
+
 export const CONFIG_SCHEMA = {
   $schema: 'http://json-schema.org/draft-07/schema#',
   $id: 'https://afb-edge/config.schema.json',
@@ -213,5 +318,7 @@ export const CONFIG_SCHEMA = {
     outbox,
     logging,
     health,
+    serial,
+    ecu_api: ecuApi,
   },
 } as const;

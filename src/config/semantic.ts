@@ -4,6 +4,7 @@
  * found errors (so that one run reports everything), hence the defensive
  * reads: any part of `data` may have the wrong type here.
  */
+import { compileSignalMap, type MessageSpec } from '../serial/can-signals.js';
 import { parseSpec } from '../wsapi/spec.js';
 import { closest, type Issue, type Segments } from './errors.js';
 
@@ -25,9 +26,12 @@ export function semanticIssues(data: unknown): Issue[] {
   const out: Issue[] = [];
   const root = obj(data);
   const binderNames = checkBinders(root.binders, out);
+  const links = checkLinks(obj(root.serial).links, binderNames, out);
+  const sources = { binders: binderNames, links: [...links.keys()] };
   checkMqtt(obj(root.mqtt), out);
-  checkRoutes(root.routes, binderNames, out);
-  checkCommands(obj(root.commands), binderNames, out);
+  checkRoutes(root.routes, sources, links, out);
+  checkCommands(obj(root.commands), sources, out);
+  checkEcuApi(obj(root.ecu_api), out);
   const health = obj(root.health);
   template(health.topic, ['health', 'topic'], AGENT_TOPIC_VARS, false, true, out);
   const listen = str(health.http_listen);
@@ -50,7 +54,8 @@ function unique(items: unknown[], key: string, base: string, out: Issue[]): Map<
     if (name === undefined) return;
     const first = seen.get(name);
     if (first !== undefined) {
-      out.push({ segments: [base, i, key], message: `duplicate ${base === 'binders' ? 'binder' : 'route'} name '${name}'`, hint: `already used by ${base}[${first}]; names must be unique` });
+      const what = base === 'binders' ? 'binder' : base === 'routes' ? 'route' : 'link';
+      out.push({ segments: [base === 'links' ? 'serial' : base, ...(base === 'links' ? ['links'] : []), i, key], message: `duplicate ${what} name '${name}'`, hint: `already used by ${base === 'links' ? 'serial.links' : base}[${first}]; names must be unique` });
     } else {
       seen.set(name, i);
     }
@@ -140,14 +145,17 @@ function secretRef(value: unknown, segments: Segments, out: Issue[]): void {
   }
 }
 
-function checkRoutes(routes: unknown, binders: string[], out: Issue[]): void {
+interface SourceNames { binders: string[]; links: string[] }
+
+function checkRoutes(routes: unknown, sources: SourceNames, links: Map<string, Obj>, out: Issue[]): void {
   const items = list(routes);
   unique(items, 'name', 'routes', out);
   items.forEach((item, i) => {
     const r = obj(item);
     list(r.sources).forEach((s, j) => {
-      if (typeof s === 'string' && !binders.includes(s)) out.push(unknownBinder(s, ['routes', i, 'sources', j], binders));
+      if (typeof s === 'string' && !isSource(s, sources)) out.push(unknownBinder(s, ['routes', i, 'sources', j], sources));
     });
+    if (isObj(r.link)) checkRouteLink(r.link, ['routes', i, 'link'], links, out);
     template(r.topic, ['routes', i, 'topic'], ROUTE_TOPIC_VARS, true, true, out);
     const f = obj(r.filters);
     if (isObj(f.deadband)) {
@@ -170,19 +178,105 @@ function checkRoutes(routes: unknown, binders: string[], out: Issue[]): void {
   });
 }
 
-function checkCommands(cmd: Obj, binders: string[], out: Issue[]): void {
+function checkCommands(cmd: Obj, sources: SourceNames, out: Issue[]): void {
   template(cmd.topic, ['commands', 'topic'], AGENT_TOPIC_VARS, false, true, out);
   template(cmd.reply_topic, ['commands', 'reply_topic'], AGENT_TOPIC_VARS, false, true, out);
   list(cmd.allow).forEach((a, i) => {
     const b = str(obj(a).binder);
-    if (b !== undefined && !binders.includes(b)) out.push(unknownBinder(b, ['commands', 'allow', i, 'binder'], binders));
+    if (b !== undefined && !isSource(b, sources)) out.push(unknownBinder(b, ['commands', 'allow', i, 'binder'], sources));
   });
 }
 
-function unknownBinder(name: string, segments: Segments, binders: string[]): Issue {
-  const near = closest(name, binders);
-  const hint = near !== undefined ? `did you mean '${near}'?` : binders.length > 0 ? `binders are: ${binders.join(', ')}` : 'no binder is configured';
-  return { segments, message: `unknown binder '${name}'`, hint };
+const isSource = (name: string, s: SourceNames): boolean => s.binders.includes(name) || s.links.includes(name);
+
+/** Binders and serial links share one namespace (routes' sources, commands' targets). */
+function unknownBinder(name: string, segments: Segments, sources: SourceNames): Issue {
+  const all = [...sources.binders, ...sources.links];
+  const near = closest(name, all);
+  const listed = [
+    ...(sources.binders.length > 0 ? [`binders are: ${sources.binders.join(', ')}`] : []),
+    ...(sources.links.length > 0 ? [`serial links are: ${sources.links.join(', ')}`] : []),
+  ].join('; ');
+  const hint = near !== undefined ? `did you mean '${near}'?` : listed !== '' ? listed : 'no binder is configured';
+  return { segments, message: `unknown ${sources.links.length > 0 ? 'binder or serial link' : 'binder'} '${name}'`, hint };
+}
+
+/** Returns the links by name (first of each name). */
+function checkLinks(value: unknown, binders: string[], out: Issue[]): Map<string, Obj> {
+  const items = list(value);
+  const names = unique(items, 'name', 'links', out);
+  const byName = new Map<string, Obj>();
+  items.forEach((item, i) => {
+    const l = obj(item);
+    const at = (...rest: Array<string | number>): Segments => ['serial', 'links', i, ...rest];
+    const name = str(l.name);
+    if (name !== undefined && names.get(name) === i) byName.set(name, l);
+    if (name !== undefined && binders.includes(name)) {
+      out.push({ segments: at('name'), message: `'${name}' is already a binder name`, hint: 'binders and serial links share one namespace (route sources, command targets): rename one' });
+    }
+    const device = str(l.device);
+    if (device !== undefined && device !== '' && !device.startsWith('/')) {
+      out.push({ segments: at('device'), message: `must be an absolute device path, not '${device}'`, hint: 'e.g. /dev/ttyACM0, or a stable /dev/serial/by-id/... name' });
+    }
+    const messages = list(l.messages);
+    if (messages.length > 0 && l.protocol !== undefined && l.protocol !== 'slcan') {
+      out.push({ segments: at('messages'), message: `a CAN message map needs protocol slcan, not ${String(l.protocol)}` });
+    } else if (messages.length > 0) {
+      try {
+        compileSignalMap({ messages: messages as MessageSpec[] });
+      } catch (err) {
+        out.push({ segments: at('messages'), message: (err as Error).message });
+      }
+    }
+    backoff(l.reopen, at('reopen'), out);
+  });
+  return byName;
+}
+
+function checkRouteLink(target: Obj, segments: Segments, links: Map<string, Obj>, out: Issue[]): void {
+  const name = str(target.name);
+  if (name === undefined) return;
+  const link = links.get(name);
+  if (link === undefined) {
+    const near = closest(name, [...links.keys()]);
+    out.push({ segments: [...segments, 'name'], message: `unknown serial link '${name}'`, hint: near !== undefined ? `did you mean '${near}'?` : links.size > 0 ? `serial links are: ${[...links.keys()].join(', ')}` : 'no serial link is configured (serial.links)' });
+    return;
+  }
+  const message = str(target.message);
+  if (message === undefined) {
+    if (isObj(target.values)) out.push({ segments: [...segments, 'values'], message: 'needs message: values are signals of a message of the link\'s map' });
+    return;
+  }
+  if (link.protocol !== 'slcan') {
+    out.push({ segments: [...segments, 'message'], message: `only slcan links encode messages; '${name}' is ${String(link.protocol)}`, hint: 'a JSON link receives {"event","data"}: remove message and values' });
+    return;
+  }
+  const spec = list(link.messages).map(obj).find((m) => m.name === message);
+  if (spec === undefined) {
+    const near = closest(message, list(link.messages).map((m) => str(obj(m).name) ?? ''));
+    out.push({ segments: [...segments, 'message'], message: `link '${name}' has no message '${message}'`, hint: near !== undefined ? `did you mean '${near}'?` : 'declare it in the link\'s messages' });
+    return;
+  }
+  const signals = list(spec.signals).map((x) => str(obj(x).name) ?? '');
+  for (const [sig, path] of Object.entries(obj(target.values))) {
+    if (!signals.includes(sig)) {
+      const near = closest(sig, signals);
+      out.push({ segments: [...segments, 'values', sig], message: `message '${message}' has no signal '${sig}'`, hint: near !== undefined ? `did you mean '${near}'?` : `signals are: ${signals.join(', ')}` });
+    } else if (typeof path === 'string' && !FIELD_PATH.test(path)) {
+      out.push({ segments: [...segments, 'values', sig], message: `is not a dot path: '${path}'`, hint: "e.g. 'value' or 'speed.kmh'; empty for the data itself" });
+    }
+  }
+}
+
+function checkEcuApi(api: Obj, out: Issue[]): void {
+  list(api.listen).forEach((spec, i) => {
+    if (typeof spec !== 'string' || spec === '') return;
+    try {
+      parseSpec(spec);
+    } catch (err) {
+      out.push({ segments: ['ecu_api', 'listen', i], message: (err as Error).message, hint: 'unix:/run/platform/apis/ws/ecu or sd:ecu (socket activation)' });
+    }
+  });
 }
 
 /**

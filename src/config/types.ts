@@ -5,6 +5,7 @@
  * Defaults are applied by the loader: every field below without `?` is
  * present after loading.
  */
+import type { MessageSpec } from '../serial/can-signals.js';
 
 export interface AgentConfig {
   device: DeviceConfig;
@@ -15,6 +16,8 @@ export interface AgentConfig {
   outbox: OutboxConfig;
   logging: LoggingConfig;
   health: HealthConfig;
+  serial: SerialConfig;
+  ecu_api: EcuApiConfig;
 }
 
 export interface DeviceConfig {
@@ -112,6 +115,16 @@ export interface RouteFilters {
   sample?: SampleFilter;
 }
 
+/** A route that sends what it selects to a serial link instead of MQTT. */
+export interface RouteLinkTarget {
+  /** Name of the link (serial.links[].name). */
+  name: string;
+  /** slcan: message of the link's map to encode; its signals take their values from `values`. */
+  message?: string;
+  /** slcan: signal name → dot path into the event data ('' = the data itself). */
+  values?: Record<string, string>;
+}
+
 export interface RouteConfig {
   name: string;
   /** Globs on the full event name `api/event` ('*' does not cross '/'). */
@@ -124,6 +137,8 @@ export interface RouteConfig {
   retain: boolean;
   payload: PayloadShape;
   filters: RouteFilters;
+  /** When set, the route delivers to this serial link (topic, qos, retain, payload unused). */
+  link?: RouteLinkTarget;
 }
 
 export interface CommandAllow {
@@ -172,4 +187,64 @@ export interface HealthConfig {
   http_listen?: string;
   /** Topic template of the periodic health message. */
   topic: string;
+}
+
+export type SerialProtocol = 'slcan' | 'cobs' | 'ndjson';
+
+export interface SlcanLinkOptions {
+  /** CAN bit rate set with S0..S8 when the link opens. */
+  bitrate: number;
+  /** Open with L (listen only: no ACKs, nothing sent on the bus) instead of O. */
+  listen_only: boolean;
+  /** Z1: the adapter appends a ms timestamp (0-59999) to each frame. */
+  timestamps: boolean;
+}
+
+export interface CobsLinkOptions {
+  crc: 'crc16' | 'crc32';
+  payload: 'json' | 'raw';
+  /** Largest payload accepted, CRC excluded. */
+  max_frame: number;
+}
+
+export interface NdjsonLinkOptions {
+  /** Longest line accepted, in bytes. */
+  max_line: number;
+}
+
+export interface SerialLinkConfig {
+  /** Name in event names ({link}/...), routes, commands, metrics and logs. */
+  name: string;
+  /** Device path, e.g. /dev/ttyACM0 or /dev/serial/by-id/usb-... */
+  device: string;
+  baud_rate: number;
+  data_bits: 5 | 6 | 7 | 8;
+  parity: 'none' | 'even' | 'odd';
+  stop_bits: 1 | 2;
+  /** RTS/CTS hardware flow control. */
+  rtscts: boolean;
+  protocol: SerialProtocol;
+  slcan: SlcanLinkOptions;
+  cobs: CobsLinkOptions;
+  ndjson: NdjsonLinkOptions;
+  /** slcan: DBC-like message map (names CAN ids, decodes and encodes signals). */
+  messages: MessageSpec[];
+  /** Delay between attempts to (re)open a missing or failed device. */
+  reopen: BackoffConfig;
+  /** Bytes waiting to be written to the device, at most; beyond, a send is refused as busy. */
+  write_queue_bytes: number;
+  request_timeout_ms: number;
+  /** Requests awaiting their reply, at most; beyond, a request is refused as busy. */
+  max_pending_requests: number;
+}
+
+export interface SerialConfig {
+  links: SerialLinkConfig[];
+}
+
+export interface EcuApiConfig {
+  /** wsapi specs to serve the API on (unix:/run/platform/apis/ws/ecu, sd:ecu...); none = not exported. */
+  listen: string[];
+  /** API name; default: the name the first spec gives (its last path part). */
+  api?: string;
 }

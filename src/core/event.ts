@@ -35,3 +35,17 @@ export interface OutboundMessage {
   /** Route that produced it (metrics, logs). */
   route: string;
 }
+
+/** What a route that targets a serial link produced for one event. */
+export interface LinkDelivery {
+  /** Route that produced it (metrics, logs). */
+  route: string;
+  /** Target link (serial.links[].name). */
+  link: string;
+  /** Full event name, `api/event`. */
+  event: string;
+  data: unknown;
+  /** slcan: message of the link's map to encode, with its signal values taken from the event. */
+  message?: string;
+  values?: Record<string, unknown>;
+}

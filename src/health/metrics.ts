@@ -30,6 +30,11 @@ export class AgentMetrics {
   readonly binderConnected = new Gauge({ name: 'afb_edge_binder_connected', help: '1 when the binder connection is up', labelNames: ['binder'], registers: [this.registry] });
   readonly commands = new Counter({ name: 'afb_edge_commands_total', help: 'Remote commands, per outcome', labelNames: ['outcome'], registers: [this.registry] });
   readonly configReloads = new Counter({ name: 'afb_edge_config_reloads_total', help: 'Configuration reloads, per outcome', labelNames: ['outcome'], registers: [this.registry] });
+  readonly serialUp = new Gauge({ name: 'afb_edge_serial_link_up', help: '1 when the serial link is open and initialised', labelNames: ['link'], registers: [this.registry] });
+  readonly serialFrames = new Counter({ name: 'afb_edge_serial_frames_in_total', help: 'Frames or messages decoded from a serial link', labelNames: ['link'], registers: [this.registry] });
+  readonly serialRejected = new Counter({ name: 'afb_edge_serial_rejected_total', help: 'Input dropped by a serial link decoder, per reason', labelNames: ['link', 'reason'], registers: [this.registry] });
+  readonly serialWrites = new Counter({ name: 'afb_edge_serial_writes_total', help: 'Writes to a serial link, per outcome (ok, busy: queue bound hit, down: link not open, invalid)', labelNames: ['link', 'outcome'], registers: [this.registry] });
+  readonly serialRequests = new Counter({ name: 'afb_edge_serial_requests_total', help: 'Requests to an ECU, per outcome', labelNames: ['link', 'outcome'], registers: [this.registry] });
   readonly errors = new Counter({ name: 'afb_edge_errors_total', help: 'Errors logged, per component', labelNames: ['component'], registers: [this.registry] });
 
   constructor(options: { defaultMetrics?: boolean } = {}) {

@@ -9,7 +9,7 @@
  * everything is compiled in the constructor.
  */
 import type { RouteConfig } from '../config/types.js';
-import type { AgentEvent, OutboundMessage } from '../core/event.js';
+import type { AgentEvent, LinkDelivery, OutboundMessage } from '../core/event.js';
 import type { AgentMetrics } from '../health/metrics.js';
 import { dataJson, envelopeJson } from './payload.js';
 import { CompiledRoute, type RouterContext } from './route.js';
@@ -34,6 +34,7 @@ export class EventRouter {
   private readonly fieldMissing: { inc(): void };
   private readonly tooLong: { inc(): void };
   private readonly unserializable: { inc(): void };
+  private readonly noLinkSink: { inc(): void };
 
   /**
    * Throws an Error naming the route when one cannot be compiled. `clock`
@@ -52,6 +53,7 @@ export class EventRouter {
     this.fieldMissing = metrics.dropped.labels('topic_field_missing');
     this.tooLong = metrics.dropped.labels('topic_too_long');
     this.unserializable = metrics.dropped.labels('payload_unserializable');
+    this.noLinkSink = metrics.dropped.labels('no_link_sink');
   }
 
   /**
@@ -72,9 +74,11 @@ export class EventRouter {
 
   /**
    * The messages for this event, in route order. Messages of one event may
-   * share their payload Buffer (raw shape): payloads are read-only.
+   * share their payload Buffer (raw shape): payloads are read-only. What
+   * routes targeting serial links produce goes to `toLinks` (dropped and
+   * counted as `no_link_sink` when the caller passes none).
    */
-  route(ev: AgentEvent): OutboundMessage[] {
+  route(ev: AgentEvent, toLinks?: LinkDelivery[]): OutboundMessage[] {
     const out: OutboundMessage[] = [];
     let selected = false;
     // The data's JSON and raw payload, made once for all the routes that publish the event.
@@ -85,6 +89,10 @@ export class EventRouter {
       const r = routes[i]!;
       if (r.sources !== undefined && !r.sources.has(ev.source)) continue;
       selected = true;
+      if (r.link !== undefined) {
+        this.toLink(r, ev, toLinks);
+        continue;
+      }
       const topic = r.topic.render(ev);
       if (typeof topic !== 'string') {
         (topic === TOPIC_FIELD_MISSING ? this.fieldMissing : this.tooLong).inc();
@@ -115,6 +123,37 @@ export class EventRouter {
     return out;
   }
 
+  /**
+   * A link route: filters keyed by link and event name (there is no topic),
+   * the event as is, and for slcan message maps each signal's value read
+   * from the data (a signal whose field is missing is left out: encoded as 0).
+   */
+  private toLink(r: CompiledRoute, ev: AgentEvent, out: LinkDelivery[] | undefined): void {
+    const link = r.link!;
+    const key = `${link.name}\u0000${ev.name}`;
+    const state = r.filters?.admit(key, ev.data);
+    if (r.filters !== undefined && state === undefined) return;
+    if (out === undefined) {
+      this.noLinkSink.inc();
+      return;
+    }
+    const d: LinkDelivery = { route: r.name, link: link.name, event: ev.name, data: ev.data };
+    if (link.message !== undefined) {
+      d.message = link.message;
+      const values: Record<string, unknown> = {};
+      for (const [sig, get] of link.values) {
+        const v = get(ev.data);
+        if (v !== undefined) values[sig] = v;
+      }
+      d.values = values;
+    }
+    r.seq++;
+    // commit() bounds the memory of change_only by the data's JSON length.
+    if (state !== undefined) r.filters!.commit(state, ev.data, safeJson(ev.data));
+    r.routed.inc();
+    out.push(d);
+  }
+
   /** The routes whose globs select this name, in config order. */
   private globbed(name: string): CompiledRoute[] {
     let hit = this.memo.get(name);
@@ -126,5 +165,13 @@ export class EventRouter {
       }
     }
     return hit;
+  }
+}
+
+function safeJson(data: unknown): string {
+  try {
+    return JSON.stringify(data) ?? '';
+  } catch {
+    return '';
   }
 }

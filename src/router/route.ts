@@ -4,6 +4,7 @@
  */
 import type { DeviceConfig, PayloadShape, RouteConfig } from '../config/types.js';
 import type { AgentMetrics } from '../health/metrics.js';
+import { compileFieldPath } from './field-path.js';
 import { FilterChain } from './filter-chain.js';
 import { compileMatch } from './match.js';
 import { TopicTemplate } from './topic-template.js';
@@ -14,8 +15,18 @@ export interface RouterContext {
   prefix: string;
 }
 
+/** A route's serial link target, compiled. */
+export interface CompiledLinkTarget {
+  name: string;
+  message?: string;
+  /** Signal name → getter of its value in the event data. */
+  values: Array<[string, (data: unknown) => unknown]>;
+}
+
 export class CompiledRoute {
   readonly name: string;
+  /** Set when the route delivers to a serial link instead of MQTT. */
+  readonly link: CompiledLinkTarget | undefined;
   readonly qos: 0 | 1 | 2;
   readonly retain: boolean;
   readonly shape: PayloadShape;
@@ -58,8 +69,17 @@ export class CompiledRoute {
       throw fail(`filters: ${(err as Error).message}`);
     }
     this.filters = chain.empty ? undefined : chain;
+    if (cfg.link !== undefined) {
+      const { name, message, values } = cfg.link;
+      try {
+        this.link = { name, values: Object.entries(values ?? {}).map(([sig, path]) => [sig, compileFieldPath(path)]) };
+      } catch (err) {
+        throw fail(`link.values: ${(err as Error).message}`);
+      }
+      if (message !== undefined) this.link.message = message;
+    }
     this.routed = metrics.eventsRouted.labels(cfg.name);
-    this.stateKey = JSON.stringify([cfg.topic, cfg.filters, ctx.prefix, ctx.device.id]);
+    this.stateKey = JSON.stringify([cfg.topic, cfg.filters, ctx.prefix, ctx.device.id, cfg.link]);
   }
 }
 

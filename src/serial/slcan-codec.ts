@@ -96,6 +96,8 @@ const EMPTY = Buffer.alloc(0);
 export interface SlcanDecoderOptions {
   /** Receives every item as it is decoded; when set, push() returns an empty array. */
   onItem?: (item: SlcanItem) => void;
+  /** Called for every rejected line, e.g. to count it per link (optional). */
+  onReject?: (reason: SlcanRejectReason) => void;
 }
 
 export class SlcanDecoder {
@@ -105,6 +107,7 @@ export class SlcanDecoder {
   };
 
   private readonly onItem: ((item: SlcanItem) => void) | undefined;
+  private readonly onReject: ((reason: SlcanRejectReason) => void) | undefined;
   /** Start of a line that straddles chunks; never more than SLCAN_MAX_LINE bytes. */
   private readonly pending = Buffer.alloc(SLCAN_MAX_LINE);
   private pendingLen = 0;
@@ -114,6 +117,7 @@ export class SlcanDecoder {
 
   constructor(options: SlcanDecoderOptions = {}) {
     this.onItem = options.onItem;
+    this.onReject = options.onReject;
   }
 
   /** Feeds bytes as they arrive; returns the items completed by this chunk (empty with onItem). */
@@ -176,8 +180,15 @@ export class SlcanDecoder {
     else this.out.push(item);
   }
 
+  /** Drops a partial line (e.g. after the port was reopened: its start is gone). */
+  reset(): void {
+    this.pendingLen = 0;
+    this.overflow = false;
+  }
+
   private reject(reason: SlcanRejectReason): void {
     this.stats.rejected[reason]++;
+    this.onReject?.(reason);
   }
 
   private ack(item: SlcanItem): void {

@@ -7,6 +7,7 @@ export interface EventHost {
   pushEvent(event: ServerEvent, dataJson: string): number;
   broadcastEvent(name: string, dataJson: string, options?: BroadcastOptions): boolean;
   removeEvent(event: ServerEvent): void;
+  subscriberCount(event: ServerEvent): number;
 }
 
 export interface BroadcastOptions {
@@ -19,6 +20,11 @@ export interface BroadcastOptions {
 export class ServerEvent {
   removed = false;
   constructor(private readonly host: EventHost, readonly id: number, readonly name: string) {}
+
+  /** Connections subscribed now: lets a producer skip serialising data nobody reads. */
+  get subscribers(): number {
+    return this.removed ? 0 : this.host.subscriberCount(this);
+  }
 
   /** Pushes to every connection subscribed to it; returns how many were reached. */
   push(data: unknown = null): number {

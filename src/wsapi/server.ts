@@ -212,6 +212,10 @@ export class WsapiServer extends EventEmitter implements EventHost {
   };
 
   /* EventHost */
+  subscriberCount(event: ServerEvent): number {
+    return this.subscribers.get(event.id)?.size ?? 0;
+  }
+
   pushEvent(event: ServerEvent, dataJson: string): number {
     const set = this.subscribers.get(event.id);
     const count = set?.size ?? 0;

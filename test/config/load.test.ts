@@ -47,6 +47,8 @@ describe('valid files', () => {
       outbox: { path: '/var/lib/afb-edge/outbox.db', max_messages: 100000, max_bytes: 67108864, policy: 'drop-oldest', max_inflight: 100, synchronous: 'full' },
       logging: { level: 'info' },
       health: { topic: '{prefix}/{device}/health' },
+      serial: { links: [] },
+      ecu_api: { listen: [] },
     });
   });
 

@@ -1,6 +1,6 @@
 /** The sink's small parts: backoff, bounded queue, topic filters, error descriptions, status payload. */
 import { describe, expect, it } from 'vitest';
-import { Backoff } from '../../src/sinks/mqtt/backoff.js';
+import { Backoff } from '../../src/util/backoff.js';
 import { BoundedQueue } from '../../src/sinks/mqtt/bounded-queue.js';
 import { describeError } from '../../src/sinks/mqtt/describe-error.js';
 import { fillTemplate, statusPayload } from '../../src/sinks/mqtt/status.js';

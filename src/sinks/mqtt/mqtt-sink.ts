@@ -17,7 +17,7 @@ import type { DeviceConfig, MqttConfig, OutboxConfig } from '../../config/types.
 import type { OutboundMessage } from '../../core/event.js';
 import type { AgentMetrics } from '../../health/metrics.js';
 import { RateLimitedLog, type Logger } from '../../util/log.js';
-import { Backoff } from './backoff.js';
+import { Backoff } from '../../util/backoff.js';
 import { brokerLabel, buildConnectOptions } from './connect-options.js';
 import { describeError } from './describe-error.js';
 import { Qos0Sender } from './qos0-sender.js';

@@ -1,0 +1,140 @@
+/**
+ * JSON messages to and from an MCU (docs/ecu-protocols.md), framed either by
+ * COBS + CRC (`cobs`, payload json) or by newlines (`ndjson`): events in,
+ * requests out with an id and their replies correlated back, one-way
+ * commands and routed events out.
+ */
+import type { SerialLinkConfig } from '../../config/types.js';
+import { CobsDecoder, decodePayload, encodeFrame } from '../cobs-codec.js';
+import { encodeLine, NdjsonDecoder } from '../ndjson-codec.js';
+import { isPlainObject, LinkError, type LinkIO, type LinkProtocol, type RoutedSend } from './link-protocol.js';
+import { PendingRequests } from './pending-requests.js';
+
+/** One framing: bytes in → JSON values, JSON value → bytes out. */
+interface JsonFraming {
+  push(chunk: Buffer, onValue: (value: unknown) => void): void;
+  encode(value: unknown): Buffer;
+  reset(): void;
+  readonly stats: { rejected: Record<string, number> };
+}
+
+function cobsFraming(config: SerialLinkConfig, io: LinkIO): JsonFraming {
+  const { crc, max_frame: maxFrame } = config.cobs;
+  const decoder = new CobsDecoder({ crc, maxFrame, onReject: (reason) => io.rejected(reason) });
+  const rejected = { ...decoder.stats.rejected, 'bad-json': 0 };
+  return {
+    push(chunk, onValue) {
+      for (const payload of decoder.push(chunk)) {
+        const r = decodePayload(payload, 'json');
+        if (r.ok) onValue(r.value);
+        else {
+          rejected['bad-json']++;
+          io.rejected('bad-json', r.message);
+        }
+      }
+    },
+    encode(value) {
+      const payload = Buffer.from(JSON.stringify(value), 'utf8');
+      if (payload.length > maxFrame) throw new LinkError('invalid-request', `message of ${payload.length} bytes, the link's max_frame is ${maxFrame}`);
+      return encodeFrame(payload, { crc });
+    },
+    reset: () => decoder.reset(),
+    get stats() {
+      return { rejected: { ...rejected, ...decoder.stats.rejected } };
+    },
+  };
+}
+
+function ndjsonFraming(config: SerialLinkConfig, io: LinkIO): JsonFraming {
+  const maxLine = config.ndjson.max_line;
+  const decoder = new NdjsonDecoder({ maxLine, onReject: (reason) => io.rejected(reason) });
+  return {
+    push(chunk, onValue) {
+      for (const v of decoder.push(chunk)) onValue(v);
+    },
+    encode(value) {
+      let line: Buffer;
+      try {
+        line = encodeLine(value);
+      } catch (err) {
+        throw new LinkError('invalid-request', (err as Error).message);
+      }
+      if (line.length - 1 > maxLine) throw new LinkError('invalid-request', `message of ${line.length - 1} bytes, the link's max_line is ${maxLine}`);
+      return line;
+    },
+    reset: () => decoder.reset(),
+    get stats() {
+      return { rejected: { ...decoder.stats.rejected } };
+    },
+  };
+}
+
+export class JsonProtocol implements LinkProtocol {
+  readonly kind: 'cobs' | 'ndjson';
+  private readonly framing: JsonFraming;
+  private readonly requests: PendingRequests<number>;
+  private messages = 0;
+  private unexpected = 0;
+
+  constructor(private readonly config: SerialLinkConfig, private readonly io: LinkIO) {
+    this.kind = config.protocol === 'cobs' ? 'cobs' : 'ndjson';
+    this.framing = this.kind === 'cobs' ? cobsFraming(config, io) : ndjsonFraming(config, io);
+    this.requests = new PendingRequests<number>(config.max_pending_requests, `link ${config.name}`);
+  }
+
+  push(chunk: Buffer): void {
+    this.framing.push(chunk, (v) => this.onMessage(v));
+  }
+
+  /** Nothing to set up: the MCU talks as soon as the port is open. */
+  async handshake(): Promise<void> {}
+
+  reset(reason: string): void {
+    this.framing.reset();
+    this.requests.failAll(reason);
+  }
+
+  encodeSend(args: unknown): Buffer {
+    if (!isPlainObject(args) || typeof args.verb !== 'string' || args.verb === '') {
+      throw new LinkError('invalid-request', 'expected {verb: "name", args?: any}');
+    }
+    return this.framing.encode({ verb: args.verb, args: args.args ?? null });
+  }
+
+  encodeRouted(send: RoutedSend): Buffer {
+    return this.framing.encode({ event: send.event, data: send.data ?? null });
+  }
+
+  request(args: unknown, timeoutMs: number): Promise<unknown> {
+    if (!isPlainObject(args) || typeof args.verb !== 'string' || args.verb === '') {
+      throw new LinkError('invalid-request', 'expected {verb: "name", args?: any}');
+    }
+    const id = this.requests.allocateId();
+    const bytes = this.framing.encode({ id, verb: args.verb, args: args.args ?? null });
+    return this.requests.add(id, timeoutMs, () => this.io.write(bytes));
+  }
+
+  stats(): Record<string, unknown> {
+    return { messages: this.messages, unexpected: this.unexpected, late_replies: this.requests.late, pending: this.requests.size, rejected: this.framing.stats.rejected };
+  }
+
+  private onMessage(m: unknown): void {
+    if (isPlainObject(m)) {
+      if (typeof m.event === 'string' && m.event !== '') {
+        this.messages++;
+        this.io.event(m.event, m.data ?? null);
+        return;
+      }
+      if (typeof m.id === 'number' && ('result' in m || 'error' in m)) {
+        this.messages++;
+        const outcome = 'error' in m && m.error !== null && m.error !== undefined
+          ? { error: new LinkError('ecu-error', typeof m.error === 'string' ? m.error : JSON.stringify(m.error)) }
+          : { value: m.result ?? null };
+        if (!this.requests.settle(m.id, outcome)) this.io.rejected('late-reply', `reply to request ${m.id}, which no longer waits`);
+        return;
+      }
+    }
+    this.unexpected++;
+    this.io.rejected('unexpected-message', 'valid JSON, but neither an event nor a reply');
+  }
+}

@@ -1,0 +1,210 @@
+/**
+ * slcan on a link: the adapter is initialised when the port opens (C, S<n>,
+ * Z<0|1>, then O or L, each answered by CR or refused by BEL), received
+ * frames become events named after their id or the message map, and frames
+ * are sent from raw ids/bytes or from a message's physical values.
+ *
+ * Request/response: CAN frames carry no correlation, so a request is "send
+ * this frame, answer with the next frame carrying that response id"
+ * (OBD-II/UDS single-frame style: 0x7DF → 0x7E8). One request per response
+ * id at a time.
+ */
+import type { SerialLinkConfig } from '../../config/types.js';
+import { compileSignalMap, type CompiledSignalMap } from '../can-signals.js';
+import { encodeFrame, slcanCommands, SlcanDecoder, type CanFrame, type CanFrameInput, type SlcanItem } from '../slcan-codec.js';
+import { hexBytes, isPlainObject, LinkError, type LinkIO, type LinkProtocol, type RoutedSend } from './link-protocol.js';
+import { PendingRequests } from './pending-requests.js';
+
+const frameKey = (id: number, extended: boolean): string => (extended ? 'x' : 's') + id.toString(16);
+
+/** Event name of an unmapped id: uppercase hex, 3 digits (standard) or 8 (extended). */
+export function canIdName(id: number, extended: boolean): string {
+  return id.toString(16).toUpperCase().padStart(extended ? 8 : 3, '0');
+}
+
+/** The event data of a frame (also a request's answer). */
+export interface CanFrameData {
+  id: number;
+  extended: boolean;
+  rtr: boolean;
+  dlc: number;
+  data: string;
+  timestamp?: number;
+  values?: Record<string, number>;
+  units?: Record<string, string>;
+}
+
+interface CommandWaiter {
+  command: string;
+  resolve: () => void;
+  reject: (err: Error) => void;
+}
+
+export class SlcanProtocol implements LinkProtocol {
+  readonly kind = 'slcan' as const;
+  private readonly decoder: SlcanDecoder;
+  private readonly map: CompiledSignalMap | undefined;
+  /** frameKey → message name, for event names. */
+  private readonly names = new Map<string, string>();
+  private readonly requests: PendingRequests<string>;
+  /** Commands sent during the handshake, answered in order by CR or BEL. */
+  private readonly waiting: CommandWaiter[] = [];
+  private txAcks = 0;
+  private txRefused = 0;
+
+  constructor(private readonly config: SerialLinkConfig, private readonly io: LinkIO) {
+    this.decoder = new SlcanDecoder({ onItem: (item) => this.onItem(item), onReject: (reason) => io.rejected(reason) });
+    if (config.messages.length > 0) {
+      this.map = compileSignalMap({ messages: config.messages });
+      for (const m of config.messages) this.names.set(frameKey(m.id, m.extended ?? false), m.name);
+    }
+    this.requests = new PendingRequests<string>(config.max_pending_requests, `link ${config.name}`);
+  }
+
+  push(chunk: Buffer): void {
+    this.decoder.push(chunk);
+  }
+
+  async handshake(timeoutMs: number): Promise<void> {
+    const s = this.config.slcan;
+    // C first: an adapter left open by a previous run refuses S and Z. Its answer
+    // is ignored (a closed adapter may refuse C itself).
+    await this.command(slcanCommands.close(), timeoutMs, true);
+    await this.command(slcanCommands.bitrate(s.bitrate), timeoutMs);
+    await this.command(slcanCommands.timestamps(s.timestamps), timeoutMs);
+    await this.command(s.listen_only ? slcanCommands.listenOnly() : slcanCommands.open(), timeoutMs);
+  }
+
+  reset(reason: string): void {
+    this.decoder.reset();
+    for (const w of this.waiting.splice(0)) w.reject(new LinkError('disconnected', reason));
+    this.requests.failAll(reason);
+  }
+
+  encodeSend(args: unknown): Buffer {
+    if (this.config.slcan.listen_only) {
+      throw new LinkError('not-supported', `link ${this.config.name} is listen-only: nothing is sent on the bus`);
+    }
+    if (!isPlainObject(args)) throw new LinkError('invalid-request', 'expected {id, extended?, rtr?, data: "hex"} or {message, values}');
+    return encodeChecked(typeof args.message === 'string' ? this.encodeMessage(args.message, args.values) : frameInput(args));
+  }
+
+  encodeRouted(send: RoutedSend): Buffer {
+    if (send.message !== undefined) return this.encodeSend({ message: send.message, values: send.values ?? {} });
+    return this.encodeSend(send.data);
+  }
+
+  request(args: unknown, timeoutMs: number): Promise<unknown> {
+    if (!isPlainObject(args)) throw new LinkError('invalid-request', 'expected a frame (or {message, values}) with response_id');
+    const responseId = args.response_id;
+    const responseExtended = args.response_extended === true;
+    if (typeof responseId !== 'number' || !Number.isInteger(responseId) || responseId < 0 || responseId > (responseExtended ? 0x1fffffff : 0x7ff)) {
+      throw new LinkError('invalid-request', 'response_id must be the CAN id of the answer (e.g. 0x7E8 = 2024)');
+    }
+    const bytes = this.encodeSend(args);
+    return this.requests.add(frameKey(responseId, responseExtended), timeoutMs, () => this.io.write(bytes));
+  }
+
+  stats(): Record<string, unknown> {
+    const d = this.decoder.stats;
+    return { frames: d.frames, adapter_errors: d.errors, tx_acks: this.txAcks, tx_refused: this.txRefused, rejected: { ...d.rejected }, late_replies: this.requests.late };
+  }
+
+  private command(bytes: Buffer, timeoutMs: number, ignoreRefusal = false): Promise<void> {
+    const command = bytes.toString('latin1', 0, bytes.length - 1);
+    return new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        const i = this.waiting.indexOf(waiter);
+        if (i >= 0) this.waiting.splice(i, 1);
+        reject(new LinkError('timeout', `the adapter did not answer '${command}' within ${timeoutMs} ms (is it an slcan adapter at this baud rate?)`));
+      }, timeoutMs);
+      const waiter: CommandWaiter = {
+        command,
+        resolve: () => { clearTimeout(timer); resolve(); },
+        reject: (err) => { clearTimeout(timer); if (ignoreRefusal && err instanceof LinkError && err.code === 'ecu-error') resolve(); else reject(err); },
+      };
+      this.waiting.push(waiter);
+      try {
+        this.io.write(bytes);
+      } catch (err) {
+        this.waiting.pop();
+        clearTimeout(timer);
+        reject(err);
+      }
+    });
+  }
+
+  private onItem(item: SlcanItem): void {
+    switch (item.kind) {
+      case 'frame':
+        this.onFrame(item.frame);
+        return;
+      case 'ok':
+      case 'tx-ack':
+      case 'status':
+      case 'version':
+      case 'serial': {
+        const w = this.waiting.shift();
+        if (w !== undefined) w.resolve();
+        else this.txAcks++;
+        return;
+      }
+      case 'error': {
+        const w = this.waiting.shift();
+        if (w !== undefined) w.reject(new LinkError('ecu-error', `the adapter refused '${w.command}'`));
+        else {
+          this.txRefused++;
+          this.io.rejected('tx-refused', 'the adapter refused a frame (BEL): bus off, queue full or channel closed');
+        }
+      }
+    }
+  }
+
+  private onFrame(frame: CanFrame): void {
+    const key = frameKey(frame.id, frame.extended);
+    const data: CanFrameData = { id: frame.id, extended: frame.extended, rtr: frame.rtr, dlc: frame.dlc, data: frame.data.toString('hex') };
+    if (frame.timestamp !== undefined) data.timestamp = frame.timestamp;
+    const decoded = this.map?.decode(frame);
+    if (decoded !== undefined) {
+      data.values = decoded.values;
+      data.units = decoded.units;
+    }
+    if (this.requests.size > 0 && this.requests.has(key)) this.requests.settle(key, { value: data });
+    this.io.event(this.names.get(key) ?? canIdName(frame.id, frame.extended), data);
+  }
+
+  private encodeMessage(message: string, values: unknown): CanFrameInput {
+    if (this.map === undefined) throw new LinkError('invalid-request', `link ${this.config.name} has no message map: send {id, data}`);
+    if (values !== undefined && !isPlainObject(values)) throw new LinkError('invalid-request', 'values must be an object {signal: number}');
+    const numbers: Record<string, number> = {};
+    for (const [k, v] of Object.entries(values ?? {})) {
+      if (typeof v !== 'number') throw new LinkError('invalid-request', `${message}.${k}: ${JSON.stringify(v) ?? String(v)} is not a number`);
+      numbers[k] = v;
+    }
+    try {
+      return this.map.encode(message, numbers);
+    } catch (err) {
+      throw new LinkError('invalid-request', (err as Error).message);
+    }
+  }
+}
+
+function frameInput(args: Record<string, unknown>): CanFrameInput {
+  const { id, extended, rtr, dlc } = args;
+  if (typeof id !== 'number') throw new LinkError('invalid-request', 'id must be a number (CAN identifier)');
+  if (extended !== undefined && typeof extended !== 'boolean') throw new LinkError('invalid-request', 'extended must be true or false');
+  if (rtr !== undefined && typeof rtr !== 'boolean') throw new LinkError('invalid-request', 'rtr must be true or false');
+  if (dlc !== undefined && typeof dlc !== 'number') throw new LinkError('invalid-request', 'dlc must be a number 0-8');
+  const frame: CanFrameInput = { id, extended: extended === true, rtr: rtr === true, data: hexBytes(args.data ?? '', 'data', 8) };
+  if (dlc !== undefined) frame.dlc = dlc;
+  return frame;
+}
+
+/** encodeFrame checks the id range and the DLC with a precise message: pass it on as the request's error. */
+function encodeChecked(frame: CanFrameInput): Buffer {
+  try {
+    return encodeFrame(frame);
+  } catch (err) {
+    throw new LinkError('invalid-request', (err as Error).message);
+  }
+}
