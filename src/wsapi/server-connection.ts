@@ -159,10 +159,11 @@ export class ServerConnection implements RequestChannel {
     return true;
   }
 
-  /** Sends x; like the 2021 binder, pushes go on until the client answers U. */
+  /** Sends x; like the 2021 binder, pushes go on until the client answers U (unless the server stops them at once). */
   unsubscribe(callId: number, event: ServerEvent): boolean {
     if (!this.pendingCalls.has(callId) || !this.knownEvents.has(event.id)) return false;
     this.conn.send(writeEventUnsubscribe(callId, event.id));
+    if (this.server.stopsPushesOnUnsubscribe) this.server.dropListener(event.id, this);
     return true;
   }
 

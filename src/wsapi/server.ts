@@ -34,6 +34,12 @@ export interface ServerOptions extends ConnectionOptions {
   description?: unknown | (() => unknown);
   /** Default 'same-uid': forwarded creds are honoured from root or from our own uid. */
   trustForwardedCreds?: CredsTrust;
+  /**
+   * Stop pushing an event to a connection as soon as a verb unsubscribes it
+   * (as redpesk does), instead of going on until the client answers U (as the
+   * 2021 AGL binder does, the default). Both are valid for every client.
+   */
+  stopPushesOnUnsubscribe?: boolean;
 }
 
 export interface ServerStats {
@@ -183,6 +189,10 @@ export class WsapiServer extends EventEmitter implements EventHost {
     let set = this.subscribers.get(eventId);
     if (set === undefined) this.subscribers.set(eventId, (set = new Set()));
     set.add(c);
+  }
+
+  get stopsPushesOnUnsubscribe(): boolean {
+    return this.options.stopPushesOnUnsubscribe === true;
   }
 
   dropListener(eventId: number, c: ServerConnection): void {

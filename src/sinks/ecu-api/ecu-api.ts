@@ -42,7 +42,7 @@ export class EcuApi {
 
   constructor(private readonly config: EcuApiConfig, private readonly deps: EcuApiDeps) {
     const api = config.api ?? parseSpec(config.listen[0] ?? 'sd:ecu').api;
-    this.server = new WsapiServer({ api, logger: deps.logger, description: DESCRIPTION, label: `ecu api ${api}` });
+    this.server = new WsapiServer({ api, logger: deps.logger, description: DESCRIPTION, label: `ecu api ${api}`, stopPushesOnUnsubscribe: true });
     this.server
       .verb('links', () => [...deps.links().values()].map((l) => l.info()))
       .verb('info', (req) => {
