@@ -11,68 +11,19 @@
  * agent vs plain mqtt.js; (3) optional: broker down while events flood in for F seconds, RSS
  * sampled (bounded by the outbox caps). Ends with one summary line.
  */
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import net from 'node:net';
+import { spawn } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import mqtt from 'mqtt';
 import { WsapiServer, type ServerEvent } from '../src/wsapi/index.js';
+import { pct, rssMb, startMosquitto } from './support/mosquitto.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const launcher = join(here, '..', '..', 'bin', 'afb-edge');
 const now = (): number => performance.timeOrigin + performance.now();
-
-interface Mosquitto { port: number; proc: ChildProcess; stop(): Promise<void>; start(): Promise<void> }
-
-async function freePort(): Promise<number> {
-  const s = net.createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
-  const port = (s.address() as net.AddressInfo).port;
-  await new Promise<void>((r) => s.close(() => r()));
-  return port;
-}
-
-async function startMosquitto(dir: string): Promise<Mosquitto> {
-  if (spawnSync('sh', ['-c', 'command -v mosquitto || test -x /usr/sbin/mosquitto']).status !== 0) {
-    throw new Error('mosquitto is not installed (apt-get install mosquitto)');
-  }
-  const port = await freePort();
-  const conf = join(dir, 'mosquitto.conf');
-  writeFileSync(conf, `listener ${port} 127.0.0.1\nallow_anonymous true\nmax_queued_messages 1000000\nmax_inflight_messages 0\n`);
-  const m: Mosquitto = {
-    port,
-    proc: undefined as unknown as ChildProcess,
-    async start() {
-      const bin = spawnSync('sh', ['-c', 'command -v mosquitto || echo /usr/sbin/mosquitto'], { encoding: 'utf8' }).stdout.trim();
-      m.proc = spawn(bin, ['-c', conf], { stdio: 'ignore' });
-      for (let i = 0; i < 100; i++) {
-        const ok = await new Promise<boolean>((r) => { const s = net.connect(port, '127.0.0.1', () => { s.destroy(); r(true); }); s.on('error', () => r(false)); });
-        if (ok) return;
-        await new Promise((r) => setTimeout(r, 50));
-      }
-      throw new Error('mosquitto did not start');
-    },
-    async stop() {
-      const done = new Promise((r) => m.proc.once('exit', r));
-      m.proc.kill('SIGTERM');
-      await done;
-    },
-  };
-  await m.start();
-  return m;
-}
-
-function rssMb(pid: number, field = 'VmRSS'): number {
-  const m = new RegExp(`${field}:\\s+(\\d+) kB`).exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
-  return m ? Number(m[1]) / 1024 : NaN;
-}
-
-function pct(sorted: number[], p: number): number {
-  return sorted.length === 0 ? NaN : sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))]!;
-}
 
 /** A subscriber counting messages of one topic and their latency (payload carries the send time). */
 async function subscriber(port: number, topic: string) {

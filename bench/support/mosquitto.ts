@@ -1,0 +1,59 @@
+/**
+ * What the end-to-end benchmarks share: a mosquitto of their own on a free
+ * loopback port (stopped and restarted to play broker outages), and readings
+ * of a child process (RSS) and of latency samples.
+ */
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { readFileSync, writeFileSync } from 'node:fs';
+import net from 'node:net';
+import { join } from 'node:path';
+
+export interface Mosquitto { port: number; proc: ChildProcess; stop(): Promise<void>; start(): Promise<void> }
+
+export async function freePort(): Promise<number> {
+  const s = net.createServer();
+  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
+  const port = (s.address() as net.AddressInfo).port;
+  await new Promise<void>((r) => s.close(() => r()));
+  return port;
+}
+
+export async function startMosquitto(dir: string): Promise<Mosquitto> {
+  if (spawnSync('sh', ['-c', 'command -v mosquitto || test -x /usr/sbin/mosquitto']).status !== 0) {
+    throw new Error('mosquitto is not installed (apt-get install mosquitto)');
+  }
+  const port = await freePort();
+  const conf = join(dir, 'mosquitto.conf');
+  writeFileSync(conf, `listener ${port} 127.0.0.1\nallow_anonymous true\nmax_queued_messages 1000000\nmax_inflight_messages 0\n`);
+  const m: Mosquitto = {
+    port,
+    proc: undefined as unknown as ChildProcess,
+    async start() {
+      const bin = spawnSync('sh', ['-c', 'command -v mosquitto || echo /usr/sbin/mosquitto'], { encoding: 'utf8' }).stdout.trim();
+      m.proc = spawn(bin, ['-c', conf], { stdio: 'ignore' });
+      for (let i = 0; i < 100; i++) {
+        const ok = await new Promise<boolean>((r) => { const s = net.connect(port, '127.0.0.1', () => { s.destroy(); r(true); }); s.on('error', () => r(false)); });
+        if (ok) return;
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      throw new Error('mosquitto did not start');
+    },
+    async stop() {
+      const done = new Promise((r) => m.proc.once('exit', r));
+      m.proc.kill('SIGTERM');
+      await done;
+    },
+  };
+  await m.start();
+  return m;
+}
+
+export function rssMb(pid: number, field = 'VmRSS'): number {
+  const m = new RegExp(`${field}:\\s+(\\d+) kB`).exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+  return m ? Number(m[1]) / 1024 : NaN;
+}
+
+export function pct(sorted: number[], p: number): number {
+  return sorted.length === 0 ? NaN : sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))]!;
+}
+
