@@ -34,7 +34,13 @@ function cobsFraming(config: SerialLinkConfig, io: LinkIO): JsonFraming {
       }
     },
     encode(value) {
-      const payload = Buffer.from(JSON.stringify(value), 'utf8');
+      let text: string;
+      try {
+        text = JSON.stringify(value);
+      } catch (err) {
+        throw new LinkError('invalid-request', `cannot be sent as JSON: ${(err as Error).message}`);
+      }
+      const payload = Buffer.from(text, 'utf8');
       if (payload.length > maxFrame) throw new LinkError('invalid-request', `message of ${payload.length} bytes, the link's max_frame is ${maxFrame}`);
       return encodeFrame(payload, { crc });
     },

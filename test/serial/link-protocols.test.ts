@@ -1,0 +1,100 @@
+/**
+ * The link protocols without a port: whatever an ECU sends (random bytes,
+ * valid frames mixed with noise, JSON of every shape), push() never throws,
+ * every event it reports is well formed, and the bytes held stay bounded.
+ * The ports themselves are tested on ptys (serial-link.test.ts).
+ */
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { encodeFrame as cobsFrame } from '../../src/serial/cobs-codec.js';
+import { LinkError, type LinkIO } from '../../src/serial/link/link-protocol.js';
+import { createProtocol } from '../../src/serial/link/serial-link.js';
+import { canIdName } from '../../src/serial/link/slcan-protocol.js';
+import { encodeLine } from '../../src/serial/ndjson-codec.js';
+import { encodeFrame as canFrame } from '../../src/serial/slcan-codec.js';
+import { fcSeed } from '../helpers/net-helpers.js';
+import { linkConfig } from '../helpers/serial-config.js';
+
+function harness(over: Parameters<typeof linkConfig>[0]) {
+  const events: Array<[string, unknown]> = [];
+  const rejected: string[] = [];
+  const written: Buffer[] = [];
+  const io: LinkIO = {
+    write: (b) => { written.push(b); },
+    event: (name, data) => events.push([name, data]),
+    rejected: (reason) => rejected.push(reason),
+  };
+  return { protocol: createProtocol(linkConfig(over), io), events, rejected, written };
+}
+
+const noise = fc.uint8Array({ maxLength: 300 });
+const chunking = fc.array(fc.integer({ min: 1, max: 64 }), { minLength: 1, maxLength: 16 });
+
+function feed(push: (b: Buffer) => void, bytes: Buffer, cuts: number[]): void {
+  let at = 0;
+  for (let i = 0; at < bytes.length; i++) {
+    const n = cuts[i % cuts.length]!;
+    push(bytes.subarray(at, at + n));
+    at += n;
+  }
+}
+
+describe('link protocols: hostile input', () => {
+  it('slcan: valid frames between random noise are never lost beyond the line the noise touched, and push never throws', () => {
+    fc.assert(fc.property(
+      fc.array(fc.record({ id: fc.integer({ min: 0, max: 0x7ff }), data: fc.uint8Array({ maxLength: 8 }) }), { maxLength: 20 }),
+      fc.array(noise, { maxLength: 20 }),
+      chunking,
+      (frames, noises, cuts) => {
+        const h = harness({ device: '/dev/null', protocol: 'slcan', slcan: { timestamps: false } });
+        const parts: Buffer[] = [];
+        frames.forEach((f, i) => {
+          // noise, then a CR and a BEL-free resync point, then the frame: at most the noise's own line is lost
+          const n = Buffer.from(noises[i] ?? []).filter((b) => b !== 0x07);
+          parts.push(Buffer.from(n), Buffer.from('\r'), canFrame({ id: f.id, data: f.data }));
+        });
+        feed((b) => h.protocol.push(b), Buffer.concat(parts), cuts);
+        const got = h.events.map(([name, d]) => [name, (d as { data: string }).data]);
+        for (const f of frames) expect(got).toContainEqual([canIdName(f.id, false), Buffer.from(f.data).toString('hex')]);
+      },
+    ), { seed: fcSeed(), numRuns: 200 });
+  });
+
+  for (const protocol of ['ndjson', 'cobs'] as const) {
+    it(`${protocol}: random bytes and JSON of any shape never throw; only events and replies get through`, () => {
+      fc.assert(fc.property(fc.array(fc.oneof(noise.map((b) => ({ raw: b })), fc.jsonValue().map((v) => ({ json: v }))), { maxLength: 30 }), chunking, (items, cuts) => {
+        const h = harness({ device: '/dev/null', protocol, max_pending_requests: 4 });
+        const bytes = Buffer.concat(items.map((it) => {
+          if ('raw' in it) return Buffer.from(it.raw);
+          return protocol === 'ndjson' ? encodeLine(it.json) : cobsFrame(Buffer.from(JSON.stringify(it.json)));
+        }));
+        feed((b) => h.protocol.push(b), bytes, cuts);
+        for (const [name] of h.events) expect(typeof name === 'string' && name.length > 0).toBe(true);
+      }), { seed: fcSeed(), numRuns: 200 });
+    });
+  }
+
+  it('encodeSend refuses malformed sends with invalid-request, naming the problem', () => {
+    const slcan = harness({ device: '/dev/null', protocol: 'slcan' }).protocol;
+    const json = harness({ device: '/dev/null', protocol: 'ndjson' }).protocol;
+    const raw = harness({ device: '/dev/null', protocol: 'cobs', cobs: { payload: 'raw', max_frame: 4 } }).protocol;
+    const cases: Array<[() => unknown, RegExp]> = [
+      [() => slcan.encodeSend(null), /expected/],
+      [() => slcan.encodeSend({ id: '1' }), /id must be a number/],
+      [() => slcan.encodeSend({ id: 1, data: 'abc' }), /hex string/],
+      [() => slcan.encodeSend({ id: 1, data: '00'.repeat(9) }), /at most 8/],
+      [() => slcan.encodeSend({ id: 0x800 }), /out of range/],
+      [() => slcan.encodeSend({ message: 'X', values: {} }), /no message map/],
+      [() => json.encodeSend({ args: 1 }), /verb/],
+      [() => json.encodeSend({ verb: 'x', args: { n: 1n } }), /BigInt/i],
+      [() => raw.encodeSend({ data: '0011223344' }), /at most 4/],
+    ];
+    for (const [f, re] of cases) {
+      let err: unknown;
+      try { f(); } catch (e) { err = e; }
+      expect(err, String(re)).toBeInstanceOf(LinkError);
+      expect((err as LinkError).code).toBe('invalid-request');
+      expect((err as Error).message).toMatch(re);
+    }
+  });
+});
