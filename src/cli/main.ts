@@ -4,6 +4,7 @@ import { callCommand } from './commands/call.js';
 import { checkConfigCommand } from './commands/check-config.js';
 import { demoCommand } from './commands/demo.js';
 import { describeCommand } from './commands/describe.js';
+import { ecuSimCommand } from './commands/ecu-sim.js';
 import { listenCommand } from './commands/listen.js';
 import { monitorCommand } from './commands/monitor.js';
 import { runCommand } from './commands/run.js';
@@ -21,6 +22,7 @@ const COMMANDS: Record<string, (argv: string[]) => Promise<number>> = {
   monitor: monitorCommand,
   'check-config': checkConfigCommand,
   run: runCommand,
+  'ecu-sim': ecuSimCommand,
 };
 
 async function main(argv: string[]): Promise<number> {

@@ -38,6 +38,14 @@ Usage:
                    [--username U] [--password-file F] [--ca F] [--cert F] [--key F]
       Subscribes to the agents' topics ({prefix}/{device}/#, prefix afb-edge) and shows live
       events and agent status: a live table on a terminal, JSON lines when piped or --json.
+  afb-edge ecu-sim --protocol slcan|cobs|ndjson --device PATH [--baud N] [--rate N] [--count N]
+                   [--crc crc16|crc32] [--payload json|raw] [--noise N]
+      A simulated ECU on a serial device (e.g. a socat pty): slcan as a CANable adapter (answers
+      C O L S0-S8 Z0/Z1 F V N, OBD-II on 0x7DF), or JSON/raw messages over cobs (crc16 default,
+      payload json default) or ndjson (verbs ping, echo, get, set). Periodic frames at --rate per
+      second (default 10; half of them counters 0,1,2…), stopping after --count counters (0 = never);
+      --noise N adds a garbage burst every N frames. Received messages print as {"rx":…} lines.
+      Exit 0 on SIGINT/SIGTERM, 1 when the device fails or disappears, 2 on usage errors.
 
 SPEC: unix:/run/platform/apis/ws/NAME | unix:@NAME | tcp:HOST:PORT/NAME | sd:NAME
       optional ?as-api=NAME, ?abstract=exact|padded|auto (abstract address form, default auto)
