@@ -67,6 +67,8 @@ interface CompiledSignal {
   signed: boolean;
   scale: number;
   offset: number;
+  /** 10^decimals of scale and offset: raw × 0.01 gives 74.82, not 74.82000000000001. */
+  rounding: number;
 }
 
 interface CompiledMessage {
@@ -132,7 +134,7 @@ export function compileSignalMap(map: SignalMap): CompiledSignalMap {
       }
       const need = Math.floor(Math.max(...bits) / 8) + 1;
       needBytes = Math.max(needBytes, need);
-      signals.push({ spec: sig, bits, needBytes: need, signed: sig.signed ?? false, scale, offset });
+      signals.push({ spec: sig, bits, needBytes: need, signed: sig.signed ?? false, scale, offset, rounding: 10 ** Math.max(decimals(scale), decimals(offset)) });
     }
     const dlc = msg.dlc ?? needBytes;
     if (!Number.isInteger(dlc) || dlc < needBytes || dlc > 8) throw new RangeError(`${where}: dlc ${String(msg.dlc)} must be ${needBytes}..8 to hold its signals`);
@@ -151,7 +153,9 @@ export function compileSignalMap(map: SignalMap): CompiledSignalMap {
       const data = frame.data;
       for (const s of msg.signals) {
         if (s.needBytes > data.length) continue;
-        values[s.spec.name] = readRaw(s, data) * s.scale + s.offset;
+        const v = readRaw(s, data) * s.scale + s.offset;
+        // Rounded to the decimals the map states; exact integers (and long raw values) pass unchanged.
+        values[s.spec.name] = s.rounding === 1 || !Number.isSafeInteger(Math.round(v * s.rounding)) ? v : Math.round(v * s.rounding) / s.rounding;
         if (s.spec.unit !== undefined) units[s.spec.name] = s.spec.unit;
       }
       return { name: msg.spec.name, values, units };
@@ -221,4 +225,12 @@ function writeRaw(s: CompiledSignal, data: Uint8Array, raw: number): void {
     if (bitAt(k)) data[b >> 3]! |= 1 << (b & 7);
     else data[b >> 3]! &= ~(1 << (b & 7));
   }
+}
+
+/** Decimal places of a number as written (0.125 → 3, 1e-7 → 7), at most 15. */
+function decimals(x: number): number {
+  if (Number.isInteger(x)) return 0;
+  const [mant, exp] = x.toExponential().split('e') as [string, string];
+  const frac = mant.split('.')[1]?.length ?? 0;
+  return Math.min(15, Math.max(0, frac - Number(exp)));
 }

@@ -91,6 +91,17 @@ describe('decode', () => {
   });
 });
 
+describe('decode rounding', () => {
+  it('gives the physical value to the decimals of scale and offset, not binary float noise', () => {
+    const m = compileSignalMap({ messages: [{ id: 1, name: 'A', signals: [
+      { name: 's', start_bit: 0, length: 16, byte_order: 'little_endian', scale: 0.01 },
+      { name: 't', start_bit: 16, length: 16, byte_order: 'little_endian', scale: 0.1, offset: -40.5 },
+    ] }] });
+    // raw 7482 × 0.01 is 74.82000000000001 in doubles; raw 3 × 0.1 - 40.5 is -40.2 (not -40.199999999999996)
+    expect(m.decode({ id: 1, extended: false, rtr: false, dlc: 4, data: Buffer.from([0x3a, 0x1d, 0x03, 0x00]) })!.values).toEqual({ s: 74.82, t: -40.2 });
+  });
+});
+
 describe('encode', () => {
   const m = compileSignalMap({ messages: [{ id: 0x18fef100, extended: true, name: 'CCVS', signals: [
     { name: 'speed', start_bit: 8, length: 16, byte_order: 'little_endian', scale: 1 / 256, min: 0, max: 250.996, unit: 'km/h' },
@@ -168,7 +179,11 @@ describe('properties', () => {
       const value = raw * layout.scale + layout.offset;
       const m = one(layout);
       const f = m.encode('M', { s: value });
-      expect(m.decode(f)?.values.s).toBe(value);
+      // Decoding rounds to the decimals of scale/offset (no 0.30000000000000004): only float noise differs,
+      // and the decoded value encodes to the same frame.
+      const got = m.decode(f)!.values.s!;
+      expect(Math.abs(got - value)).toBeLessThanOrEqual(1e-9 * Math.max(1, Math.abs(value)));
+      expect(m.encode('M', { s: got })).toEqual(f);
     }), { numRuns: 1000 });
   });
 

@@ -1,7 +1,8 @@
 /**
- * The full demo (npm start): a simulated binder, an embedded MQTT broker
- * (aedes) on a free local port, the agent with a demo configuration, and the
- * monitor view of what reaches the broker — events, status, a remote command.
+ * The full demo (npm start): a simulated binder, a simulated CAN adapter on a
+ * serial line (demo-ecu.ts), an embedded MQTT broker (aedes) on a free local
+ * port, the agent with a demo configuration, and the monitor view of what
+ * reaches the broker — events, CAN signals, status, remote commands.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import net from 'node:net';
@@ -10,8 +11,10 @@ import { join } from 'node:path';
 import mqtt from 'mqtt';
 import { Agent } from '../../agent/agent.js';
 import { parseConfigText, formatConfigError } from '../../config/load.js';
+import { ECU_SIM_SIGNAL_MAP } from '../../sim/ecu-sim.js';
 import { SimulatedBinder } from '../../sim/simulated-binder.js';
 import type { Logger } from '../../util/log.js';
+import { startDemoEcu, type DemoEcu } from './demo-ecu.js';
 import { LiveTable } from './monitor-table.js';
 import { version } from '../version.js';
 
@@ -35,7 +38,7 @@ async function startEmbeddedBroker(): Promise<Broker> {
   };
 }
 
-function demoConfig(dir: string, port: number): string {
+function demoConfig(dir: string, port: number, canDevice: string): string {
   return `
 device: { id: demo-car, labels: { fleet: demo } }
 binders:
@@ -62,9 +65,23 @@ routes:
   - name: alerts
     match: ["vehicle/alert"]
     qos: 2
+  - name: can
+    match: ["can0/VehicleSpeed", "can0/EEC1"]
+    topic: "{prefix}/{device}/can/{event}"
+    qos: 0
+    payload: raw
+    filters: { rate_limit: { per_second: 0.5, burst: 1 } }
+serial:
+  links:
+    - name: can0
+      device: ${canDevice}
+      protocol: slcan
+      slcan: { bitrate: 500000 }
+      messages: ${JSON.stringify(ECU_SIM_SIGNAL_MAP.messages)}
+      reopen: { initial_delay_ms: 200, max_delay_ms: 2000 }
 commands:
   enabled: true
-  allow: [ { binder: vehicle, verbs: [ping, info, push] } ]
+  allow: [ { binder: vehicle, verbs: [ping, info, push] }, { binder: can0, verbs: [request, info] } ]
 outbox: { path: ${join(dir, 'outbox.db')} }
 `;
 }
@@ -74,6 +91,7 @@ export async function runAgentDemo(options: { durationS: number; logger: Logger;
   const say = (s: string) => process.stderr.write(`demo: ${s}\n`);
   const binder = new SimulatedBinder({ api: 'vehicle', periodMs: 300, logger: options.logger });
   let broker: Broker | undefined;
+  let ecu: DemoEcu | undefined;
   let agent: Agent | undefined;
   let monitor: mqtt.MqttClient | undefined;
   let table: LiveTable | undefined;
@@ -82,9 +100,11 @@ export async function runAgentDemo(options: { durationS: number; logger: Logger;
     await binder.listen(`unix:${join(dir, 'vehicle')}`);
     broker = await startEmbeddedBroker();
     say(`simulated binder 'vehicle' on unix:${join(dir, 'vehicle')}; embedded broker on mqtt://127.0.0.1:${broker.port}`);
-    const loaded = parseConfigText(demoConfig(dir, broker.port), 'demo.yaml');
+    ecu = await startDemoEcu(dir, options.logger);
+    say(`simulated CAN adapter (slcan) on ${ecu.how}`);
+    const loaded = parseConfigText(demoConfig(dir, broker.port, ecu.device), 'demo.yaml');
     if (loaded.config === undefined) throw new Error(loaded.errors.map((e) => formatConfigError(e, 'demo.yaml')).join('\n'));
-    agent = new Agent(loaded.config, { logger: options.logger, version: version() });
+    agent = new Agent(loaded.config, { logger: options.logger, version: version(), ...(ecu.binding ? { serialBinding: ecu.binding } : {}) });
     await agent.start();
     say('agent started; monitor subscribed to afb-edge/demo-car/# (Ctrl-C to stop)');
 
@@ -105,6 +125,8 @@ export async function runAgentDemo(options: { durationS: number; logger: Logger;
     setTimeout(() => {
       monitor?.publish('afb-edge/demo-car/call/vehicle/push', JSON.stringify({ id: 'demo-1', args: { event: 'alert', data: { level: 'warning', text: 'tyre pressure low' } } }), { qos: 1 });
       monitor?.publish('afb-edge/demo-car/call/vehicle/fail', JSON.stringify({ id: 'demo-2', args: {} }), { qos: 1 });
+      // OBD-II "vehicle speed" asked of the CAN bus: request on 0x7DF, answer on 0x7E8.
+      monitor?.publish('afb-edge/demo-car/call/can0/request', JSON.stringify({ id: 'demo-3', args: { id: 0x7df, data: '02010d0000000000', response_id: 0x7e8 } }), { qos: 1 });
     }, 1500);
 
     await new Promise<void>((resolve) => {
@@ -119,6 +141,7 @@ export async function runAgentDemo(options: { durationS: number; logger: Logger;
     table?.render();
     await monitor?.endAsync();
     await agent?.stop('demo over');
+    await ecu?.close();
     await broker?.close();
     await binder.close();
     rmSync(dir, { recursive: true, force: true });
