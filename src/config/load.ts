@@ -35,7 +35,17 @@ const YAML_HINTS: Record<string, string> = {
   TAG_RESOLVE_FAILED: 'custom YAML tags are not supported',
 };
 
-export function loadConfigFile(path: string): LoadResult {
+export interface LoadOptions {
+  /**
+   * Applied to the file's data before the schema, its defaults and the
+   * semantic checks: a board overlay (see ./board.ts). Errors are still
+   * placed in this file; a value only the transform supplied is placed at
+   * its nearest ancestor the file holds.
+   */
+  transform?: (data: Record<string, unknown>) => Record<string, unknown>;
+}
+
+export function loadConfigFile(path: string, options: LoadOptions = {}): LoadResult {
   let text: string;
   try {
     text = readFileSync(path, 'utf8');
@@ -44,11 +54,11 @@ export function loadConfigFile(path: string): LoadResult {
     const why = e.code === 'ENOENT' ? 'no such file' : e.code === 'EACCES' ? 'permission denied' : e.code === 'EISDIR' ? 'is a directory' : e.message;
     return { errors: [{ path: '', message: `cannot read the file: ${why}` }] };
   }
-  return parseConfigText(text, path);
+  return parseConfigText(text, path, options);
 }
 
 /** `fileName` only selects the dialect: a `.json` file is held to strict JSON scalars. */
-export function parseConfigText(text: string, fileName: string): LoadResult {
+export function parseConfigText(text: string, fileName: string, options: LoadOptions = {}): LoadResult {
   const lines = new LineCounter();
   const doc = parseDocument(text.replace(/^\uFEFF/, ''), {
     lineCounter: lines,
@@ -72,6 +82,8 @@ export function parseConfigText(text: string, fileName: string): LoadResult {
   if (typeof data !== 'object' || data === null || Array.isArray(data)) {
     return { errors: [{ path: '', message: 'the file must be a mapping with the keys device, mqtt, binders and routes', ...at(doc.contents?.range[0] ?? 0) }] };
   }
+
+  if (options.transform !== undefined) data = options.transform(data as Record<string, unknown>);
 
   const check = validate();
   check(data);

@@ -29,7 +29,7 @@ afterEach(() => {
 describe('check-config', () => {
   it('exits 0 on the example and sums it up on stdout', async () => {
     expect(await checkConfigCommand([example])).toBe(0);
-    expect(out).toBe(`${example}: ok (1 binder, 3 routes, commands on)\n`);
+    expect(out).toBe(`${example}: ok (1 binder, 2 serial links, 5 routes, commands on, ecu api exported)\n`);
     expect(err).toBe('');
   });
 
@@ -37,7 +37,7 @@ describe('check-config', () => {
     const file = join(t.dir, 'a.yaml');
     writeFileSync(file, BASE.replace('routes:\n', '  - {name: b, spec: "unix:@b"}\nroutes:\n'));
     expect(await checkConfigCommand([file])).toBe(0);
-    expect(out).toBe(`${file}: ok (2 binders, 1 route, commands off)\n`);
+    expect(out).toBe(`${file}: ok (2 binders, 0 serial links, 1 route, commands off)\n`);
   });
 
   it('exits 1 with one line per error on stderr', async () => {

@@ -17,7 +17,10 @@ describe('valid files', () => {
     expect(r.errors).toEqual([]);
     expect(r.config!.binders.map((b) => b.name)).toEqual(['vehicle']);
     expect(r.config!.binders[0]!.subscribe[0]).toEqual({ verb: 'subscribe', args: { event: 'speed' } });
-    expect(r.config!.routes.map((x) => [x.name, x.qos, x.payload])).toEqual([['speed', 1, 'envelope'], ['rpm', 0, 'envelope'], ['alerts', 2, 'raw']]);
+    expect(r.config!.routes.map((x) => [x.name, x.qos, x.payload])).toEqual([['speed', 1, 'envelope'], ['rpm', 0, 'envelope'], ['alerts', 2, 'raw'], ['can', 1, 'raw'], ['speed-to-dash', 1, 'envelope']]);
+    expect(r.config!.routes[4]!.link).toEqual({ name: 'can0', message: 'DashSpeed', values: { kmh: 'value' } });
+    expect(r.config!.serial.links.map((l) => [l.name, l.protocol, l.messages.length])).toEqual([['can0', 'slcan', 2], ['mcu0', 'ndjson', 0]]);
+    expect(r.config!.ecu_api.listen).toEqual(['unix:/run/platform/apis/ws/ecu']);
     expect(r.config!.routes[0]!.filters).toEqual({ deadband: { field: 'value', absolute: 0.5 }, rate_limit: { per_second: 2, burst: 4 } });
     expect(r.config!.commands.enabled).toBe(true);
   });

@@ -1,0 +1,393 @@
+/**
+ * Board profiles (boards/NAME.yaml): what differs between the boards the
+ * agent runs on — their UARTs, where their binders export APIs, how much
+ * memory the agent may take — and a config overlay merged under the user's
+ * configuration. `afb-edge run --board NAME` and `check-config --board NAME`
+ * apply one; boards/README.md documents the format and the merge rules.
+ *
+ * A board file is checked like a config file: every error is reported with
+ * its line and column. Its overlay is checked against the config schema
+ * (as a partial config) when the board loads, so that a bad overlay is
+ * blamed on the board file rather than on the user's config.
+ */
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
+import { isMap, isScalar, isSeq, LineCounter, parseDocument, type Document } from 'yaml';
+import { CONFIG_SCHEMA } from './schema.js';
+import { humanize } from './humanize.js';
+import { formatConfigError, renderPath, type ConfigError, type Issue, type Segments } from './errors.js';
+
+/** A board name is also a file name and a Yocto package suffix (afb-edge-board-NAME). */
+export const BOARD_NAME = /^[a-z0-9][a-z0-9-]*$/;
+
+export interface BoardLimits {
+  /** V8 old generation, MB (--max-old-space-size). */
+  max_old_space_mb: number;
+  /** V8 semi-space, MB (--max-semi-space-size). */
+  max_semi_space_mb: number;
+  /** V8 helper threads (--v8-pool-size). */
+  v8_pool_size: number;
+  /** Suggested systemd MemoryHigh= (reclaim pressure starts), MB. */
+  memory_high_mb?: number;
+  /** Suggested systemd MemoryMax= (hard limit, OOM kill), MB. */
+  memory_max_mb?: number;
+}
+
+export interface Board {
+  name: string;
+  file: string;
+  description: string;
+  /** Yocto MACHINE (or MACHINEOVERRIDES) names this profile is the default for. */
+  machines: string[];
+  memory_mb: number;
+  serial: { default_device?: string; devices: string[]; device_allow: string[] };
+  sockets: { apis_dir?: string; ecu_api?: string };
+  limits: BoardLimits;
+  /** Partial agent config merged under the user's config. */
+  overlay: Record<string, unknown>;
+}
+
+export type BoardLoad =
+  | { kind: 'ok'; board: Board }
+  | { kind: 'unknown'; name: string; dir: string; known: string[] }
+  | { kind: 'invalid'; file: string; errors: ConfigError[] };
+
+const str = { type: 'string', minLength: 1 };
+const devicePath = { type: 'string', pattern: '^/dev/' };
+
+const BOARD_SCHEMA = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['description', 'memory_mb', 'limits'],
+  properties: {
+    description: str,
+    machines: { type: 'array', default: [], items: { type: 'string', pattern: '^[a-z0-9][a-z0-9_-]*$' } },
+    memory_mb: { type: 'integer', minimum: 128 },
+    serial: {
+      type: 'object',
+      additionalProperties: false,
+      default: {},
+      properties: {
+        default_device: devicePath,
+        devices: { type: 'array', default: [], items: devicePath },
+        // systemd DeviceAllow= of the UART drivers (/proc/devices names), added by the drop-in
+        // to the unit's DevicePolicy=closed list: e.g. char-ttySC for R-Car SCIFs.
+        device_allow: { type: 'array', default: [], items: { type: 'string', pattern: '^char-[A-Za-z0-9_-]+$' } },
+      },
+    },
+    sockets: {
+      type: 'object',
+      additionalProperties: false,
+      default: {},
+      properties: {
+        apis_dir: { type: 'string', pattern: '^/' },
+        ecu_api: str,
+      },
+    },
+    limits: {
+      type: 'object',
+      additionalProperties: false,
+      required: ['max_old_space_mb'],
+      properties: {
+        max_old_space_mb: { type: 'integer', minimum: 32 },
+        max_semi_space_mb: { type: 'integer', minimum: 1, maximum: 64, default: 2 },
+        v8_pool_size: { type: 'integer', minimum: 0, maximum: 16, default: 1 },
+        memory_high_mb: { type: 'integer', minimum: 32 },
+        memory_max_mb: { type: 'integer', minimum: 32 },
+      },
+    },
+    overlay: { type: 'object', default: {} },
+  },
+} as const;
+
+let boardValidator: ValidateFunction | undefined;
+let overlayValidator: ValidateFunction | undefined;
+function validators(): { board: ValidateFunction; overlay: ValidateFunction } {
+  boardValidator ??= new Ajv({ allErrors: true, useDefaults: true, verbose: true }).compile(BOARD_SCHEMA);
+  // No defaults here: the overlay must stay what the board file says, the
+  // config's own defaults are applied once, after the merge.
+  overlayValidator ??= new Ajv({ allErrors: true, useDefaults: false, verbose: true }).compile(CONFIG_SCHEMA);
+  return { board: boardValidator, overlay: overlayValidator };
+}
+
+/**
+ * Where boards are looked up: $AFB_EDGE_BOARDS_DIR when set (a device keeps
+ * its own in /etc/afb-edge/boards), else the boards/ folder of this package
+ * (found by walking up from this module: src/config in a checkout,
+ * dist/src/config once built, both under the package root).
+ */
+export function boardsDir(env: NodeJS.ProcessEnv = process.env): string {
+  const override = env.AFB_EDGE_BOARDS_DIR;
+  if (override !== undefined && override !== '') return resolve(override);
+  let dir = dirname(fileURLToPath(import.meta.url));
+  for (let i = 0; i < 6; i++) {
+    if (existsSync(join(dir, 'package.json')) && existsSync(join(dir, 'boards'))) return join(dir, 'boards');
+    dir = dirname(dir);
+  }
+  return join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'boards');
+}
+
+export function listBoards(dir: string = boardsDir()): string[] {
+  let names: string[];
+  try {
+    names = readdirSync(dir);
+  } catch {
+    return [];
+  }
+  return names
+    .filter((f) => f.endsWith('.yaml'))
+    .map((f) => f.slice(0, -'.yaml'.length))
+    .filter((n) => BOARD_NAME.test(n))
+    .sort();
+}
+
+export function loadBoard(name: string, dir: string = boardsDir()): BoardLoad {
+  const file = join(dir, `${name}.yaml`);
+  if (!BOARD_NAME.test(name) || !existsSync(file)) return { kind: 'unknown', name, dir, known: listBoards(dir) };
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (err) {
+    return { kind: 'invalid', file, errors: [{ path: '', message: `cannot read the file: ${(err as Error).message}` }] };
+  }
+  return parseBoardText(text, name, file);
+}
+
+export function parseBoardText(text: string, name: string, file: string): BoardLoad {
+  const lines = new LineCounter();
+  const doc = parseDocument(text.replace(/^\uFEFF/, ''), { lineCounter: lines, prettyErrors: false, merge: true });
+  const at = (offset: number) => {
+    const { line, col } = lines.linePos(offset);
+    return { line, column: col };
+  };
+  const syntax = [...doc.errors, ...doc.warnings];
+  if (syntax.length > 0) {
+    return { kind: 'invalid', file, errors: syntax.map((e) => ({ path: '', message: `YAML: ${e.message}`, ...at(e.pos[0]) })) };
+  }
+  const data = doc.toJS({ maxAliasCount: 1000 }) as unknown;
+  if (typeof data !== 'object' || data === null || Array.isArray(data)) {
+    return { kind: 'invalid', file, errors: [{ path: '', message: 'a board file is a mapping with description, memory_mb, limits and overlay', line: 1, column: 1 }] };
+  }
+  const { board: checkBoard, overlay: checkOverlay } = validators();
+  const issues: Issue[] = [];
+  checkBoard(data);
+  for (const e of checkBoard.errors ?? []) issues.push(humanize(e, splitPointer(e, data)));
+  const raw = data as Record<string, unknown>;
+  if (isObject(raw.overlay)) {
+    // the overlay is checked on a copy: the validator must not touch it
+    const overlay = structuredClone(raw.overlay);
+    checkOverlay(overlay);
+    for (const e of checkOverlay.errors ?? []) {
+      if (partialConfigAllows(e, overlay)) continue;
+      const issue = humanize(e, splitPointer(e, overlay));
+      issues.push({ ...issue, segments: ['overlay', ...issue.segments] });
+    }
+  }
+  for (const issue of issues) {
+    if (issue.message === 'must match ^/dev/') issue.message = 'must be a device path, /dev/...';
+    if (issue.message === 'must match ^char-[A-Za-z0-9_-]+$') issue.message = "must be a character device class as systemd's DeviceAllow= takes it: char-NAME, NAME as in /proc/devices";
+  }
+  issues.push(...boardSemantics(raw));
+  if (issues.length > 0) return { kind: 'invalid', file, errors: place(doc, issues, at) };
+  const b = raw as Omit<Board, 'name' | 'file'>;
+  return { kind: 'ok', board: { ...b, name, file } };
+}
+
+/**
+ * An overlay is a partial config: a mapping may leave out required keys
+ * (the user's config supplies them). Items of a list are taken whole, as
+ * lists replace rather than merge, so those must be complete.
+ */
+function partialConfigAllows(e: ErrorObject, overlay: unknown): boolean {
+  if (e.keyword !== 'required') return false;
+  let cur: unknown = overlay;
+  for (const seg of e.instancePath.split('/').slice(1)) {
+    if (Array.isArray(cur)) return false;
+    cur = (cur as Record<string, unknown> | undefined)?.[seg.replace(/~1/g, '/').replace(/~0/g, '~')];
+  }
+  return true;
+}
+
+function boardSemantics(b: Record<string, unknown>): Issue[] {
+  const out: Issue[] = [];
+  const limits = isObject(b.limits) ? b.limits : {};
+  const num = (x: unknown) => (typeof x === 'number' ? x : undefined);
+  const old = num(limits.max_old_space_mb);
+  const high = num(limits.memory_high_mb);
+  const max = num(limits.memory_max_mb);
+  const mem = num(b.memory_mb);
+  if (high !== undefined && old !== undefined && high <= old) {
+    out.push({ segments: ['limits', 'memory_high_mb'], message: `must be above max_old_space_mb (${old})`, hint: 'the process also needs the young generation, code, native memory (SQLite, buffers) beyond the V8 old space' });
+  }
+  if (max !== undefined && high !== undefined && max < high) {
+    out.push({ segments: ['limits', 'memory_max_mb'], message: `must be at least memory_high_mb (${high})` });
+  }
+  if (max !== undefined && mem !== undefined && max > mem) {
+    out.push({ segments: ['limits', 'memory_max_mb'], message: `must not exceed the board's memory_mb (${mem})` });
+  }
+  const serial = isObject(b.serial) ? b.serial : {};
+  const devices = Array.isArray(serial.devices) ? serial.devices : [];
+  if (typeof serial.default_device === 'string' && devices.length > 0 && !devices.includes(serial.default_device)) {
+    out.push({ segments: ['serial', 'default_device'], message: `must be one of serial.devices (${devices.join(', ')})` });
+  }
+  return out;
+}
+
+const isObject = (x: unknown): x is Record<string, unknown> => typeof x === 'object' && x !== null && !Array.isArray(x);
+
+export interface BoardSelection {
+  board?: Board;
+  /** Set for an unknown name: a usage error, listing the known boards. */
+  usage?: string;
+  /** Set for a board file with errors: one formatted line each (file:line:col: path: message). */
+  errors?: string[];
+}
+
+/**
+ * The board the CLI applies: --board NAME, else $AFB_EDGE_BOARD (what the
+ * board's systemd drop-in sets), else none.
+ */
+export function selectBoard(flag: string | undefined, env: NodeJS.ProcessEnv = process.env): BoardSelection {
+  const name = flag ?? (env.AFB_EDGE_BOARD !== '' ? env.AFB_EDGE_BOARD : undefined);
+  if (name === undefined) return {};
+  const dir = boardsDir(env);
+  const loaded = loadBoard(name, dir);
+  if (loaded.kind === 'ok') return { board: loaded.board };
+  if (loaded.kind === 'unknown') {
+    const from = flag !== undefined ? '' : ' (from AFB_EDGE_BOARD)';
+    const known = loaded.known.length > 0 ? `known boards: ${loaded.known.join(', ')}` : 'no board files there';
+    return { usage: `unknown board '${name}'${from}: no ${join(loaded.dir, `${name}.yaml`)}; ${known}` };
+  }
+  return { errors: loaded.errors.map((e) => formatConfigError(e, loaded.file)) };
+}
+
+/** LoadOptions that apply the board, or none. */
+export function boardLoadOptions(board: Board | undefined): { transform?: (data: Record<string, unknown>) => Record<string, unknown> } {
+  return board === undefined ? {} : { transform: (data) => applyBoard(board, data) };
+}
+
+/**
+ * `top` merged over `base`: mappings merge key by key, recursively; any
+ * other value of `top` (a list, a scalar, null) replaces the one of `base`.
+ * Neither argument is modified.
+ */
+export function mergeUnder(base: unknown, top: unknown): unknown {
+  if (top === undefined) return structuredClone(base);
+  if (!isObject(base) || !isObject(top)) return structuredClone(top);
+  const out: Record<string, unknown> = structuredClone(base);
+  for (const [key, value] of Object.entries(top)) out[key] = key in base ? mergeUnder(base[key], value) : structuredClone(value);
+  return out;
+}
+
+/**
+ * What --board does to a config file's data, before the schema and its
+ * defaults: the overlay goes under it, then serial links that name no
+ * device get the board's serial.default_device.
+ */
+export function applyBoard(board: Board, data: Record<string, unknown>): Record<string, unknown> {
+  const merged = mergeUnder(board.overlay, data) as Record<string, unknown>;
+  const device = board.serial.default_device;
+  const serial = merged.serial;
+  if (device !== undefined && isObject(serial) && Array.isArray(serial.links)) {
+    for (const link of serial.links) if (isObject(link) && !('device' in link)) link.device = device;
+  }
+  return merged;
+}
+
+/** The node flags the board's limits stand for, as bin/afb-edge takes them in AFB_EDGE_NODE_FLAGS. */
+export function nodeFlags(board: Board): string {
+  const l = board.limits;
+  return `--max-old-space-size=${l.max_old_space_mb} --max-semi-space-size=${l.max_semi_space_mb} --v8-pool-size=${l.v8_pool_size}`;
+}
+
+/**
+ * Heap flags act only when node starts (bin/afb-edge passes
+ * AFB_EDGE_NODE_FLAGS; the board's systemd drop-in sets it). A process
+ * started without any old-space limit gets V8's default, sized for the
+ * machine rather than for the board: say so. One started with another
+ * value is the operator's choice and is left alone.
+ */
+export function heapWarning(board: Board, execArgv: readonly string[] = process.execArgv, nodeOptions = process.env.NODE_OPTIONS ?? ''): string | undefined {
+  const given = [...execArgv, ...nodeOptions.split(/\s+/)].some((a) => /^--max[-_]old[-_]space[-_]size(=|$)/.test(a));
+  if (given) return undefined;
+  return `board ${board.name} sizes the V8 heap for ${board.memory_mb} MB but node was started without a heap limit: start it with AFB_EDGE_NODE_FLAGS="${nodeFlags(board)}" (the board's systemd drop-in does)`;
+}
+
+/** The systemd drop-in that applies a board to afb-edge.service (see scripts/board-dropin.mjs). */
+export function systemdDropIn(board: Board): string {
+  const l = board.limits;
+  const lines = [
+    `# afb-edge board profile '${board.name}': ${board.description}`,
+    `# Generated from boards/${board.name}.yaml by scripts/board-dropin.mjs; edit the board file, not this.`,
+    '[Service]',
+    `Environment=AFB_EDGE_BOARD=${board.name}`,
+    `Environment="AFB_EDGE_NODE_FLAGS=${nodeFlags(board)}"`,
+  ];
+  if (l.memory_high_mb !== undefined) lines.push(`MemoryHigh=${l.memory_high_mb}M`);
+  if (l.memory_max_mb !== undefined) lines.push(`MemoryMax=${l.memory_max_mb}M`);
+  for (const dev of board.serial.device_allow) lines.push(`DeviceAllow=${dev} rw`);
+  return lines.join('\n') + '\n';
+}
+
+// Placing errors in the board file. load.ts does the same for config files;
+// its helpers are private to it, and a board file has its own root keys.
+
+function splitPointer(e: ErrorObject, data: unknown): Array<string | number> {
+  const out: Array<string | number> = [];
+  let cur: unknown = data;
+  for (const raw of e.instancePath.split('/').slice(1)) {
+    const seg = raw.replace(/~1/g, '/').replace(/~0/g, '~');
+    if (Array.isArray(cur)) {
+      out.push(Number(seg));
+      cur = cur[Number(seg)];
+    } else {
+      out.push(seg);
+      cur = (cur as Record<string, unknown> | undefined)?.[seg];
+    }
+  }
+  return out;
+}
+
+function place(doc: Document, issues: Issue[], at: (offset: number) => { line: number; column: number }): ConfigError[] {
+  const seen = new Set<string>();
+  const out: ConfigError[] = [];
+  for (const issue of issues) {
+    const path = renderPath(issue.segments);
+    const key = `${path}\0${issue.message}`;
+    if (seen.has(key)) continue;
+    seen.add(key);
+    const offset = locate(doc, issue.segments, issue.onKey === true);
+    out.push({ path, message: issue.message, ...(issue.hint !== undefined ? { hint: issue.hint } : {}), ...(offset !== undefined ? at(offset) : {}) });
+  }
+  const line = (e: ConfigError) => e.line ?? Number.MAX_SAFE_INTEGER;
+  return out.sort((a, b) => line(a) - line(b) || (a.column ?? 0) - (b.column ?? 0));
+}
+
+/** Offset of a path's value (or key), else of its nearest ancestor present in the file. */
+function locate(doc: Document, segments: Segments, onKey: boolean): number | undefined {
+  type Ranged = { range?: [number, number, number] } | null | undefined;
+  let node: unknown = doc.contents;
+  let offset = (node as Ranged)?.range?.[0];
+  for (const [i, seg] of segments.entries()) {
+    const last = i === segments.length - 1;
+    if (isMap(node)) {
+      const pair = node.items.find((p) => isScalar(p.key) && String(p.key.value) === String(seg));
+      if (pair === undefined) return offset;
+      const keyAt = (pair.key as Ranged)?.range?.[0];
+      const value = pair.value as Ranged;
+      if ((last && onKey) || value === null || value === undefined) return keyAt ?? offset;
+      node = value;
+      offset = value.range?.[0] ?? keyAt ?? offset;
+    } else if (isSeq(node) && typeof seg === 'number') {
+      const item = node.items[seg] as Ranged;
+      if (item === undefined || item === null) return offset;
+      node = item;
+      offset = item.range?.[0] ?? offset;
+    } else {
+      return offset;
+    }
+  }
+  return offset;
+}
