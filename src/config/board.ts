@@ -14,10 +14,11 @@ import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
-import { isMap, isScalar, isSeq, LineCounter, parseDocument, type Document } from 'yaml';
+import { LineCounter, parseDocument } from 'yaml';
 import { CONFIG_SCHEMA } from './schema.js';
 import { humanize } from './humanize.js';
-import { formatConfigError, renderPath, type ConfigError, type Issue, type Segments } from './errors.js';
+import { formatConfigError, type ConfigError, type Issue } from './errors.js';
+import { place, splitPointer } from './placement.js';
 
 /** A board name is also a file name and a Yocto package suffix (afb-edge-board-NAME). */
 export const BOARD_NAME = /^[a-z0-9][a-z0-9-]*$/;
@@ -329,65 +330,4 @@ export function systemdDropIn(board: Board): string {
   if (l.memory_max_mb !== undefined) lines.push(`MemoryMax=${l.memory_max_mb}M`);
   for (const dev of board.serial.device_allow) lines.push(`DeviceAllow=${dev} rw`);
   return lines.join('\n') + '\n';
-}
-
-// Placing errors in the board file. load.ts does the same for config files;
-// its helpers are private to it, and a board file has its own root keys.
-
-function splitPointer(e: ErrorObject, data: unknown): Array<string | number> {
-  const out: Array<string | number> = [];
-  let cur: unknown = data;
-  for (const raw of e.instancePath.split('/').slice(1)) {
-    const seg = raw.replace(/~1/g, '/').replace(/~0/g, '~');
-    if (Array.isArray(cur)) {
-      out.push(Number(seg));
-      cur = cur[Number(seg)];
-    } else {
-      out.push(seg);
-      cur = (cur as Record<string, unknown> | undefined)?.[seg];
-    }
-  }
-  return out;
-}
-
-function place(doc: Document, issues: Issue[], at: (offset: number) => { line: number; column: number }): ConfigError[] {
-  const seen = new Set<string>();
-  const out: ConfigError[] = [];
-  for (const issue of issues) {
-    const path = renderPath(issue.segments);
-    const key = `${path}\0${issue.message}`;
-    if (seen.has(key)) continue;
-    seen.add(key);
-    const offset = locate(doc, issue.segments, issue.onKey === true);
-    out.push({ path, message: issue.message, ...(issue.hint !== undefined ? { hint: issue.hint } : {}), ...(offset !== undefined ? at(offset) : {}) });
-  }
-  const line = (e: ConfigError) => e.line ?? Number.MAX_SAFE_INTEGER;
-  return out.sort((a, b) => line(a) - line(b) || (a.column ?? 0) - (b.column ?? 0));
-}
-
-/** Offset of a path's value (or key), else of its nearest ancestor present in the file. */
-function locate(doc: Document, segments: Segments, onKey: boolean): number | undefined {
-  type Ranged = { range?: [number, number, number] } | null | undefined;
-  let node: unknown = doc.contents;
-  let offset = (node as Ranged)?.range?.[0];
-  for (const [i, seg] of segments.entries()) {
-    const last = i === segments.length - 1;
-    if (isMap(node)) {
-      const pair = node.items.find((p) => isScalar(p.key) && String(p.key.value) === String(seg));
-      if (pair === undefined) return offset;
-      const keyAt = (pair.key as Ranged)?.range?.[0];
-      const value = pair.value as Ranged;
-      if ((last && onKey) || value === null || value === undefined) return keyAt ?? offset;
-      node = value;
-      offset = value.range?.[0] ?? keyAt ?? offset;
-    } else if (isSeq(node) && typeof seg === 'number') {
-      const item = node.items[seg] as Ranged;
-      if (item === undefined || item === null) return offset;
-      node = item;
-      offset = item.range?.[0] ?? offset;
-    } else {
-      return offset;
-    }
-  }
-  return offset;
 }
