@@ -4,7 +4,8 @@
  *  - abstract addresses of an exact length (redpesk binders, systemd) or
  *    NUL-padded to the full sun_path (AGL binders): Node 20 can only do the
  *    padded form, Node 22 only the exact one;
- *  - SO_PEERCRED, so a server can tell which process called it.
+ *  - SO_PEERCRED, so a server can tell which process called it;
+ *  - unix datagrams (sd_notify): Node has no AF_UNIX SOCK_DGRAM at all.
  * Sockets are returned as plain fds that Node wraps with net.Socket({fd}) or
  * server.listen({fd}); all I/O stays in libuv.
  * Plain C with N-API so that Yocto cross-builds it with node-gyp (no Rust,
@@ -33,6 +34,11 @@ static napi_value throw_errno(napi_env env, const char *what, int err)
 	case EAGAIN: name = "EAGAIN"; break;
 	case EINVAL: name = "EINVAL"; break;
 	case ENAMETOOLONG: name = "ENAMETOOLONG"; break;
+	case ENOTDIR: name = "ENOTDIR"; break;
+	case EPERM: name = "EPERM"; break;
+	case EMSGSIZE: name = "EMSGSIZE"; break;
+	case ENOBUFS: name = "ENOBUFS"; break;
+	case EPROTOTYPE: name = "EPROTOTYPE"; break;
 	default: break;
 	}
 	if (name == NULL) {
@@ -177,12 +183,105 @@ static napi_value peer_credentials(napi_env env, napi_callback_info info)
 	return obj;
 }
 
+/*
+ * Fills `sun` for a datagram destination written as NOTIFY_SOCKET writes it:
+ * "/path" for a socket file, "@name" for an abstract socket. Returns the
+ * address length, or 0 with errno set.
+ *  - abstract: a leading NUL then the name, and the length covers exactly
+ *    that (no trailing NUL, no padding): systemd binds its notify socket with
+ *    the exact length, and a padded address would be another socket;
+ *  - path: the path and its NUL when it fits, or all 108 bytes without a
+ *    NUL, which the kernel also accepts.
+ */
+static socklen_t datagram_addr(struct sockaddr_un *sun, const char *addr, size_t len)
+{
+	memset(sun, 0, sizeof *sun);
+	sun->sun_family = AF_UNIX;
+	if (len < 2 || memchr(addr, '\0', len) != NULL || (addr[0] != '/' && addr[0] != '@')) {
+		errno = EINVAL;
+		return 0;
+	}
+	if (len > sizeof sun->sun_path) {
+		errno = ENAMETOOLONG;
+		return 0;
+	}
+	if (addr[0] == '@') {
+		/* sun_path[0] stays NUL; the name follows it */
+		memcpy(sun->sun_path + 1, addr + 1, len - 1);
+		return (socklen_t)(offsetof(struct sockaddr_un, sun_path) + len);
+	}
+	memcpy(sun->sun_path, addr, len);
+	if (len < sizeof sun->sun_path)
+		len++; /* the NUL that memset left after the path */
+	return (socklen_t)(offsetof(struct sockaddr_un, sun_path) + len);
+}
+
+/*
+ * sendDatagram(address, data) -> bytes sent. One datagram on a fresh
+ * AF_UNIX SOCK_DGRAM socket, as sd_notify() does (no state to keep, nothing
+ * inherited by children thanks to SOCK_CLOEXEC). MSG_DONTWAIT: a receiver
+ * whose queue is full (a stalled service manager, net.unix.max_dgram_qlen)
+ * yields EAGAIN instead of freezing the event loop; the caller decides
+ * whether to retry. MSG_NOSIGNAL: no SIGPIPE, ever. Errors are thrown with
+ * their errno name as `code`.
+ */
+static napi_value send_datagram(napi_env env, napi_callback_info info)
+{
+	size_t argc = 2;
+	napi_value argv[2], result;
+	/* sun_path and the string's NUL */
+	char addr[sizeof(((struct sockaddr_un *)0)->sun_path) + 1];
+	size_t len = 0, dlen = 0;
+	void *data = NULL;
+	bool is_buffer = false;
+	struct sockaddr_un sun;
+	socklen_t alen;
+	ssize_t sent;
+	int fd, err;
+
+	if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 2) {
+		napi_throw_type_error(env, NULL, "expected (address, data)");
+		return NULL;
+	}
+	/* The full length first: a copy into a short buffer would be cut at a
+	 * character boundary and silently name another socket. */
+	if (napi_get_value_string_utf8(env, argv[0], NULL, 0, &len) != napi_ok) {
+		napi_throw_type_error(env, NULL, "address must be a string");
+		return NULL;
+	}
+	if (len >= sizeof addr)
+		return throw_errno(env, "datagram address", ENAMETOOLONG);
+	napi_get_value_string_utf8(env, argv[0], addr, sizeof addr, &len);
+	if (napi_is_buffer(env, argv[1], &is_buffer) != napi_ok || !is_buffer ||
+	    napi_get_buffer_info(env, argv[1], &data, &dlen) != napi_ok) {
+		napi_throw_type_error(env, NULL, "data must be a Buffer");
+		return NULL;
+	}
+	alen = datagram_addr(&sun, addr, len);
+	if (alen == 0)
+		return throw_errno(env, "datagram address", errno);
+	fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return throw_errno(env, "socket", errno);
+	do
+		sent = sendto(fd, data, dlen, MSG_NOSIGNAL | MSG_DONTWAIT,
+			      (struct sockaddr *)&sun, alen);
+	while (sent < 0 && errno == EINTR);
+	err = errno;
+	close(fd);
+	if (sent < 0)
+		return throw_errno(env, "sendto", err);
+	napi_create_int64(env, (int64_t)sent, &result);
+	return result;
+}
+
 static napi_value init(napi_env env, napi_value exports)
 {
 	napi_property_descriptor props[] = {
 		{ "connectAbstract", NULL, connect_abstract, NULL, NULL, NULL, napi_default, NULL },
 		{ "listenAbstract", NULL, listen_abstract, NULL, NULL, NULL, napi_default, NULL },
 		{ "peerCredentials", NULL, peer_credentials, NULL, NULL, NULL, napi_default, NULL },
+		{ "sendDatagram", NULL, send_datagram, NULL, NULL, NULL, napi_default, NULL },
 	};
 	napi_define_properties(env, exports, sizeof props / sizeof props[0], props);
 	return exports;

@@ -12,6 +12,8 @@ export interface UnixAddon {
   connectAbstract(name: string, padded: boolean): number;
   listenAbstract(name: string, padded: boolean, backlog: number): number;
   peerCredentials(fd: number): { uid: number; gid: number; pid: number };
+  /** One AF_UNIX datagram to "/path" or "@abstract" (sd_notify); bytes sent. Absent from addons built before it. */
+  sendDatagram?(address: string, data: Buffer): number;
 }
 
 let cached: UnixAddon | null | undefined;

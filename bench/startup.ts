@@ -1,0 +1,133 @@
+/**
+ * Cold start to READY=1: spawns `bin/afb-edge run` (as systemd does, through
+ * the launcher) with NOTIFY_SOCKET pointing at a real datagram receiver
+ * (python3, test/systemd/notify-listener.ts) and measures, per run:
+ *   - spawn -> READY=1 received, on CLOCK_MONOTONIC (the receiver stamps the
+ *     datagram with time.monotonic_ns, we stamp the spawn with hrtime: one
+ *     clock, no pipe latency in the figure);
+ *   - "ready in N ms, cpu M ms" as the agent logs it (process.uptime():
+ *     from Node's own start, so without the launcher shell and the exec; and
+ *     the CPU time it used until then, which a loaded machine inflates much
+ *     less than the wall time);
+ *   - SIGTERM -> exit (the drain of an idle agent).
+ * The config is the minimal one (device, mqtt, outbox; no binder, no route)
+ * against a local mosquitto, so the figure is the agent's own start-up.
+ * A bare `node -e 0` run gives Node's own floor on this machine.
+ *
+ *   node dist/bench/startup.js [--runs N] [--binders N] [--compile-cache]
+ *
+ * --compile-cache sets NODE_COMPILE_CACHE (Node >= 22.1; ignored by Node 20)
+ * to a temp dir that the first run fills. Prints a table, then one line:
+ * "startup: spawn->READY=1 median X ms (min, p90, max) ...".
+ */
+import { spawn, spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { cpus, loadavg, tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { WsapiServer } from '../src/wsapi/index.js';
+import { startBroker } from '../test/helpers/broker.js';
+import { NotifyListener, monotonicNs } from '../test/systemd/notify-listener.js';
+
+const here = dirname(fileURLToPath(import.meta.url));
+const launcher = join(here, '..', '..', 'bin', 'afb-edge');
+
+const { values } = parseArgs({
+  options: {
+    runs: { type: 'string', default: '10' },
+    binders: { type: 'string', default: '0' },
+    'compile-cache': { type: 'boolean', default: false },
+  },
+});
+const runs = Number(values.runs);
+const binderCount = Number(values.binders);
+
+const ms = (ns: bigint): number => Number(ns / 1000n) / 1000;
+function stats(xs: number[]): { min: number; median: number; p90: number; max: number } {
+  const s = [...xs].sort((a, b) => a - b);
+  const at = (q: number) => s[Math.min(s.length - 1, Math.floor(q * s.length))]!;
+  return { min: s[0]!, median: at(0.5), p90: at(0.9), max: s[s.length - 1]! };
+}
+const fmt = (x: number): string => x.toFixed(0).padStart(6);
+
+async function main(): Promise<void> {
+  const dir = mkdtempSync(join(tmpdir(), 'afb-edge-startup-'));
+  const broker = await startBroker();
+  const servers: WsapiServer[] = [];
+  const listener = await NotifyListener.start('@afb-edge-bench-startup-' + process.pid);
+  try {
+    const binders: string[] = [];
+    for (let i = 0; i < binderCount; i++) {
+      const s = new WsapiServer({ api: `b${i}` });
+      s.verb('sub', (req) => req.reply(null));
+      await s.listen(`unix:${join(dir, `b${i}`)}`);
+      servers.push(s);
+      binders.push(`{ name: b${i}, spec: "unix:${join(dir, `b${i}`)}", subscribe: [ { verb: sub } ] }`);
+    }
+    const config = join(dir, 'afb-edge.yaml');
+    writeFileSync(config, [
+      'device: { id: bench-0 }',
+      `mqtt: { url: "${broker.url}" }`,
+      `outbox: { path: ${join(dir, 'outbox.db')} }`,
+      `binders: [ ${binders.join(', ')} ]`,
+      'routes: []',
+      '',
+    ].join('\n'));
+    const env: NodeJS.ProcessEnv = { ...process.env, NOTIFY_SOCKET: listener.address };
+    delete env.WATCHDOG_USEC;
+    if (values['compile-cache']) env.NODE_COMPILE_CACHE = join(dir, 'compile-cache');
+
+    const nodeFloor: number[] = [];
+    for (let i = 0; i < Math.min(5, runs); i++) {
+      const t0 = monotonicNs();
+      spawnSync(process.execPath, ['-e', '0']);
+      nodeFloor.push(ms(monotonicNs() - t0));
+    }
+
+    const load0 = loadavg()[0]!;
+    console.log(`node ${process.version}, ${cpus().length} x ${cpus()[0]?.model ?? '?'}, load ${load0.toFixed(2)}, broker ${broker.kind}, ${binderCount} binder(s)${values['compile-cache'] ? ', NODE_COMPILE_CACHE on' : ''}`);
+    console.log('run  spawn->READY  "ready in"     cpu  SIGTERM->exit   (ms)');
+    const toReady: number[] = [];
+    const logged: number[] = [];
+    const cpu: number[] = [];
+    const toExit: number[] = [];
+    for (let i = 0; i < runs; i++) {
+      rmSync(join(dir, 'outbox.db'), { force: true });
+      const from = listener.messages.length;
+      const t0 = monotonicNs();
+      const child = spawn(launcher, ['run', '--config', config], { env, stdio: ['ignore', 'ignore', 'pipe'] });
+      let stderr = '';
+      child.stderr!.on('data', (d) => { stderr += d; });
+      const exited = new Promise<void>((r) => child.once('exit', () => r()));
+      const ready = await listener.next((m) => m.fields.READY === '1' && m.pid === child.pid, 20_000, from);
+      toReady.push(ms(ready.t - t0));
+      await new Promise((r) => setTimeout(r, 50)); // the log line follows the datagram
+      const line = /ready in (\d+) ms, cpu (\d+) ms/.exec(stderr);
+      logged.push(Number(line?.[1] ?? NaN));
+      cpu.push(Number(line?.[2] ?? NaN));
+      const t1 = monotonicNs();
+      child.kill('SIGTERM');
+      await exited;
+      toExit.push(ms(monotonicNs() - t1));
+      console.log(`${String(i + 1).padStart(3)}  ${fmt(toReady[i]!)}        ${fmt(logged[i]!)}  ${fmt(cpu[i]!)}     ${fmt(toExit[i]!)}`);
+    }
+    const r = stats(toReady);
+    const g = stats(logged);
+    const e = stats(toExit);
+    const c = stats(cpu);
+    const n = stats(nodeFloor);
+    console.log(`node -e 0 (spawn->exit): median ${n.median.toFixed(0)} ms`);
+    console.log(`startup: spawn->READY=1 median ${r.median.toFixed(0)} ms (min ${r.min.toFixed(0)}, p90 ${r.p90.toFixed(0)}, max ${r.max.toFixed(0)}); "ready in" median ${g.median.toFixed(0)} ms (cpu ${c.median.toFixed(0)} ms); stop median ${e.median.toFixed(0)} ms; ${runs} runs, load ${load0.toFixed(2)} -> ${loadavg()[0]!.toFixed(2)}`);
+  } finally {
+    await listener.close();
+    for (const s of servers) await s.close();
+    await broker.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+main().catch((err: unknown) => {
+  console.error(err);
+  process.exitCode = 1;
+});
