@@ -13,7 +13,8 @@
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
+import { createRequire } from 'node:module';
+import type { Ajv as AjvClass, ErrorObject, ValidateFunction } from 'ajv';
 import { LineCounter, parseDocument } from 'yaml';
 import { CONFIG_SCHEMA } from './schema.js';
 import { humanize } from './humanize.js';
@@ -106,6 +107,9 @@ const BOARD_SCHEMA = {
 let boardValidator: ValidateFunction | undefined;
 let overlayValidator: ValidateFunction | undefined;
 function validators(): { board: ValidateFunction; overlay: ValidateFunction } {
+  // Ajv's compiler is loaded only when a board is used: the agent's own config
+  // is checked by the validator generated at build time (config/generated/).
+  const { Ajv } = createRequire(import.meta.url)('ajv') as { Ajv: typeof AjvClass };
   boardValidator ??= new Ajv({ allErrors: true, useDefaults: true, verbose: true }).compile(BOARD_SCHEMA);
   // No defaults here: the overlay must stay what the board file says, the
   // config's own defaults are applied once, after the merge.

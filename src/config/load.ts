@@ -5,9 +5,9 @@
  */
 import { readFileSync } from 'node:fs';
 import { extname } from 'node:path';
-import { Ajv, type ValidateFunction } from 'ajv';
+import type { ValidateFunction } from 'ajv';
 import { LineCounter, parseDocument, type YAMLError } from 'yaml';
-import { CONFIG_SCHEMA } from './schema.js';
+import validateConfig from './generated/config-validator.js';
 import { humanize } from './humanize.js';
 import { semanticIssues } from './semantic.js';
 import { type ConfigError, type Issue } from './errors.js';
@@ -22,12 +22,11 @@ export interface LoadResult {
   errors: ConfigError[];
 }
 
-let validator: ValidateFunction | undefined;
-/** Compiled on first use: commands that never load a config do not pay for it. */
-function validate(): ValidateFunction {
-  validator ??= new Ajv({ allErrors: true, useDefaults: true, verbose: true }).compile(CONFIG_SCHEMA);
-  return validator;
-}
+/**
+ * The schema compiled at build time by Ajv (scripts/gen-config-validator.mjs):
+ * no schema compilation at start-up, no Ajv compiler in memory.
+ */
+const validate = (): ValidateFunction => validateConfig as unknown as ValidateFunction;
 
 const YAML_HINTS: Record<string, string> = {
   TAB_AS_INDENT: 'indent with spaces',
