@@ -1,28 +1,25 @@
 #!/usr/bin/env node
 /** afb-edge command-line entry point. */
-import { callCommand } from './commands/call.js';
-import { checkConfigCommand } from './commands/check-config.js';
-import { demoCommand } from './commands/demo.js';
-import { describeCommand } from './commands/describe.js';
-import { ecuSimCommand } from './commands/ecu-sim.js';
-import { listenCommand } from './commands/listen.js';
-import { monitorCommand } from './commands/monitor.js';
-import { runCommand } from './commands/run.js';
-import { simulateCommand } from './commands/simulate.js';
 import { EXIT_USAGE, USAGE, UsageError } from './usage.js';
 import { version } from './version.js';
 import { ConnectError, SpecError } from '../wsapi/index.js';
 
-const COMMANDS: Record<string, (argv: string[]) => Promise<number>> = {
-  call: callCommand,
-  describe: describeCommand,
-  listen: listenCommand,
-  simulate: simulateCommand,
-  demo: demoCommand,
-  monitor: monitorCommand,
-  'check-config': checkConfigCommand,
-  run: runCommand,
-  'ecu-sim': ecuSimCommand,
+type Command = (argv: string[]) => Promise<number>;
+
+/**
+ * Each command is loaded when it is run: the agent (`run`) does not load
+ * the demo, the monitor or the simulators (start-up time on small boards).
+ */
+const COMMANDS: Record<string, () => Promise<Command>> = {
+  call: async () => (await import('./commands/call.js')).callCommand,
+  describe: async () => (await import('./commands/describe.js')).describeCommand,
+  listen: async () => (await import('./commands/listen.js')).listenCommand,
+  simulate: async () => (await import('./commands/simulate.js')).simulateCommand,
+  demo: async () => (await import('./commands/demo.js')).demoCommand,
+  monitor: async () => (await import('./commands/monitor.js')).monitorCommand,
+  'check-config': async () => (await import('./commands/check-config.js')).checkConfigCommand,
+  run: async () => (await import('./commands/run.js')).runCommand,
+  'ecu-sim': async () => (await import('./commands/ecu-sim.js')).ecuSimCommand,
 };
 
 async function main(argv: string[]): Promise<number> {
@@ -35,13 +32,13 @@ async function main(argv: string[]): Promise<number> {
     process.stdout.write(version() + '\n');
     return 0;
   }
-  const run = COMMANDS[command];
-  if (run === undefined) throw new UsageError(`unknown command '${command}' (try --help)`);
+  const load = COMMANDS[command];
+  if (load === undefined) throw new UsageError(`unknown command '${command}' (try --help)`);
   if (rest.includes('--help') || rest.includes('-h')) {
     process.stdout.write(USAGE);
     return 0;
   }
-  return run(rest);
+  return (await load())(rest);
 }
 
 main(process.argv.slice(2)).then(
