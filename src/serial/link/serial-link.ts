@@ -224,28 +224,36 @@ export class SerialLink extends EventEmitter {
         return;
       }
       if (err) return this.failed(`cannot open ${c.device}: ${err.message}`);
-      this.protocol.reset('port reopened');
-      port.on('data', (chunk: Buffer) => this.protocol.push(chunk));
-      port.on('close', (e: Error | null) => this.lost(port, e ? `device lost: ${e.message}` : 'device closed (unplugged?)'));
-      port.on('end', () => this.lost(port, 'device closed: end of file (unplugged?)'));
-      this.setState('initializing', '');
-      this.protocol.handshake(c.request_timeout_ms).then(
-        () => {
-          if (this.port !== port || this.stateValue !== 'initializing') return;
-          this.opens++;
-          this.backoff.reset();
-          this.lastFailure = '';
-          this.deps.metrics.serialUp.set({ link: this.name }, 1);
-          this.log.info(`link ${this.name}: ${c.protocol} on ${c.device} open`);
-          this.setState('open', '');
-        },
-        (e: Error) => {
-          if (this.port !== port || this.stateValue !== 'initializing') return;
-          void this.closePort();
-          this.failed(`${c.device}: initialisation failed: ${e.message}`);
-        },
-      );
+      // Whatever the device sent before the port was ours (a half line, bytes the tty
+      // echoed while it was still in cooked mode) is discarded, not decoded.
+      port.flush(() => this.attach(port));
     });
+  }
+
+  private attach(port: SerialPortStream): void {
+    const c = this.config;
+    if (this.stateValue === 'stopped' || this.port !== port) return;
+    this.protocol.reset('port reopened');
+    port.on('data', (chunk: Buffer) => this.protocol.push(chunk));
+    port.on('close', (e: Error | null) => this.lost(port, e ? `device lost: ${e.message}` : 'device closed (unplugged?)'));
+    port.on('end', () => this.lost(port, 'device closed: end of file (unplugged?)'));
+    this.setState('initializing', '');
+    this.protocol.handshake(c.request_timeout_ms).then(
+      () => {
+        if (this.port !== port || this.stateValue !== 'initializing') return;
+        this.opens++;
+        this.backoff.reset();
+        this.lastFailure = '';
+        this.deps.metrics.serialUp.set({ link: this.name }, 1);
+        this.log.info(`link ${this.name}: ${c.protocol} on ${c.device} open`);
+        this.setState('open', '');
+      },
+      (e: Error) => {
+        if (this.port !== port || this.stateValue !== 'initializing') return;
+        void this.closePort();
+        this.failed(`${c.device}: initialisation failed: ${e.message}`);
+      },
+    );
   }
 
   private lost(port: SerialPortStream, reason: string): void {
