@@ -6,11 +6,11 @@
  * Group commit: every enqueue and ack of one event-loop turn goes into ONE
  * transaction, committed from setImmediate. A flood of N messages in a turn
  * costs one commit (one fsync), not N, which keeps throughput high; a
- * single message waits at most until the end of the current turn. Commits
- * are also paced: at most one per `commitIntervalMs` (default 2 ms), so that
- * a source delivering a few messages per turn at a high rate (a serial link:
- * each read is a handful of CAN frames) still gets a few commits per
- * interval, not one fsync per read; a message waits at most that long more.
+ * single message waits at most until the end of the current turn. (Pacing
+ * commits further — a fixed 2 ms gap, or twice the last commit's duration —
+ * was measured with bench/serial-bridge.ts and bench/bridge.ts: +15 % on
+ * 40,000-frame serial bursts, but p50 at 1,000 events/s went from 0.6 to
+ * 1.6 ms; not worth it.)
  *
  * Durability (`synchronous`, default 'full'):
  * - 'full': the WAL is fsync'ed at each commit. An accepted message survives
@@ -61,8 +61,6 @@ export interface OutboxOptions {
   onCommit?: () => void;
   /** Called when a commit fails (disk full, I/O error): the affected enqueues resolve 'rejected'. */
   onError?: (err: Error) => void;
-  /** Least time between two commits (default 2 ms; 0: commit at every turn). */
-  commitIntervalMs?: number;
   /** Bounds of the in-memory copy of recently written messages (default 10000 messages, 8 MiB). */
   cacheMessages?: number;
   cacheBytes?: number;
@@ -104,9 +102,7 @@ export class Outbox {
   private acks: number[] = [];
   /** Acked ids whose DELETE is not committed yet (next() must not hand them out again). */
   private readonly ackPending = new Set<number>();
-  private flushScheduled: { cancel(): void } | undefined;
-  private lastCommitAt = -Infinity;
-  private readonly commitIntervalMs: number;
+  private flushScheduled: NodeJS.Immediate | undefined;
   /** Rows handed out by next() and not acked/released yet: id -> bytes. */
   private readonly inflight = new Map<number, number>();
   /** Every pending (not in-flight) row has an id above the cursor. */
@@ -123,7 +119,6 @@ export class Outbox {
   constructor(private readonly config: OutboxConfig, private readonly options: OutboxOptions = {}) {
     this.path = config.path;
     this.synchronous = options.synchronous ?? 'full';
-    this.commitIntervalMs = options.commitIntervalMs ?? 2;
     this.db = openDatabase(config.path, this.synchronous);
     this.syncMode = this.synchronous === 'full' ? 'FULL' : 'NORMAL';
     this.stmt = {
@@ -229,11 +224,10 @@ export class Outbox {
   /** Commits what is waiting now (normally done from setImmediate). */
   flush(): void {
     if (this.flushScheduled) {
-      this.flushScheduled.cancel();
+      clearImmediate(this.flushScheduled);
       this.flushScheduled = undefined;
     }
     if (this.closed || (this.pending.length === 0 && this.acks.length === 0)) return;
-    this.lastCommitAt = performance.now();
     const batch = this.pending;
     const acks = this.acks;
     let results: EnqueueResult[];
@@ -395,19 +389,10 @@ export class Outbox {
   }
 
   private scheduleFlush(): void {
-    if (this.flushScheduled) return;
-    const run = (): void => {
+    if (!this.flushScheduled) this.flushScheduled = setImmediate(() => {
       this.flushScheduled = undefined;
       this.flush();
-    };
-    const wait = this.lastCommitAt + this.commitIntervalMs - performance.now();
-    if (wait <= 0) {
-      const t = setImmediate(run);
-      this.flushScheduled = { cancel: () => clearImmediate(t) };
-    } else {
-      const t = setTimeout(run, wait);
-      this.flushScheduled = { cancel: () => clearTimeout(t) };
-    }
+    });
   }
 
   private recount(): void {
