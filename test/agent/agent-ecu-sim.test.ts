@@ -13,7 +13,7 @@ import { AgentMetrics } from '../../src/health/metrics.js';
 import { ECU_SIM_SIGNAL_MAP } from '../../src/sim/ecu-sim.js';
 import { WsapiClient } from '../../src/wsapi/index.js';
 import { startBroker } from '../helpers/broker.js';
-import { cliMain, ensureBuilt } from '../helpers/cli.js';
+import { ensureBuilt, projectRoot } from '../helpers/cli.js';
 import { Collector, captureLogger, counter } from '../helpers/mqtt-helpers.js';
 import { Cleanup, tempDir, waitFor } from '../helpers/net-helpers.js';
 import { ptyPair } from '../helpers/pty.js';
@@ -22,9 +22,10 @@ import { agentConfig } from '../helpers/serial-config.js';
 const cleanup = new Cleanup();
 afterEach(() => cleanup.run());
 
+/** The simulator as users run it: through bin/afb-edge (so the bundle the launcher picks is exercised too). */
 function startSim(args: string[]): ChildProcess & { out: string[] } {
   ensureBuilt();
-  const child = spawn(process.execPath, [cliMain, 'ecu-sim', ...args], { stdio: ['ignore', 'pipe', 'pipe'] }) as ChildProcess & { out: string[] };
+  const child = spawn(join(projectRoot, 'bin/afb-edge'), ['ecu-sim', ...args], { stdio: ['ignore', 'pipe', 'pipe'] }) as ChildProcess & { out: string[] };
   child.out = [];
   let buf = '';
   child.stdout!.on('data', (d: Buffer) => {

@@ -17,7 +17,8 @@ beforeAll(() => ensureBuilt());
 
 it('the build made the bundle, and it answers as main.js does', () => {
   expect(existsSync(bundle)).toBe(true);
-  for (const args of [['--version'], ['check-config', example], ['check-config', example, '--board', 'rcar-h3'], ['call'], ['call', 'unix:@afb-edge-bundle-test-nobody-listens', 'ping']]) {
+  for (const args of [['--version'], ['check-config', example], ['check-config', example, '--board', 'rcar-h3'], ['call'], ['call', 'unix:@afb-edge-bundle-test-nobody-listens', 'ping'],
+    ['ecu-sim', '--protocol', 'ndjson', '--device', '/nonexistent/afb-edge-bundle-test']]) {
     const a = run(cliMain, args);
     const b = run(bundle, args);
     expect({ status: b.status, stdout: b.stdout, stderr: b.stderr }, args.join(' ')).toEqual({ status: a.status, stdout: a.stdout, stderr: a.stderr });

@@ -10,7 +10,7 @@
  * lost; and the binding takes an exclusive flock, so a second opener of the
  * same device fails with "Cannot lock port".
  */
-import type { SerialPortStream } from '@serialport/stream';
+import { SerialPortStream } from '@serialport/stream';
 
 export interface SerialOpenOptions {
   path: string;
@@ -29,8 +29,10 @@ export class SerialOpenError extends Error {
 /** Opens `path` 8N1 without flow control; rejects with a SerialOpenError saying what failed and where. */
 export async function openSerialPort(options: SerialOpenOptions): Promise<OpenedPort> {
   const { path, baudRate } = options;
-  // Loaded on use: every afb-edge command imports this module, few need the native addon.
-  const [{ autoDetect }, { SerialPortStream }] = await Promise.all([import('@serialport/bindings-cpp'), import('@serialport/stream')]);
+  // The native addon is loaded on use (few commands need it); @serialport/stream is plain
+  // JavaScript, imported statically: a dynamic import of a CommonJS module inside the
+  // split bundle (scripts/bundle.mjs) yields only its default export.
+  const { autoDetect } = await import('@serialport/bindings-cpp');
   return new Promise((resolve, reject) => {
     const port = new SerialPortStream({
       binding: autoDetect(), path, baudRate, autoOpen: false,
