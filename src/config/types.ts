@@ -198,6 +198,8 @@ export interface SlcanLinkOptions {
   listen_only: boolean;
   /** Z1: the adapter appends a ms timestamp (0-59999) to each frame. */
   timestamps: boolean;
+  /** Period of the F (status flags) poll while open, 0 = never; a change becomes the event {link}/status. */
+  status_interval_ms: number;
 }
 
 export interface CobsLinkOptions {

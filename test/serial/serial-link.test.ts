@@ -34,9 +34,10 @@ function startLink(over: Parameters<typeof linkConfig>[0]) {
   return { link, events, states, metrics, logger };
 }
 
-/** Answers the slcan handshake like an adapter: CR for every command line. */
-function slcanAdapter(port: SerialPortStream, refuse: string[] = []): { commands: string[] } {
+/** Answers the slcan handshake like an adapter: CR for every command line, F with `flags` (hex). */
+function slcanAdapter(port: SerialPortStream, refuse: string[] = []): { commands: string[]; flags: string } {
   const commands: string[] = [];
+  const state = { commands, flags: '00' };
   let buf = '';
   port.on('data', (d: Buffer) => {
     buf += d.toString('latin1');
@@ -44,12 +45,16 @@ function slcanAdapter(port: SerialPortStream, refuse: string[] = []): { commands
     while ((i = buf.indexOf('\r')) >= 0) {
       const line = buf.slice(0, i);
       buf = buf.slice(i + 1);
+      if (line === 'F') {
+        port.write(`F${state.flags}\r`);
+        continue;
+      }
       commands.push(line);
-      if (/^[CSZOLF]/.test(line)) port.write(refuse.includes(line) ? '\x07' : '\r');
+      if (/^[CSZOL]/.test(line)) port.write(refuse.includes(line) ? '\x07' : '\r');
       else if (/^[tTrR]/.test(line)) port.write(line[0] === 'T' || line[0] === 'R' ? 'Z\r' : 'z\r');
     }
   });
-  return { commands };
+  return state;
 }
 
 describe('SerialLink slcan', () => {
@@ -111,6 +116,29 @@ describe('SerialLink slcan', () => {
     await expect(link.request({ id: 0x7df, data: '02010c', response_id: 0x7e8 }, 100)).rejects.toMatchObject({ code: 'timeout' });
     expect(() => link.send({ id: 0x800, data: '' })).toThrow(/out of range/);
     expect(() => link.send({ message: 'Nope', values: {} })).toThrow(LinkError);
+  });
+
+  it('polls the status flags and reports each change as the event status (bus errors made visible)', async () => {
+    const dir = tempDir(cleanup, 'serial');
+    const pty = await ptyPair(cleanup, dir);
+    const peer = await openPeer(cleanup, pty.peer);
+    const adapter = slcanAdapter(peer);
+    const { link, events } = startLink({ device: pty.device, protocol: 'slcan', slcan: { status_interval_ms: 30 } });
+    await waitFor(() => link.isOpen, 5000, 'link open');
+    await waitFor(() => events.length === 1, 3000, 'first status');
+    await new Promise((r) => setTimeout(r, 150)); // several polls, same flags: no new event
+    adapter.flags = 'A4'; // BUS_ERROR | ERROR_PASSIVE | ERROR_WARNING
+    await waitFor(() => events.length === 2, 3000, 'changed status');
+    adapter.flags = '00';
+    await waitFor(() => events.length === 3, 3000, 'back to normal');
+    expect(events).toEqual([
+      ['status', { flags: 0, errors: [] }],
+      ['status', { flags: 0xa4, errors: ['ERROR_WARNING', 'ERROR_PASSIVE', 'BUS_ERROR'] }],
+      ['status', { flags: 0, errors: [] }],
+    ]);
+    // frames sent meanwhile are not confused with the polls' replies
+    link.send({ id: 0x123, data: '01' });
+    await waitFor(() => adapter.commands.includes('t123101'), 3000, 'frame written');
   });
 
   it('retries an adapter that refuses the bit rate, with backoff, and reports why', async () => {

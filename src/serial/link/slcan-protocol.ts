@@ -11,7 +11,7 @@
  */
 import type { SerialLinkConfig } from '../../config/types.js';
 import { compileSignalMap, type CompiledSignalMap } from '../can-signals.js';
-import { encodeFrame, slcanCommands, SlcanDecoder, type CanFrame, type CanFrameInput, type SlcanItem } from '../slcan-codec.js';
+import { encodeFrame, slcanCommands, SlcanDecoder, SLCAN_STATUS, type CanFrame, type CanFrameInput, type SlcanItem } from '../slcan-codec.js';
 import { hexBytes, isPlainObject, LinkError, type LinkIO, type LinkProtocol, type RoutedSend } from './link-protocol.js';
 import { PendingRequests } from './pending-requests.js';
 
@@ -51,6 +51,9 @@ export class SlcanProtocol implements LinkProtocol {
   private readonly waiting: CommandWaiter[] = [];
   private txAcks = 0;
   private txRefused = 0;
+  private statusTimer: NodeJS.Timeout | undefined;
+  /** Last status flags reported (undefined: none since the link opened). */
+  private lastFlags: number | undefined;
 
   constructor(private readonly config: SerialLinkConfig, private readonly io: LinkIO) {
     this.decoder = new SlcanDecoder({ onItem: (item) => this.onItem(item), onReject: (reason) => io.rejected(reason) });
@@ -73,9 +76,13 @@ export class SlcanProtocol implements LinkProtocol {
     await this.command(slcanCommands.bitrate(s.bitrate), timeoutMs);
     await this.command(slcanCommands.timestamps(s.timestamps), timeoutMs);
     await this.command(s.listen_only ? slcanCommands.listenOnly() : slcanCommands.open(), timeoutMs);
+    this.startStatusPoll();
   }
 
   reset(reason: string): void {
+    clearInterval(this.statusTimer);
+    this.statusTimer = undefined;
+    this.lastFlags = undefined;
     this.decoder.reset();
     for (const w of this.waiting.splice(0)) w.reject(new LinkError('disconnected', reason));
     this.requests.failAll(reason);
@@ -139,9 +146,17 @@ export class SlcanProtocol implements LinkProtocol {
       case 'frame':
         this.onFrame(item.frame);
         return;
+      case 'status':
+        // Outside the setup, an F reply is the poll's: matched by its kind, not by order
+        // (frames sent meanwhile get their own z/Z/CR replies).
+        if (this.waiting.length === 0) {
+          this.onStatus(item.flags);
+          return;
+        }
+        this.waiting.shift()!.resolve();
+        return;
       case 'ok':
       case 'tx-ack':
-      case 'status':
       case 'version':
       case 'serial': {
         const w = this.waiting.shift();
@@ -158,6 +173,27 @@ export class SlcanProtocol implements LinkProtocol {
         }
       }
     }
+  }
+
+  /** Polls the adapter's status flags (bus errors are otherwise invisible on slcan). */
+  private startStatusPoll(): void {
+    const every = this.config.slcan.status_interval_ms;
+    if (every <= 0) return;
+    this.statusTimer = setInterval(() => {
+      try {
+        this.io.write(slcanCommands.readStatus());
+      } catch {
+        /* busy or closing: the next tick asks again */
+      }
+    }, every);
+    this.statusTimer.unref();
+  }
+
+  private onStatus(flags: number): void {
+    if (flags === this.lastFlags) return;
+    this.lastFlags = flags;
+    const errors = Object.entries(SLCAN_STATUS).filter(([, bit]) => (flags & bit) !== 0).map(([name]) => name);
+    this.io.event('status', { flags, errors });
   }
 
   private onFrame(frame: CanFrame): void {
