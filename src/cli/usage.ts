@@ -25,13 +25,15 @@ Usage:
   afb-edge simulate --ws-server SPEC [--ws-server SPEC]… [--api NAME] [--period MS]
       Runs a simulated binder exporting API NAME (default "vehicle"): verbs ping, fail,
       subscribe, unsubscribe, push, broadcast, info; describe; periodic signal events.
-  afb-edge run --config FILE
-      The agent: connects to the configured binders, routes their events to MQTT (durable
-      outbox), takes remote commands. SIGHUP reloads FILE (an invalid one is rejected).
+  afb-edge run --config FILE [--board NAME]
+      The agent: connects to the configured binders and serial links, routes their events to
+      MQTT (durable outbox) and to links, takes remote commands, exports the ecu API. SIGHUP
+      reloads FILE (an invalid one is rejected). Under systemd: Type=notify (READY=1, STATUS=,
+      watchdog). --board NAME (or $AFB_EDGE_BOARD) merges boards/NAME.yaml under FILE.
   afb-edge demo [--duration S] [--json]
       Simulated binder + embedded MQTT broker + agent + monitor, for S seconds (default 15,
       0 = until Ctrl-C). demo --wsapi [--count N]: only a simulated binder and a wsapi client.
-  afb-edge check-config FILE
+  afb-edge check-config FILE [--board NAME]
       Validates an agent configuration (YAML or JSON): every error with its path, line and a hint;
       exit 0 when valid, 1 when not.
   afb-edge monitor --broker URL [--device ID] [--prefix P] [--topic FILTER]… [--count N] [--json]
