@@ -73,6 +73,17 @@ function writeConfig(dir: string, body: string): string {
   return file;
 }
 
+/** The smallest config: no binder, no route, a broker nobody listens on (the agent retries). */
+function minimalConfig(dir: string): string {
+  return writeConfig(dir, `
+device: { id: car-sd }
+mqtt: { url: "mqtt://127.0.0.1:1" }
+outbox: { path: ${path.join(dir, 'outbox.db')} }
+binders: []
+routes: []
+`);
+}
+
 describe('afb-edge run under a service manager (Type=notify)', () => {
   for (const form of ['abstract', 'path'] as const) {
     it(`READY=1, STATUS=, WATCHDOG=1, RELOADING=1/READY=1 and STOPPING=1 over a ${form} NOTIFY_SOCKET`, async () => {
@@ -171,13 +182,7 @@ routes: []
 
   it('without NOTIFY_SOCKET: no notification, the ready line still says how long the start took', async () => {
     const dir = tempDir(cleanup, 'sd');
-    const config = writeConfig(dir, `
-device: { id: car-sd }
-mqtt: { url: "mqtt://127.0.0.1:1" }
-outbox: { path: ${path.join(dir, 'outbox.db')} }
-binders: []
-routes: []
-`);
+    const config = minimalConfig(dir);
     const a = runAgent(config, { WATCHDOG_USEC: '200000' });
     await waitFor(() => /systemd: ready in \d+ ms, cpu \d+ ms \(no NOTIFY_SOCKET\)/.test(a.stderr()), 10_000, 'ready line');
     expect(a.stderr()).not.toContain('watchdog every');
@@ -188,13 +193,7 @@ routes: []
   it('a watchdog meant for another pid (WATCHDOG_PID) is not ours: READY=1 but no pings', async () => {
     const dir = tempDir(cleanup, 'sd');
     const l = await listener('@' + uniqueName('notify'));
-    const config = writeConfig(dir, `
-device: { id: car-sd }
-mqtt: { url: "mqtt://127.0.0.1:1" }
-outbox: { path: ${path.join(dir, 'outbox.db')} }
-binders: []
-routes: []
-`);
+    const config = minimalConfig(dir);
     const a = runAgent(config, { NOTIFY_SOCKET: l.address, WATCHDOG_USEC: '100000', WATCHDOG_PID: '1' });
     await l.next((m) => m.fields.READY === '1', 10_000);
     await new Promise((r) => setTimeout(r, 400));
