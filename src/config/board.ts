@@ -109,11 +109,13 @@ let overlayValidator: ValidateFunction | undefined;
 function validators(): { board: ValidateFunction; overlay: ValidateFunction } {
   // Ajv's compiler is loaded only when a board is used: the agent's own config
   // is checked by the validator generated at build time (config/generated/).
-  const { Ajv } = createRequire(import.meta.url)('ajv') as { Ajv: typeof AjvClass };
-  boardValidator ??= new Ajv({ allErrors: true, useDefaults: true, verbose: true }).compile(BOARD_SCHEMA);
-  // No defaults here: the overlay must stay what the board file says, the
-  // config's own defaults are applied once, after the merge.
-  overlayValidator ??= new Ajv({ allErrors: true, useDefaults: false, verbose: true }).compile(CONFIG_SCHEMA);
+  if (boardValidator === undefined || overlayValidator === undefined) {
+    const { Ajv } = createRequire(import.meta.url)('ajv') as { Ajv: typeof AjvClass };
+    boardValidator = new Ajv({ allErrors: true, useDefaults: true, verbose: true }).compile(BOARD_SCHEMA);
+    // No defaults here: the overlay must stay what the board file says, the
+    // config's own defaults are applied once, after the merge.
+    overlayValidator = new Ajv({ allErrors: true, useDefaults: false, verbose: true }).compile(CONFIG_SCHEMA);
+  }
   return { board: boardValidator, overlay: overlayValidator };
 }
 

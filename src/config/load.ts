@@ -24,9 +24,10 @@ export interface LoadResult {
 
 /**
  * The schema compiled at build time by Ajv (scripts/gen-config-validator.mjs):
- * no schema compilation at start-up, no Ajv compiler in memory.
+ * no schema compilation at start-up, no Ajv compiler in memory. Generated
+ * code is untyped: this is its type.
  */
-const validate = (): ValidateFunction => validateConfig as unknown as ValidateFunction;
+const check = validateConfig as unknown as ValidateFunction;
 
 const YAML_HINTS: Record<string, string> = {
   TAB_AS_INDENT: 'indent with spaces',
@@ -85,7 +86,6 @@ export function parseConfigText(text: string, fileName: string, options: LoadOpt
 
   if (options.transform !== undefined) data = options.transform(data as Record<string, unknown>);
 
-  const check = validate();
   check(data);
   const issues = [...(check.errors ?? []).map((e) => humanize(e, splitPointer(e, data))), ...semanticIssues(data)];
   const errors = place(doc, issues, at);
