@@ -13,16 +13,17 @@
  * the pty → message at the subscriber), the agent's RSS and CPU; (2) burst:
  * --burst frames written as fast as the pty takes them, delivered rate.
  */
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { LinuxBinding } from '@serialport/bindings-cpp';
-import { SerialPortStream } from '@serialport/stream';
+import type { SerialPortStream } from '@serialport/stream';
 import mqtt from 'mqtt';
 import { encodeFrame, SlcanDecoder } from '../src/serial/slcan-codec.js';
+import { openSerialPort } from '../src/sim/ecu/serial-port.js';
+import { startPtyPair, type PtyPair } from '../src/sim/pty-pair.js';
 import { pct, rssMb, startMosquitto } from './support/mosquitto.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -41,25 +42,8 @@ const SECONDS = Number(values.seconds);
 const BURST = Number(values.burst);
 const QOS = Number(values.qos) as 0 | 1;
 
-interface PtyPair { device: string; peer: string; proc: ChildProcess }
-
-async function ptyPair(dir: string, name: string): Promise<PtyPair> {
-  if (spawnSync('sh', ['-c', 'command -v socat']).status !== 0) throw new Error('socat is not installed (apt-get install socat)');
-  const device = join(dir, `${name}-dev`);
-  const peer = join(dir, `${name}-peer`);
-  const proc = spawn('socat', [`pty,raw,echo=0,link=${device}`, `pty,raw,echo=0,link=${peer}`], { stdio: 'ignore' });
-  for (let i = 0; !(existsSync(device) && existsSync(peer)); i++) {
-    if (i > 200) throw new Error('socat did not create the ptys');
-    await sleep(10);
-  }
-  return { device, peer, proc };
-}
-
-async function openPort(path: string): Promise<SerialPortStream> {
-  const port = new SerialPortStream({ binding: LinuxBinding, path, baudRate: 115200, autoOpen: false });
-  await new Promise<void>((resolve, reject) => port.open((err) => (err ? reject(err) : resolve())));
-  return port;
-}
+const ptyPair = (dir: string, name: string): Promise<PtyPair> => startPtyPair(join(dir, `${name}-dev`), join(dir, `${name}-peer`));
+const openPort = (path: string): Promise<SerialPortStream> => openSerialPort({ path, baudRate: 115200 });
 
 /** The adapter side: answers setup commands with CR (the agent sends C, S, Z, O). */
 function answerSetup(port: SerialPortStream): void {
@@ -156,7 +140,7 @@ async function baseline(dir: string, brokerPort: number, topic: string) {
       await pub.endAsync();
       await new Promise<void>((r) => reader.close(() => r()));
       await new Promise<void>((r) => writer.close(() => r()));
-      pair.proc.kill();
+      await pair.close();
     },
   };
 }
@@ -245,7 +229,7 @@ try {
   agent.kill('SIGTERM');
   await new Promise((r) => agent.once('exit', r));
   ecu.close();
-  pair.proc.kill();
+  await pair.close();
   await broker.stop();
   rmSync(dir, { recursive: true, force: true });
 }

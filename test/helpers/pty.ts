@@ -5,40 +5,22 @@
  * being unplugged looks like to the agent; starting a new pair on the same
  * names is the replug.
  */
-import fs from 'node:fs';
 import path from 'node:path';
-import type { ChildProcess } from 'node:child_process';
 import { LinuxBinding } from '@serialport/bindings-cpp';
 import { SerialPortStream } from '@serialport/stream';
-import { startSocat, waitFor, type Cleanup } from './net-helpers.js';
+import { startPtyPair, type PtyPair } from '../../src/sim/pty-pair.js';
+import type { Cleanup } from './net-helpers.js';
 
-export interface PtyPair {
-  /** The agent's end (the device path in its config). */
-  device: string;
-  /** The test's end (the ECU side). */
-  peer: string;
-  proc: ChildProcess;
+export interface TestPtyPair extends PtyPair {
   /** Unplugs: kills socat, both links disappear. */
   unplug(): Promise<void>;
 }
 
-export async function ptyPair(cleanup: Cleanup, dir: string, name = 'ecu'): Promise<PtyPair> {
-  const device = path.join(dir, `${name}-dev`);
-  const peer = path.join(dir, `${name}-peer`);
-  const proc = startSocat(cleanup, [`pty,raw,echo=0,link=${device}`, `pty,raw,echo=0,link=${peer}`]);
-  await waitFor(() => fs.existsSync(device) && fs.existsSync(peer), 5000, `socat ptys ${device} and ${peer}`);
-  return {
-    device,
-    peer,
-    proc,
-    async unplug() {
-      if (proc.exitCode !== null || proc.signalCode !== null) return;
-      const gone = new Promise((r) => proc.once('exit', r));
-      proc.kill('SIGTERM');
-      await gone;
-      await waitFor(() => !fs.existsSync(device), 5000, `${device} removed`);
-    },
-  };
+/** A pty pair named `{name}-dev` (the agent's end) and `{name}-peer` in `dir`, closed by `cleanup`. */
+export async function ptyPair(cleanup: Cleanup, dir: string, name = 'ecu'): Promise<TestPtyPair> {
+  const pair = await startPtyPair(path.join(dir, `${name}-dev`), path.join(dir, `${name}-peer`));
+  cleanup.add(() => pair.close());
+  return { ...pair, unplug: () => pair.close() };
 }
 
 /** Opens a pty end as a serial port (the test's ECU side), closed by `cleanup`. */

@@ -13,7 +13,7 @@ import { openPeer, ptyPair as ptyPairIn } from '../helpers/pty.js';
 /** A fresh pty pair in a temp dir (test/helpers/pty.ts); `device` is the simulator's end, `peer` the test's. */
 export async function ptyPair(cleanup: Cleanup): Promise<{ device: string; peer: string; socat: ChildProcess }> {
   const pair = await ptyPairIn(cleanup, tempDir(cleanup, 'ecu-sim'));
-  return { device: pair.device, peer: pair.peer, socat: pair.proc };
+  return { device: pair.device, peer: pair.peer, socat: pair.process };
 }
 
 /**
