@@ -21,14 +21,14 @@ interface JsonFraming {
 function cobsFraming(config: SerialLinkConfig, io: LinkIO): JsonFraming {
   const { crc, max_frame: maxFrame } = config.cobs;
   const decoder = new CobsDecoder({ crc, maxFrame, onReject: (reason) => io.rejected(reason) });
-  const rejected = { ...decoder.stats.rejected, 'bad-json': 0 };
+  let badJson = 0;
   return {
     push(chunk, onValue) {
       for (const payload of decoder.push(chunk)) {
         const r = decodePayload(payload, 'json');
         if (r.ok) onValue(r.value);
         else {
-          rejected['bad-json']++;
+          badJson++;
           io.rejected('bad-json', r.message);
         }
       }
@@ -46,7 +46,7 @@ function cobsFraming(config: SerialLinkConfig, io: LinkIO): JsonFraming {
     },
     reset: () => decoder.reset(),
     get stats() {
-      return { rejected: { ...rejected, ...decoder.stats.rejected } };
+      return { rejected: { ...decoder.stats.rejected, 'bad-json': badJson } };
     },
   };
 }
@@ -75,8 +75,17 @@ function ndjsonFraming(config: SerialLinkConfig, io: LinkIO): JsonFraming {
   };
 }
 
+/** `{verb, args}` of a send or request, checked; args default to null. */
+function verbCall(args: unknown): { verb: string; args: unknown } {
+  if (!isPlainObject(args) || typeof args.verb !== 'string' || args.verb === '') {
+    throw new LinkError('invalid-request', 'expected {verb: "name", args?: any}');
+  }
+  return { verb: args.verb, args: args.args ?? null };
+}
+
 export class JsonProtocol implements LinkProtocol {
   readonly kind: 'cobs' | 'ndjson';
+  readonly namedVerbs = true;
   private readonly framing: JsonFraming;
   private readonly requests: PendingRequests<number>;
   private messages = 0;
@@ -101,10 +110,7 @@ export class JsonProtocol implements LinkProtocol {
   }
 
   encodeSend(args: unknown): Buffer {
-    if (!isPlainObject(args) || typeof args.verb !== 'string' || args.verb === '') {
-      throw new LinkError('invalid-request', 'expected {verb: "name", args?: any}');
-    }
-    return this.framing.encode({ verb: args.verb, args: args.args ?? null });
+    return this.framing.encode(verbCall(args));
   }
 
   encodeRouted(send: RoutedSend): Buffer {
@@ -112,11 +118,9 @@ export class JsonProtocol implements LinkProtocol {
   }
 
   request(args: unknown, timeoutMs: number): Promise<unknown> {
-    if (!isPlainObject(args) || typeof args.verb !== 'string' || args.verb === '') {
-      throw new LinkError('invalid-request', 'expected {verb: "name", args?: any}');
-    }
+    const call = verbCall(args);
     const id = this.requests.allocateId();
-    const bytes = this.framing.encode({ id, verb: args.verb, args: args.args ?? null });
+    const bytes = this.framing.encode({ id, ...call });
     return this.requests.add(id, timeoutMs, () => this.io.write(bytes));
   }
 

@@ -34,6 +34,8 @@ export interface RoutedSend {
 
 export interface LinkProtocol {
   readonly kind: 'slcan' | 'cobs' | 'ndjson';
+  /** The device answers named requests ({verb, args}): any verb may be relayed to it. */
+  readonly namedVerbs: boolean;
   /** Bytes as the port delivers them (any chunking). Never throws. */
   push(chunk: Buffer): void;
   /** Runs once the port is open; resolves when the device is ready, rejects with the reason otherwise. */

@@ -10,6 +10,7 @@ import { hexBytes, isPlainObject, LinkError, type LinkIO, type LinkProtocol, typ
 
 export class RawCobsProtocol implements LinkProtocol {
   readonly kind = 'cobs' as const;
+  readonly namedVerbs = false;
   private readonly decoder: CobsDecoder;
 
   constructor(private readonly config: SerialLinkConfig, private readonly io: LinkIO) {
@@ -17,7 +18,7 @@ export class RawCobsProtocol implements LinkProtocol {
   }
 
   push(chunk: Buffer): void {
-    for (const payload of this.decoder.push(chunk)) this.io.event('frame', { data: Buffer.from(payload).toString('hex') });
+    for (const payload of this.decoder.push(chunk)) this.io.event('frame', { data: payload.toString('hex') });
   }
 
   async handshake(): Promise<void> {}

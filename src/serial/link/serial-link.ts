@@ -67,7 +67,6 @@ export class SerialLink extends EventEmitter {
   private timer: NodeJS.Timeout | undefined;
   private batch: Buffer[] = [];
   private batchBytes = 0;
-  private flushScheduled = false;
   private readonly frames: { inc(): void };
   private readonly writes: Record<'ok' | 'busy' | 'down' | 'invalid', { inc(n?: number): void }>;
 
@@ -96,6 +95,11 @@ export class SerialLink extends EventEmitter {
 
   get state(): LinkState {
     return this.stateValue;
+  }
+
+  /** Whether any verb may be relayed to the device as a named request (JSON links). */
+  get namedVerbs(): boolean {
+    return this.protocol.namedVerbs;
   }
 
   get isOpen(): boolean {
@@ -183,17 +187,14 @@ export class SerialLink extends EventEmitter {
       this.writes.busy.inc();
       throw new LinkError('busy', `link ${this.name}: ${port.writableLength + this.batchBytes} bytes already wait for ${this.config.device} (write_queue_bytes ${this.config.write_queue_bytes})`);
     }
+    // The first bytes of a turn schedule its one write (a flush after a failure finds nothing).
+    if (this.batch.length === 0) setImmediate(() => this.flush());
     this.batch.push(bytes);
     this.batchBytes += bytes.length;
     this.writes.ok.inc();
-    if (!this.flushScheduled) {
-      this.flushScheduled = true;
-      setImmediate(() => this.flush());
-    }
   }
 
   private flush(): void {
-    this.flushScheduled = false;
     const port = this.port;
     const chunk = this.batch.length === 1 ? this.batch[0]! : Buffer.concat(this.batch, this.batchBytes);
     this.batch = [];

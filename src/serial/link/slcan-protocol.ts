@@ -42,6 +42,7 @@ interface CommandWaiter {
 
 export class SlcanProtocol implements LinkProtocol {
   readonly kind = 'slcan' as const;
+  readonly namedVerbs = false;
   private readonly decoder: SlcanDecoder;
   private readonly map: CompiledSignalMap | undefined;
   /** frameKey → message name, for event names. */

@@ -82,9 +82,7 @@ export async function callLink(link: SerialLink, verb: string, args: unknown, ti
       case 'info':
         return { data: link.info(), error: null, info: null };
       default:
-        if (link.config.protocol === 'slcan' || (link.config.protocol === 'cobs' && link.config.cobs.payload === 'raw')) {
-          return { data: null, error: 'unknown-verb', info: `link ${link.name}: verbs are send, request, info` };
-        }
+        if (!link.namedVerbs) return { data: null, error: 'unknown-verb', info: `link ${link.name}: verbs are send, request, info` };
         return { data: await link.request({ verb, args }, timeoutMs), error: null, info: null };
     }
   } catch (err) {
