@@ -41,6 +41,7 @@ export class Agent {
   private readonly binders = new Map<string, BinderSource>();
   private readonly links = new Map<string, SerialSource>();
   private ecuApi: EcuApi | undefined;
+  private readonly toLinks: LinkDelivery[] = [];
   private readonly linkDropLog: RateLimitedLog;
   private http: HealthHttp | undefined;
   private statusTimer: NodeJS.Timeout | undefined;
@@ -157,9 +158,9 @@ export class Agent {
     };
   }
 
-  /** The serial links by name (the exported API and tests read them). */
-  serialLinks(): ReadonlyMap<string, SerialSource['link']> {
-    return new Map([...this.links].map(([n, l]) => [n, l.link]));
+  /** A running serial link, by name. */
+  serialLink(name: string): SerialSource['link'] | undefined {
+    return this.links.get(name)?.link;
   }
 
   private makeRouter(config: AgentConfig): EventRouter {
@@ -168,9 +169,12 @@ export class Agent {
 
   private onEvent(ev: AgentEvent): void {
     const sink = this.sink;
-    const toLinks: LinkDelivery[] = [];
+    // One array for every event (the hot path): delivering to a link never routes an event back synchronously.
+    const toLinks = this.toLinks;
+    toLinks.length = 0;
     const messages = this.router.route(ev, toLinks);
     for (let i = 0; i < toLinks.length; i++) this.deliverToLink(toLinks[i]!);
+    toLinks.length = 0;
     for (const msg of messages) {
       if (sink === undefined) {
         this.metrics.dropped.inc({ reason: 'no_sink' });
@@ -230,7 +234,7 @@ export class Agent {
 
   private async startEcuApi(config: AgentConfig): Promise<void> {
     if (config.ecu_api.listen.length === 0) return;
-    const api = new EcuApi(config.ecu_api, { logger: this.log, links: () => this.serialLinks() });
+    const api = new EcuApi(config.ecu_api, { logger: this.log, links: this.links });
     await api.listen();
     this.ecuApi = api;
   }

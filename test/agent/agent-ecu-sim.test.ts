@@ -107,7 +107,7 @@ describe('agent ↔ afb-edge ecu-sim, every protocol', () => {
         await agent.start();
         cleanup.add(() => agent.stop('test over'));
         // JSON links are open as soon as the port is; an slcan link waits for the adapter (the sim) to answer its setup.
-        if (c.label !== 'slcan') await waitFor(() => agent.serialLinks().get('ecu0')?.isOpen === true, 8000, 'link open', 20);
+        if (c.label !== 'slcan') await waitFor(() => agent.serialLink('ecu0')?.isOpen === true, 8000, 'link open', 20);
 
         const api = new WsapiClient(`unix:${apiSock}`, {});
         cleanup.add(() => api.close());
@@ -120,7 +120,7 @@ describe('agent ↔ afb-edge ecu-sim, every protocol', () => {
 
         // The sim starts once the agent listens (an slcan adapter sends frames only after the agent's O).
         const sim = startSim([...c.sim, '--device', pty.peer, '--rate', '1000', '--count', String(COUNT), ...(noise ? ['--noise', String(noise)] : [])]);
-        await waitFor(() => agent.serialLinks().get('ecu0')?.isOpen === true, 8000, 'link open', 20);
+        await waitFor(() => agent.serialLink('ecu0')?.isOpen === true, 8000, 'link open', 20);
         const topic = `fleet/car-042/events/ecu0/${c.event}`;
         await collector.waitCount(topic, COUNT, 20_000);
         const ns = collector.on(topic).map((m) => c.n(JSON.parse(m.text) as Record<string, unknown>));

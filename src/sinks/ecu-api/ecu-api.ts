@@ -26,8 +26,8 @@ import { parseSpec, WsapiServer, type Request, type ServerEvent } from '../../ws
 
 export interface EcuApiDeps {
   logger: Logger;
-  /** The links by name, as the agent holds them now (reloads change them). */
-  links: () => ReadonlyMap<string, SerialLink>;
+  /** The agent's serial sources by name: the live map, which reloads change. */
+  links: ReadonlyMap<string, { readonly link: SerialLink }>;
 }
 
 const DESCRIPTION = {
@@ -44,7 +44,7 @@ export class EcuApi {
     const api = config.api ?? parseSpec(config.listen[0] ?? 'sd:ecu').api;
     this.server = new WsapiServer({ api, logger: deps.logger, description: DESCRIPTION, label: `ecu api ${api}`, stopPushesOnUnsubscribe: true });
     this.server
-      .verb('links', () => [...deps.links().values()].map((l) => l.info()))
+      .verb('links', () => [...deps.links.values()].map((s) => s.link.info()))
       .verb('info', (req) => {
         const link = this.link(req);
         return link === undefined ? undefined : link.info();
@@ -87,8 +87,8 @@ export class EcuApi {
       req.fail('invalid-request', 'args must be an object with "link": the name of a serial link');
       return undefined;
     }
-    const link = this.deps.links().get(name);
-    if (link === undefined) req.fail('unknown-link', `no serial link '${name}' (links: ${[...this.deps.links().keys()].join(', ') || 'none'})`);
+    const link = this.deps.links.get(name)?.link;
+    if (link === undefined) req.fail('unknown-link', `no serial link '${name}' (links: ${[...this.deps.links.keys()].join(', ') || 'none'})`);
     return link;
   }
 
@@ -103,7 +103,7 @@ export class EcuApi {
 
   private subscription(req: Request, on: boolean): void {
     const args = req.args as Record<string, unknown> | null;
-    const names = typeof args === 'object' && args !== null && args.link === '*' ? [...this.deps.links().keys()] : undefined;
+    const names = typeof args === 'object' && args !== null && args.link === '*' ? [...this.deps.links.keys()] : undefined;
     const targets = names ?? (() => { const l = this.link(req); return l === undefined ? [] : [l.name]; })();
     if (req.replied) return;
     for (const name of targets) {
