@@ -12,6 +12,7 @@ import { createProtocol } from '../../src/serial/link/serial-link.js';
 import { canIdName } from '../../src/serial/link/slcan-protocol.js';
 import { encodeLine } from '../../src/serial/ndjson-codec.js';
 import { encodeFrame as canFrame } from '../../src/serial/slcan-codec.js';
+import { splitAt } from '../helpers/chunks.js';
 import { fcSeed } from '../helpers/net-helpers.js';
 import { linkConfig } from '../helpers/serial-config.js';
 
@@ -28,15 +29,10 @@ function harness(over: Parameters<typeof linkConfig>[0]) {
 }
 
 const noise = fc.uint8Array({ maxLength: 300 });
-const chunking = fc.array(fc.integer({ min: 1, max: 64 }), { minLength: 1, maxLength: 16 });
+const chunking = fc.array(fc.nat(), { maxLength: 40 });
 
 function feed(push: (b: Buffer) => void, bytes: Buffer, cuts: number[]): void {
-  let at = 0;
-  for (let i = 0; at < bytes.length; i++) {
-    const n = cuts[i % cuts.length]!;
-    push(bytes.subarray(at, at + n));
-    at += n;
-  }
+  for (const part of splitAt(bytes, cuts)) push(part);
 }
 
 describe('link protocols: hostile input', () => {

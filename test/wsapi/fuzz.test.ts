@@ -12,6 +12,7 @@ import {
   decodeMessage, encodeMessage, writeCall, writeReply, WsapiClient, WsapiServer, type Message,
 } from '../../src/wsapi/index.js';
 import { Cleanup, FakeServer, OP, RawPeer, hex, splitFrames, tempDir, wsFrame, type WireFrame, fcSeed } from '../helpers/net-helpers.js';
+import { splitAt } from '../helpers/chunks.js';
 
 fc.configureGlobal({ seed: fcSeed() });
 
@@ -81,17 +82,10 @@ const violation: fc.Arbitrary<{ bytes: Buffer; code: number; what: string }> = f
     .map(([n, mask]) => ({ bytes: wsFrame(Buffer.alloc(0), { announce: n, mask }).subarray(0, 10), code: 1009, what: `announces ${n}` })),
 );
 
-/** Cuts `bytes` at random places. */
+/** Cuts `bytes` at random places into non-empty writes (an empty stream is one empty write). */
 function chunked(bytes: Buffer, cuts: number[]): Buffer[] {
-  const points = [...new Set(cuts.map((c) => (bytes.length === 0 ? 0 : c % bytes.length)))].filter((c) => c > 0).sort((a, b) => a - b);
-  const out: Buffer[] = [];
-  let at = 0;
-  for (const p of points) {
-    out.push(bytes.subarray(at, p));
-    at = p;
-  }
-  out.push(bytes.subarray(at));
-  return out;
+  const parts = splitAt(bytes, cuts).filter((p) => p.length > 0);
+  return parts.length > 0 ? parts : [bytes];
 }
 
 /**
