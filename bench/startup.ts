@@ -14,14 +14,17 @@
  * against a local mosquitto, so the figure is the agent's own start-up.
  * A bare `node -e 0` run gives Node's own floor on this machine.
  *
- *   node dist/bench/startup.js [--runs N] [--binders N] [--compile-cache]
+ *   node dist/bench/startup.js [--runs N] [--binders N]
  *
- * --compile-cache sets NODE_COMPILE_CACHE (Node >= 22.1; ignored by Node 20)
- * to a temp dir that the first run fills. Prints a table, then one line:
- * "startup: spawn->READY=1 median X ms (min, p90, max) ...".
+ * Two modes, run alternately so that both see the same machine load: the
+ * agent without a code cache (the baseline: a first start after install)
+ * and with the V8 code cache of dist/src/cli/launch.cjs (AFB_EDGE_CODE_CACHE,
+ * filled by one warm-up run first: every later start). Prints a table, then
+ * one line per mode, "startup[mode]: spawn->READY=1 median X ms (min, p90,
+ * max) ...", and the ratio of the medians.
  */
 import { spawn, spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -37,7 +40,6 @@ const { values } = parseArgs({
   options: {
     runs: { type: 'string', default: '10' },
     binders: { type: 'string', default: '0' },
-    'compile-cache': { type: 'boolean', default: false },
   },
 });
 const runs = Number(values.runs);
@@ -50,6 +52,10 @@ function stats(xs: number[]): { min: number; median: number; p90: number; max: n
   return { min: s[0]!, median: at(0.5), p90: at(0.9), max: s[s.length - 1]! };
 }
 const fmt = (x: number): string => x.toFixed(0).padStart(6);
+
+const MODES = ['plain', 'cached'] as const;
+type Mode = (typeof MODES)[number];
+interface Sample { toReady: number; logged: number; cpu: number; toExit: number }
 
 async function main(): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'afb-edge-startup-'));
@@ -76,7 +82,9 @@ async function main(): Promise<void> {
     ].join('\n'));
     const env: NodeJS.ProcessEnv = { ...process.env, NOTIFY_SOCKET: listener.address };
     delete env.WATCHDOG_USEC;
-    if (values['compile-cache']) env.NODE_COMPILE_CACHE = join(dir, 'compile-cache');
+    const cacheDir = join(dir, 'code-cache');
+    mkdirSync(cacheDir);
+    const envFor = (mode: Mode): NodeJS.ProcessEnv => (mode === 'cached' ? { ...env, AFB_EDGE_CODE_CACHE: cacheDir } : env);
 
     const nodeFloor: number[] = [];
     for (let i = 0; i < Math.min(5, runs); i++) {
@@ -86,39 +94,52 @@ async function main(): Promise<void> {
     }
 
     const load0 = loadavg()[0]!;
-    console.log(`node ${process.version}, ${cpus().length} x ${cpus()[0]?.model ?? '?'}, load ${load0.toFixed(2)}, broker ${broker.kind}, ${binderCount} binder(s)${values['compile-cache'] ? ', NODE_COMPILE_CACHE on' : ''}`);
-    console.log('run  spawn->READY  "ready in"     cpu  SIGTERM->exit   (ms)');
-    const toReady: number[] = [];
-    const logged: number[] = [];
-    const cpu: number[] = [];
-    const toExit: number[] = [];
-    for (let i = 0; i < runs; i++) {
+    console.log(`node ${process.version}, ${cpus().length} x ${cpus()[0]?.model ?? '?'}, load ${load0.toFixed(2)}, broker ${broker.kind}, ${binderCount} binder(s)`);
+
+    /** One start: spawn -> READY=1, the agent's own figures, SIGTERM -> exit (the exit writes the code cache when there was none). */
+    const startOnce = async (mode: Mode): Promise<Sample> => {
       rmSync(join(dir, 'outbox.db'), { force: true });
       const from = listener.messages.length;
       const t0 = monotonicNs();
-      const child = spawn(launcher, ['run', '--config', config], { env, stdio: ['ignore', 'ignore', 'pipe'] });
+      const child = spawn(launcher, ['run', '--config', config], { env: envFor(mode), stdio: ['ignore', 'ignore', 'pipe'] });
       let stderr = '';
       child.stderr!.on('data', (d) => { stderr += d; });
       const exited = new Promise<void>((r) => child.once('exit', () => r()));
       const ready = await listener.next((m) => m.fields.READY === '1' && m.pid === child.pid, 20_000, from);
-      toReady.push(ms(ready.t - t0));
+      const toReady = ms(ready.t - t0);
       await new Promise((r) => setTimeout(r, 50)); // the log line follows the datagram
       const line = /ready in (\d+) ms, cpu (\d+) ms/.exec(stderr);
-      logged.push(Number(line?.[1] ?? NaN));
-      cpu.push(Number(line?.[2] ?? NaN));
       const t1 = monotonicNs();
       child.kill('SIGTERM');
       await exited;
-      toExit.push(ms(monotonicNs() - t1));
-      console.log(`${String(i + 1).padStart(3)}  ${fmt(toReady[i]!)}        ${fmt(logged[i]!)}  ${fmt(cpu[i]!)}     ${fmt(toExit[i]!)}`);
+      if (/launch:/.test(stderr)) throw new Error(`launcher warning: ${stderr}`);
+      return { toReady, logged: Number(line?.[1] ?? NaN), cpu: Number(line?.[2] ?? NaN), toExit: ms(monotonicNs() - t1) };
+    };
+
+    await startOnce('cached'); // warm-up: writes the cache
+    if (readdirSync(cacheDir).length !== 1) throw new Error(`the warm-up run left ${readdirSync(cacheDir).length} files in the code cache directory, expected 1`);
+    const samples: Record<Mode, Sample[]> = { plain: [], cached: [] };
+    console.log('run  mode     spawn->READY  "ready in"     cpu  SIGTERM->exit   (ms)');
+    for (let i = 0; i < runs; i++) {
+      for (const mode of MODES) {
+        const x = await startOnce(mode);
+        samples[mode].push(x);
+        console.log(`${String(i + 1).padStart(3)}  ${mode.padEnd(6)}  ${fmt(x.toReady)}        ${fmt(x.logged)}  ${fmt(x.cpu)}     ${fmt(x.toExit)}`);
+      }
     }
-    const r = stats(toReady);
-    const g = stats(logged);
-    const e = stats(toExit);
-    const c = stats(cpu);
     const n = stats(nodeFloor);
     console.log(`node -e 0 (spawn->exit): median ${n.median.toFixed(0)} ms`);
-    console.log(`startup: spawn->READY=1 median ${r.median.toFixed(0)} ms (min ${r.min.toFixed(0)}, p90 ${r.p90.toFixed(0)}, max ${r.max.toFixed(0)}); "ready in" median ${g.median.toFixed(0)} ms (cpu ${c.median.toFixed(0)} ms); stop median ${e.median.toFixed(0)} ms; ${runs} runs, load ${load0.toFixed(2)} -> ${loadavg()[0]!.toFixed(2)}`);
+    for (const mode of MODES) {
+      const xs = samples[mode];
+      const r = stats(xs.map((x) => x.toReady));
+      const g = stats(xs.map((x) => x.logged));
+      const c = stats(xs.map((x) => x.cpu));
+      const e = stats(xs.map((x) => x.toExit));
+      console.log(`startup[${mode}]: spawn->READY=1 median ${r.median.toFixed(0)} ms (min ${r.min.toFixed(0)}, p90 ${r.p90.toFixed(0)}, max ${r.max.toFixed(0)}); "ready in" median ${g.median.toFixed(0)} ms (cpu ${c.median.toFixed(0)} ms); stop median ${e.median.toFixed(0)} ms; ${runs} runs`);
+    }
+    const med = (mode: Mode) => stats(samples[mode].map((x) => x.toReady)).median;
+    const cpuMed = (mode: Mode) => stats(samples[mode].map((x) => x.cpu)).median;
+    console.log(`startup: cached/plain spawn->READY=1 ${(med('cached') / med('plain')).toFixed(2)}x, cpu ${(cpuMed('cached') / cpuMed('plain')).toFixed(2)}x; load ${load0.toFixed(2)} -> ${loadavg()[0]!.toFixed(2)}`);
   } finally {
     await listener.close();
     for (const s of servers) await s.close();

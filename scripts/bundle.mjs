@@ -1,41 +1,77 @@
 #!/usr/bin/env node
 /**
  * Bundles the compiled CLI (dist/src/cli/main.js) and its pure-JS
- * dependencies into dist/src/cli/afb-edge.bundle.mjs (plus one chunk per
- * lazily loaded command, beside it), which bin/afb-edge runs when it exists. Why: Node resolves, reads and wraps
- * ~400 files at start-up otherwise; one file starts about a third faster on
- * x86 (bench/startup.ts) and more on small or emulated ARM cores, with a few
- * MB less RSS. Packages with native addons (and dev-only ones) stay external
- * and load from node_modules as usual. The bundle sits beside main.js so that
- * the paths the code derives from import.meta.url (package.json, the addon,
- * boards/) are the same.
+ * dependencies into one CommonJS file, dist/src/cli/afb-edge.bundle.cjs,
+ * which bin/afb-edge runs when it exists.
+ *
+ * Why one file: Node otherwise resolves, reads and wraps ~400 files at
+ * start-up. Why CommonJS rather than an ES module: Node's ES module loader
+ * (module jobs, linking, the ES facades of the builtins it imports) costs
+ * more than the code it loads. The CommonJS bundle reaches READY=1 in about
+ * half the time of an ESM bundle of the same code, in the emulated arm64
+ * guest (3.6 s against 6.6 s, docs/qemu.md) and on x86 (bench/startup.ts).
+ * Commands stay lazy: esbuild keeps each dynamically imported module in a
+ * function that runs when the command is chosen, so `run` parses the demo
+ * and the simulators but does not execute them.
+ *
+ * Packages with native addons (and dev-only ones) stay external and load
+ * from node_modules. The bundle sits beside main.js, so the paths the code
+ * derives from import.meta.url (package.json, the addon, boards/) are the
+ * same.
+ *
+ *   node scripts/bundle.mjs [--esbuild MODULE]
+ *
+ * --esbuild: the esbuild JS API to use (a path), e.g. esbuild-wasm's
+ * lib/main.js where no native esbuild binary runs (the Yocto recipe).
  */
-import { build } from 'esbuild';
 import { readdirSync, rmSync } from 'node:fs';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { parseArgs } from 'node:util';
+
+const { values } = parseArgs({ options: { esbuild: { type: 'string' } } });
+const { build } = values.esbuild ? await import(pathToFileURL(resolve(values.esbuild)).href) : await import('esbuild');
+
+/**
+ * mqtt's index ('mqtt') stays external: only the commands for people (monitor,
+ * demo) use it, for mqtt.connect() and its websocket URLs. Bundled, its
+ * transports (ws, socks, ip-address: ~350 KB) would be parsed at every start
+ * of the agent, which imports mqtt/lib/* directly (src/sinks/mqtt/mqtt-transport.ts).
+ * (esbuild's `external: ['mqtt']` would take mqtt/lib/* out as well.)
+ */
+const mqttIndexExternal = {
+  name: 'mqtt-index-external',
+  setup(b) {
+    b.onResolve({ filter: /^mqtt$/ }, (args) => ({ path: args.path, external: true }));
+  },
+};
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const cliDir = join(root, 'dist/src/cli');
-// Chunk names carry a hash: drop the previous build's, or they pile up in dist/ (and in npm pack).
-for (const f of readdirSync(cliDir)) if (/^(afb-edge\.bundle|bundle-.*)\.mjs$/.test(f)) rmSync(join(cliDir, f));
+// Outputs of earlier bundle layouts (an ES module bundle with chunks): not left to be shipped.
+for (const f of readdirSync(cliDir)) if (/^(afb-edge\.bundle|bundle-.*)\.(mjs|cjs)$/.test(f)) rmSync(join(cliDir, f));
+const outfile = join(cliDir, 'afb-edge.bundle.cjs');
 const result = await build({
-  entryPoints: { 'afb-edge.bundle': join(root, 'dist/src/cli/main.js') },
-  outdir: join(root, 'dist/src/cli'),
-  outExtension: { '.js': '.mjs' },
-  // One chunk per lazily imported command: `run` does not parse the demo or the simulators.
-  splitting: true,
-  chunkNames: 'bundle-[name]-[hash]',
+  entryPoints: [join(cliDir, 'main.js')],
+  outfile,
   bundle: true,
   platform: 'node',
-  format: 'esm',
+  format: 'cjs',
   target: 'node20',
   external: ['better-sqlite3', '@serialport/bindings-cpp', '@serialport/binding-mock', 'aedes'],
-  // Bundled CommonJS modules call require(): give the ES module one.
-  banner: { js: "import { createRequire as __afbEdgeRequire } from 'node:module'; const require = __afbEdgeRequire(import.meta.url);" },
+  plugins: [mqttIndexExternal],
+  // import.meta does not exist in CommonJS: the same file URL, from __filename.
+  define: { 'import.meta.url': '__afbEdgeModuleUrl' },
+  banner: { js: "const __afbEdgeModuleUrl = require('node:url').pathToFileURL(__filename).href;" },
+  // Whitespace and comments out, names kept (stack traces stay readable): V8
+  // keeps the whole source in memory, and parses it at every start. ASCII
+  // only, so that V8 stores it one byte per character, not two.
+  minifyWhitespace: true,
+  minifySyntax: true,
+  charset: 'ascii',
   legalComments: 'none',
   logLevel: 'warning',
   metafile: true,
 });
 const bytes = Object.values(result.metafile.outputs).reduce((n, o) => n + o.bytes, 0);
-console.log(`bundle: dist/src/cli/afb-edge.bundle.mjs + ${Object.keys(result.metafile.outputs).length - 1} chunks, ${Object.keys(result.metafile.inputs).length} modules, ${(bytes / 1024).toFixed(0)} KiB`);
+console.log(`bundle: dist/src/cli/afb-edge.bundle.cjs, ${Object.keys(result.metafile.inputs).length} modules, ${(bytes / 1024).toFixed(0)} KiB`);

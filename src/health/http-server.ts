@@ -2,8 +2,10 @@
  * Opt-in local HTTP endpoint: GET /metrics (Prometheus text format) and
  * GET /healthz. node:http is enough for two routes; no framework.
  */
-import http from 'node:http';
+import { lazyBuiltin } from '../util/builtin.js';
 import type { AgentMetrics } from './metrics.js';
+
+const http = lazyBuiltin<typeof import('node:http')>('node:http');
 
 export interface HealthHttp {
   close(): Promise<void>;
@@ -22,7 +24,7 @@ export function parseListen(text: string): { host: string; port: number } {
 
 export async function startHealthHttp(listen: string, metrics: AgentMetrics, healthy: () => Record<string, unknown>): Promise<HealthHttp> {
   const { host, port } = parseListen(listen);
-  const server = http.createServer((req, res) => {
+  const server = http().createServer((req, res) => {
     const url = (req.url ?? '/').split('?')[0];
     if (req.method !== 'GET' && req.method !== 'HEAD') {
       res.writeHead(405, { allow: 'GET, HEAD' }).end();

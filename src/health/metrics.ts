@@ -3,7 +3,12 @@
  * be served in Prometheus text format and published as a status message.
  * Every bound in the agent has a counter here that shows when it fired.
  */
-import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
+// prom-client's modules one by one, not its index: the index also loads the
+// Pushgateway (http, https, url) and every process collector, ~0.6 s of the
+// agent's start-up in the emulated arm64 guest (docs/qemu.md).
+import Counter from 'prom-client/lib/counter.js';
+import Gauge from 'prom-client/lib/gauge.js';
+import Registry from 'prom-client/lib/registry.js';
 
 const PROCESS_METRICS_DETAIL = /^afb_edge_(process|nodejs)_/;
 const PROCESS_METRICS_SUMMARY = new Set([
@@ -37,18 +42,36 @@ export class AgentMetrics {
   readonly serialRequests = new Counter({ name: 'afb_edge_serial_requests_total', help: 'Requests to an ECU, per outcome', labelNames: ['link', 'outcome'], registers: [this.registry] });
   readonly errors = new Counter({ name: 'afb_edge_errors_total', help: 'Errors logged, per component', labelNames: ['component'], registers: [this.registry] });
 
+  private readonly withProcessMetrics: boolean;
+  private processMetrics: Promise<void> | undefined;
+
   constructor(options: { defaultMetrics?: boolean } = {}) {
-    // Process metrics: RSS, heap, event-loop lag (prom-client measures them).
-    if (options.defaultMetrics !== false) collectDefaultMetrics({ register: this.registry, prefix: 'afb_edge_', eventLoopMonitoringPrecision: 20 });
+    this.withProcessMetrics = options.defaultMetrics !== false;
+  }
+
+  /**
+   * Starts the process metrics (RSS, CPU, heap, event-loop lag: prom-client
+   * measures them). `run` calls it right after READY=1 because their modules
+   * are not needed to get there; the first text() or summary() calls it too.
+   * Idempotent.
+   */
+  collectProcessMetrics(): Promise<void> {
+    if (!this.withProcessMetrics) return Promise.resolve();
+    this.processMetrics ??= import('prom-client/lib/defaultMetrics.js').then(({ default: collectDefaultMetrics }) => {
+      collectDefaultMetrics({ register: this.registry, prefix: 'afb_edge_', eventLoopMonitoringPrecision: 20 });
+    });
+    return this.processMetrics;
   }
 
   /** Prometheus text exposition. */
-  text(): Promise<string> {
+  async text(): Promise<string> {
+    await this.collectProcessMetrics();
     return this.registry.metrics();
   }
 
   /** A compact JSON summary for the status topic. */
   async summary(): Promise<Record<string, unknown>> {
+    await this.collectProcessMetrics();
     const out: Record<string, unknown> = {};
     for (const m of await this.registry.getMetricsAsJSON()) {
       // Of the process metrics, only those an operator looks at first: the status message stays small.

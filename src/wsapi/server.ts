@@ -3,7 +3,6 @@
  * socket specs, so native binders can import it with --ws-client.
  */
 import { EventEmitter } from 'node:events';
-import { randomBytes } from 'node:crypto';
 import type { Server, Socket } from 'node:net';
 import { unlinkSync } from 'node:fs';
 import { BROADCAST_HOP_MAX } from './constants.js';
@@ -17,6 +16,10 @@ import { SessionStore } from './session.js';
 import { parseSpec, type SocketSpec } from './spec.js';
 import { listenSpec } from './sockets.js';
 import { silentLogger, type Logger } from '../util/log.js';
+import { lazyBuiltin } from '../util/builtin.js';
+
+// Broadcast ids only: the agent's start-up does not load crypto for them.
+const crypto = lazyBuiltin<typeof import('node:crypto')>('node:crypto');
 
 /** A verb handler: reply through `req`, or return a value (replied as data) / throw (replied as error). */
 export type VerbHandler = (req: Request) => unknown;
@@ -240,7 +243,7 @@ export class WsapiServer extends EventEmitter implements EventHost {
 
   broadcastEvent(name: string, dataJson: string, options: BroadcastOptions = {}): boolean {
     const hop = options.hop ?? BROADCAST_HOP_MAX;
-    const uuid = options.uuid ?? randomBytes(16);
+    const uuid = options.uuid ?? crypto().randomBytes(16);
     if (!this.seenBroadcasts.add(Buffer.from(uuid).toString('hex'))) return false; // loop: already relayed
     if (hop <= 0) return false;
     this.defer(() => {

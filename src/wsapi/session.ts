@@ -4,7 +4,9 @@
  * with S close when the last reference goes (autoclose), so re-joining the
  * same uuid later gives a fresh one.
  */
-import { randomUUID } from 'node:crypto';
+import { lazyBuiltin } from '../util/builtin.js';
+
+const crypto = lazyBuiltin<typeof import('node:crypto')>('node:crypto');
 
 export class Session {
   /** Per-session storage for verb handlers (the binder's "context"). */
@@ -26,7 +28,7 @@ export class SessionStore {
   private readonly byUuid = new Map<string, Session>();
 
   /** Takes a reference on the session `uuid`, creating it if needed. */
-  acquire(uuid: string = randomUUID()): Session {
+  acquire(uuid: string = crypto().randomUUID()): Session {
     let s = this.byUuid.get(uuid);
     if (s === undefined || s.closed) {
       s = new Session(uuid);

@@ -4,12 +4,13 @@
  * found from its location.
  */
 import { spawnSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { beforeAll, expect, it } from 'vitest';
 import { cliMain, ensureBuilt, projectRoot } from '../helpers/cli.js';
 
-const bundle = join(projectRoot, 'dist/src/cli/afb-edge.bundle.mjs');
+const bundle = join(projectRoot, 'dist/src/cli/afb-edge.bundle.cjs');
 const example = join(projectRoot, 'config/afb-edge.example.yaml');
 const run = (entry: string, args: string[]) => spawnSync(process.execPath, [entry, ...args], { encoding: 'utf8' });
 
@@ -25,9 +26,19 @@ it('the build made the bundle, and it answers as main.js does', () => {
   }
 });
 
-it('bin/afb-edge runs the bundle', () => {
-  // -p prints what node was asked to run: the launcher's entry point
-  const r = spawnSync(join(projectRoot, 'bin/afb-edge'), [], { encoding: 'utf8', env: { ...process.env, AFB_EDGE_NODE_FLAGS: '-p process.argv[1]' } });
-  expect(r.status).toBe(0);
-  expect(r.stdout.trim()).toMatch(/dist\/src\/cli\/afb-edge\.bundle\.mjs$/);
+it('bin/afb-edge runs the bundle (through dist/src/cli/launch.cjs)', () => {
+  // A preload that lists, at exit, the CommonJS files the process loaded.
+  const dir = mkdtempSync(join(tmpdir(), 'afb-edge-bundle-test-'));
+  try {
+    const preload = join(dir, 'loaded.cjs');
+    writeFileSync(preload, "process.on('exit', () => process.stdout.write('\\nLOADED ' + Object.keys(require.cache).join(' ')));\n");
+    const r = spawnSync(join(projectRoot, 'bin/afb-edge'), ['--version'], { encoding: 'utf8', env: { ...process.env, AFB_EDGE_NODE_FLAGS: `--require ${preload}` } });
+    expect(r.status).toBe(0);
+    const loaded = /LOADED (.*)/.exec(r.stdout)?.[1]?.split(' ') ?? [];
+    expect(loaded.some((f) => f.endsWith('dist/src/cli/launch.cjs'))).toBe(true);
+    expect(loaded.some((f) => f.endsWith('dist/src/cli/afb-edge.bundle.cjs'))).toBe(true);
+    expect(loaded.some((f) => f.endsWith('dist/src/cli/main.js'))).toBe(false);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });

@@ -71,7 +71,7 @@ export async function runCommand(argv: string[]): Promise<number> {
     process.once('SIGINT', () => resolve('SIGINT'));
     process.once('SIGTERM', () => resolve('SIGTERM'));
     // READY=1 only once the handlers are in place: systemd may send SIGHUP or SIGTERM as soon as it has it.
-    void sd.ready(agent);
+    void sd.ready(agent).then(() => agent.metrics.collectProcessMetrics());
   });
   sd.stopping(signal);
   process.removeListener('SIGHUP', onHup);

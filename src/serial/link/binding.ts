@@ -1,12 +1,17 @@
 /**
  * The serialport binding for real devices, loaded on first use: the agent
  * without serial links never loads the native addon (memory, start time).
+ * Loaded with require, not import(): it is a CommonJS package, and the
+ * bundle that dist/src/cli/launch.cjs runs through a V8 code cache must not
+ * hold import() (Node cannot resolve one in code taken from the cache).
  */
+import { createRequire } from 'node:module';
 import type { BindingInterface } from '@serialport/bindings-cpp';
 
+const load = createRequire(import.meta.url);
 let loaded: Promise<BindingInterface> | undefined;
 
 export function systemBinding(): Promise<BindingInterface> {
-  loaded ??= import('@serialport/bindings-cpp').then((m) => m.autoDetect() as BindingInterface);
+  loaded ??= Promise.resolve().then(() => (load('@serialport/bindings-cpp') as typeof import('@serialport/bindings-cpp')).autoDetect() as BindingInterface);
   return loaded;
 }

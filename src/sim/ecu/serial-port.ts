@@ -11,6 +11,7 @@
  * same device fails with "Cannot lock port".
  */
 import { SerialPortStream } from '@serialport/stream';
+import { systemBinding } from '../../serial/link/binding.js';
 
 export interface SerialOpenOptions {
   path: string;
@@ -29,13 +30,11 @@ export class SerialOpenError extends Error {
 /** Opens `path` 8N1 without flow control; rejects with a SerialOpenError saying what failed and where. */
 export async function openSerialPort(options: SerialOpenOptions): Promise<OpenedPort> {
   const { path, baudRate } = options;
-  // The native addon is loaded on use (few commands need it); @serialport/stream is plain
-  // JavaScript, imported statically: a dynamic import of a CommonJS module inside the
-  // split bundle (scripts/bundle.mjs) yields only its default export.
-  const { autoDetect } = await import('@serialport/bindings-cpp');
+  // The native addon is loaded on use (few commands need it), as the agent's links load it.
+  const binding = await systemBinding();
   return new Promise((resolve, reject) => {
     const port = new SerialPortStream({
-      binding: autoDetect(), path, baudRate, autoOpen: false,
+      binding, path, baudRate, autoOpen: false,
       dataBits: 8, parity: 'none', stopBits: 1, rtscts: false,
     });
     port.open((err) => {

@@ -12,13 +12,15 @@
  * in id order on the next connection (see README.md, delivery guarantees).
  */
 import { EventEmitter } from 'node:events';
-import mqtt, { ReasonCodes, UniqueMessageIdProvider, type IClientOptions, type IConnackPacket, type MqttClient } from 'mqtt';
+import type { IClientOptions, IConnackPacket } from 'mqtt';
+import { ReasonCodes } from 'mqtt/lib/handlers/ack';
 import type { DeviceConfig, MqttConfig, OutboxConfig } from '../../config/types.js';
 import type { OutboundMessage } from '../../core/event.js';
 import type { AgentMetrics } from '../../health/metrics.js';
 import { RateLimitedLog, type Logger } from '../../util/log.js';
 import { Backoff } from '../../util/backoff.js';
 import { brokerLabel, buildConnectOptions } from './connect-options.js';
+import { connectMqtt, UniqueMessageIdProvider, type MqttClient } from './mqtt-transport.js';
 import { describeError } from './describe-error.js';
 import { Qos0Sender } from './qos0-sender.js';
 import { Outbox, type EnqueueResult, type StoredMessage, type Synchronous } from './outbox.js';
@@ -298,7 +300,7 @@ export class MqttSink extends EventEmitter {
     }
     if (!this.config.clean_session) options.messageIdProvider = new UniqueMessageIdProvider();
     const gen = ++this.gen;
-    const client = mqtt.connect(this.config.url, options);
+    const client = connectMqtt(this.config.url, options);
     this.client = client;
     // No Nagle: QoS 0 gets no PUBACK to carry TCP ACKs back, so a lone small message would wait for
     // the broker's delayed ACK (~40 ms). Packets of one event-loop turn are still written together (cork).

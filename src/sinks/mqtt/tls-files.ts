@@ -5,10 +5,12 @@
  * the files' fingerprints (inode, size, mtime: rotation tools either rewrite
  * in place or rename a new file over the old one; both change one of them).
  */
-import { createSecureContext } from 'node:tls';
 import type { TlsConfig } from '../../config/types.js';
 import { fileFingerprint } from '../../config/secrets.js';
 import type { SecretReader } from './secrets-reader.js';
+import { lazyBuiltin } from '../../util/builtin.js';
+
+const tls = lazyBuiltin<typeof import('node:tls')>('node:tls');
 
 export interface TlsMaterial {
   ca?: Buffer;
@@ -76,7 +78,7 @@ export class TlsFiles {
     if (t.key_passphrase_file !== undefined) m.passphrase = this.secrets.text(t.key_passphrase_file, 'mqtt.tls.key_passphrase_file');
     try {
       // Fails on unparsable PEM, a wrong passphrase, or a key that does not match the certificate.
-      createSecureContext({ ca: m.ca, cert: m.cert, key: m.key, passphrase: m.passphrase });
+      tls().createSecureContext({ ca: m.ca, cert: m.cert, key: m.key, passphrase: m.passphrase });
     } catch (err) {
       throw new Error(`mqtt.tls: ${(err as Error).message} (${[t.ca_file, t.cert_file, t.key_file].filter(Boolean).join(', ')})`);
     }

@@ -144,7 +144,7 @@ do_afb_edge_prepare() {
     cat > ${WORKDIR}/afb-edge-tsconfig.json <<EOF
     {
       "extends": "${S}/tsconfig.json",
-      "include": ["${S}/src/**/*.ts"],
+      "include": ["${S}/src/**/*.ts", "${S}/src/**/*.cts"],
       "compilerOptions": {
         "rootDir": "${S}",
         "outDir": "${S}/dist",

@@ -1,0 +1,126 @@
+/**
+ * What bin/afb-edge starts: the one-file bundle (scripts/bundle.mjs), with a
+ * V8 code cache when a cache directory is given; the compiled modules
+ * (main.js) when there is no bundle.
+ *
+ * Why a code cache: at each start V8 parses the 1 MB bundle again and then
+ * compiles every function the start-up runs. In the emulated arm64 guest
+ * that is about a third of the time to READY=1 (docs/qemu.md). A small
+ * board's Cortex-A53 pays the same share. With the cache, V8 takes the
+ * bytecode it compiled during an earlier run instead.
+ * Node 22 has a compile cache of its own (module.enableCompileCache), but
+ * Node 20, which current Yocto LTS releases ship, has none. The cache is
+ * written once per bundle, a few seconds after start-up, so it holds the
+ * functions start-up compiled (V8 adds those compiled since the script ran).
+ *
+ * Where: $AFB_EDGE_CODE_CACHE, else $CACHE_DIRECTORY (systemd's
+ * CacheDirectory=afb-edge), else no cache. One file per bundle build and
+ * Node version: `afb-edge-<node>-<arch>-<bundle size, mtime, inode>.v8cache`,
+ * written 10 s after start-up or at exit, whichever comes first.
+ * Files of other builds are deleted when a new one is written, so the
+ * directory holds at most one. V8 checks a cache against its own version and
+ * flags and rejects a stale one. The file name guards against a bundle
+ * replaced by another of the same length, which V8 would not notice.
+ */
+import fs = require('node:fs');
+import path = require('node:path');
+import v8 = require('node:v8');
+import vm = require('node:vm');
+import Module = require('node:module');
+import url = require('node:url');
+
+const bundle = path.join(__dirname, 'afb-edge.bundle.cjs');
+/** Seconds after start-up before the cache is written (the start-up's functions are compiled by then). */
+const WRITE_AFTER_MS = 10_000;
+
+function cacheDir(): string | undefined {
+  const dir = process.env.AFB_EDGE_CODE_CACHE || process.env.CACHE_DIRECTORY?.split(':')[0];
+  return dir ? dir : undefined;
+}
+
+function warn(message: string): void {
+  // Before the agent's logger exists, in its line format; a cache problem never stops the start.
+  process.stderr.write(`<warn> launch: ${message}\n`);
+}
+
+function runWithCache(dir: string, st: fs.Stats): void {
+  const prefix = `afb-edge-${process.version}-${process.arch}-`;
+  const file = path.join(dir, `${prefix}${st.size}-${Math.trunc(st.mtimeMs)}-${st.ino}.v8cache`);
+  let cachedData: Buffer | undefined;
+  try {
+    cachedData = fs.readFileSync(file);
+  } catch {
+    // first start of this build: no cache yet
+  }
+  // Release builds of V8 neither checksum the code caches they write nor check the ones they
+  // read: a flipped bit on the board's flash would crash the agent. With this flag V8 does
+  // both, and rejects a damaged cache. Set here rather than on the command line, where it
+  // would also re-verify Node's own start-up snapshot at every start.
+  v8.setFlagsFromString('--verify-snapshot-checksum');
+  const source = fs.readFileSync(bundle, 'utf8');
+  const script = new vm.Script(Module.wrap(source.startsWith('#!') ? '//' + source : source), {
+    filename: bundle,
+    cachedData,
+    // No importModuleDynamically: Node 20 cannot resolve an import() in functions taken from a
+    // code cache (ERR_VM_DYNAMIC_IMPORT_CALLBACK_MISSING even with USE_MAIN_CONTEXT_DEFAULT_LOADER),
+    // so `run` has none on its path (src/serial/link/binding.ts) and fails the same way with or
+    // without a cache if one comes back (test/cli/launch.test.ts).
+  });
+  if (cachedData === undefined || script.cachedDataRejected === true) {
+    if (script.cachedDataRejected === true) warn(`code cache ${file} rejected by V8, writing a new one`);
+    let written = false;
+    const write = () => {
+      if (written) return;
+      written = true;
+      writeCache(script, dir, file);
+    };
+    setTimeout(write, WRITE_AFTER_MS).unref();
+    process.once('exit', write);
+  }
+  const mod = new Module(bundle, module);
+  mod.filename = bundle;
+  mod.paths = (Module as unknown as { _nodeModulePaths(dir: string): string[] })._nodeModulePaths(__dirname);
+  const wrapper = script.runInThisContext() as (...args: unknown[]) => void;
+  wrapper.call(mod.exports, mod.exports, Module.createRequire(bundle), mod, bundle, __dirname);
+}
+
+function writeCache(script: vm.Script, dir: string, file: string): void {
+  try {
+    const data = script.createCachedData();
+    const tmp = `${file}.${process.pid}.tmp`;
+    const fd = fs.openSync(tmp, 'w', 0o600);
+    try {
+      fs.writeSync(fd, data);
+      fs.fsyncSync(fd); // a power cut after the rename leaves the whole file, not an empty one
+    } finally {
+      fs.closeSync(fd);
+    }
+    fs.renameSync(tmp, file); // atomic: a concurrent start reads the old file or the whole new one
+    for (const f of fs.readdirSync(dir)) {
+      if (f.startsWith('afb-edge-') && f.endsWith('.v8cache') && path.join(dir, f) !== file) fs.rmSync(path.join(dir, f), { force: true });
+    }
+  } catch (err) {
+    warn(`cannot write the code cache in ${dir}: ${(err as Error).message}`);
+  }
+}
+
+function main(): void {
+  let st: fs.Stats;
+  try {
+    st = fs.statSync(bundle);
+  } catch {
+    // No bundle (a build without scripts/bundle.mjs): the compiled ES modules.
+    void import(url.pathToFileURL(path.join(__dirname, 'main.js')).href);
+    return;
+  }
+  const dir = cacheDir();
+  // The cache is the service's: the other commands compile other functions and would each
+  // rewrite it with theirs (and the demo imports aedes, an ES module, with import()).
+  if (dir === undefined || process.argv[2] !== 'run') {
+    require(bundle);
+    return;
+  }
+  runWithCache(dir, st);
+}
+
+main();

@@ -1,0 +1,124 @@
+/**
+ * dist/src/cli/launch.cjs, what bin/afb-edge starts: the bundle through a V8
+ * code cache for `run` when a cache directory is given. The cache is written
+ * by a start and taken by the next. A stale or damaged cache is rejected,
+ * reported and replaced, never fatal. The directory holds one file.
+ */
+import { spawn, spawnSync } from 'node:child_process';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ensureBuilt, projectRoot } from '../helpers/cli.js';
+
+const launcher = join(projectRoot, 'bin/afb-edge');
+let dir: string;
+let config: string;
+
+beforeAll(() => {
+  ensureBuilt();
+  dir = mkdtempSync(join(tmpdir(), 'afb-edge-launch-'));
+  config = join(dir, 'agent.yaml');
+  // No broker on port 9 and a serial device that does not exist: both are retried, the agent
+  // still becomes ready. The serial link makes `run` load serialport's addon at start-up.
+  writeFileSync(config, [
+    'device: { id: launch-test }',
+    'binders: []',
+    'routes: []',
+    'mqtt: { url: "mqtt://127.0.0.1:9" }',
+    `outbox: { path: ${join(dir, 'outbox.db')} }`,
+    'serial: { links: [ { name: ecu0, device: /nonexistent/afb-edge-launch-test, protocol: ndjson } ] }',
+    '',
+  ].join('\n'));
+});
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+/** `afb-edge run` until it logs readiness, then SIGTERM; resolves with its stderr and exit code. */
+function runUntilReady(cacheDir: string | undefined): Promise<{ stderr: string; code: number | null }> {
+  const env = { ...process.env };
+  delete env.CACHE_DIRECTORY;
+  delete env.NOTIFY_SOCKET;
+  if (cacheDir !== undefined) env.AFB_EDGE_CODE_CACHE = cacheDir;
+  else delete env.AFB_EDGE_CODE_CACHE;
+  const child = spawn(launcher, ['run', '--config', config], { env, stdio: ['ignore', 'ignore', 'pipe'] });
+  let stderr = '';
+  let stopping = false;
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => { child.kill('SIGKILL'); reject(new Error(`not ready in 20 s: ${stderr}`)); }, 20_000);
+    child.stderr!.on('data', (d: Buffer) => {
+      stderr += d;
+      if (!stopping && /ready in \d+ ms/.test(stderr)) {
+        stopping = true; // once: a second SIGTERM during the drain would kill it
+        child.kill('SIGTERM');
+      }
+    });
+    child.once('exit', (code) => { clearTimeout(timer); resolve({ stderr, code }); });
+  });
+}
+
+const cacheFiles = (d: string) => readdirSync(d).filter((f) => f.endsWith('.v8cache'));
+
+describe('code cache', () => {
+  it('the first start writes it at exit, the next one takes it without a word', async () => {
+    const cache = mkdtempSync(join(dir, 'cache-'));
+    const first = await runUntilReady(cache);
+    expect(first.code).toBe(0);
+    expect(first.stderr).not.toMatch(/launch:|^afb-edge: /m);
+    const files = cacheFiles(cache);
+    expect(files).toHaveLength(1);
+    expect(files[0]).toMatch(new RegExp(`^afb-edge-${process.version}-${process.arch}-\\d+-\\d+-\\d+\\.v8cache$`));
+    const written = statSync(join(cache, files[0]!)).mtimeMs;
+    expect(statSync(join(cache, files[0]!)).size).toBeGreaterThan(100_000);
+
+    const second = await runUntilReady(cache);
+    expect(second.code).toBe(0);
+    // Accepted: no warning, and not rewritten (a rejected cache is replaced at exit).
+    expect(second.stderr).not.toMatch(/launch:|^afb-edge: /m);
+    expect(cacheFiles(cache)).toEqual(files);
+    expect(statSync(join(cache, files[0]!)).mtimeMs).toBe(written);
+  });
+
+  it('a damaged cache is reported, replaced, and the agent starts anyway', async () => {
+    const cache = mkdtempSync(join(dir, 'cache-'));
+    await runUntilReady(cache);
+    const [file] = cacheFiles(cache);
+    const good = readFileSync(join(cache, file!));
+    const bad = Buffer.from(good);
+    bad.fill(0x5a, 64, 4096); // V8's checksum no longer matches
+    writeFileSync(join(cache, file!), bad);
+    const r = await runUntilReady(cache);
+    expect(r.code).toBe(0);
+    expect(r.stderr).toMatch(/<warn> launch: code cache .* rejected by V8, writing a new one/);
+    expect(cacheFiles(cache)).toEqual([file]);
+    expect(readFileSync(join(cache, file!)).equals(bad)).toBe(false);
+  });
+
+  it('files of other builds are removed when the cache is written; other files are left alone', async () => {
+    const cache = mkdtempSync(join(dir, 'cache-'));
+    writeFileSync(join(cache, 'afb-edge-v0.0.0-x64-1-2-3.v8cache'), 'old build');
+    writeFileSync(join(cache, 'notes.txt'), 'not ours');
+    await runUntilReady(cache);
+    expect(cacheFiles(cache)).toHaveLength(1);
+    expect(cacheFiles(cache)[0]).not.toBe('afb-edge-v0.0.0-x64-1-2-3.v8cache');
+    expect(readdirSync(cache)).toContain('notes.txt');
+  });
+
+  it('an unwritable cache directory is reported and does not stop the agent', async () => {
+    const r = await runUntilReady(join(dir, 'no-such-dir', 'cache'));
+    expect(r.code).toBe(0);
+    expect(r.stderr).toMatch(/<warn> launch: cannot write the code cache in .*no-such-dir/);
+  });
+
+  it('the other commands neither read nor write it', () => {
+    const cache = mkdtempSync(join(dir, 'cache-'));
+    const r = spawnSync(launcher, ['check-config', config], { encoding: 'utf8', env: { ...process.env, AFB_EDGE_CODE_CACHE: cache } });
+    expect(r.status).toBe(0);
+    expect(readdirSync(cache)).toEqual([]);
+  });
+
+  it('without a cache directory the agent runs the bundle as it is', async () => {
+    const r = await runUntilReady(undefined);
+    expect(r.code).toBe(0);
+    expect(r.stderr).not.toMatch(/launch:/);
+  });
+});
