@@ -29,7 +29,7 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 
-const { values } = parseArgs({ options: { esbuild: { type: 'string' } } });
+const { values } = parseArgs({ options: { esbuild: { type: 'string' }, root: { type: 'string' } } });
 const { build } = values.esbuild ? await import(pathToFileURL(resolve(values.esbuild)).href) : await import('esbuild');
 
 /**
@@ -46,7 +46,7 @@ const mqttIndexExternal = {
   },
 };
 
-const root = join(dirname(fileURLToPath(import.meta.url)), '..');
+const root = values.root ? resolve(values.root) : join(dirname(fileURLToPath(import.meta.url)), '..');
 const cliDir = join(root, 'dist/src/cli');
 // Outputs of earlier bundle layouts (an ES module bundle with chunks): not left to be shipped.
 for (const f of readdirSync(cliDir)) if (/^(afb-edge\.bundle|bundle-.*)\.(mjs|cjs)$/.test(f)) rmSync(join(cliDir, f));

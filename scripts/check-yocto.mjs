@@ -367,7 +367,8 @@ function licenseModel(root, pkg, prod) {
 
 function recipeBlock(root, pkg, lock, prod, boards) {
   const model = licenseModel(root, pkg, prod);
-  const tsc = tscPin(pkg, lock);
+  const tsc = toolPin(pkg, lock, 'typescript');
+  const esbuild = toolPin(pkg, lock, 'esbuild-wasm');
   const lines = [
     `${BEGIN} (package-lock.json, node_modules, boards/): do not edit by hand`,
     `LICENSE = "${model.license}"`,
@@ -377,6 +378,9 @@ function recipeBlock(root, pkg, lock, prod, boards) {
     "# package.json's devDependencies, the checksum of package-lock.json's integrity.",
     `AFB_EDGE_TSC_VERSION = "${tsc.version ?? ''}"`,
     `SRC_URI[typescript.sha512sum] = "${tsc.sha512 ?? ''}"`,
+    '# esbuild-wasm, the bundler of do_install (WebAssembly: no native binary for the build host).',
+    `AFB_EDGE_ESBUILD_VERSION = "${esbuild.version ?? ''}"`,
+    `SRC_URI[esbuild.sha512sum] = "${esbuild.sha512 ?? ''}"`,
     '',
     '# One package afb-edge-board-NAME per boards/NAME.yaml.',
     `AFB_EDGE_BOARDS = "${boards.map((b) => b.name).join(' ')}"`,
@@ -406,9 +410,10 @@ function writeGenerated(root, rel, block) {
   writeFileSync(file, text.slice(0, begin) + block + text.slice(end + END.length));
 }
 
-function tscPin(pkg, lock) {
-  const version = pkg.devDependencies?.typescript;
-  const entry = lock.packages['node_modules/typescript'];
+/** A build tool the recipe fetches as a plain tarball: package.json's pinned version, package-lock.json's checksum. */
+function toolPin(pkg, lock, name) {
+  const version = pkg.devDependencies?.[name];
+  const entry = lock.packages[`node_modules/${name}`];
   const sha512 = entry?.integrity?.startsWith('sha512-') ? Buffer.from(entry.integrity.slice(7), 'base64').toString('hex') : undefined;
   return { version, lockVersion: entry?.version, sha512 };
 }
@@ -449,10 +454,12 @@ function checkRecipe(root, recipe, pkg, lock, fail) {
     if (dest(uris[git]) === undefined || dest(uris[git]) !== dest(uris[npmsw])) fail(where, 'the git and npmsw entries must unpack to the same destsuffix (node_modules/ goes into the source tree)');
     if (npmsw < git) fail(where, 'the npmsw entry must come after the git one (the git unpack empties its destination)');
   }
-  const tsc = tscPin(pkg, lock);
-  if (!uris.some((u) => u.startsWith(`${REGISTRY}/typescript/-/typescript-\${AFB_EDGE_TSC_VERSION}.tgz;`) && u.includes('name=typescript'))) fail(where, 'SRC_URI does not fetch the TypeScript tarball (name=typescript)');
-  if (v('AFB_EDGE_TSC_VERSION') !== tsc.version || tsc.version !== tsc.lockVersion) fail(where, `AFB_EDGE_TSC_VERSION is ${v('AFB_EDGE_TSC_VERSION')}, package.json pins typescript ${tsc.version} (package-lock.json: ${tsc.lockVersion})`);
-  if (v('SRC_URI[typescript.sha512sum]') !== tsc.sha512) fail(where, "SRC_URI[typescript.sha512sum] is not package-lock.json's integrity of typescript");
+  for (const [pkgName, uriName, versionVar] of [['typescript', 'typescript', 'AFB_EDGE_TSC_VERSION'], ['esbuild-wasm', 'esbuild', 'AFB_EDGE_ESBUILD_VERSION']]) {
+    const pin = toolPin(pkg, lock, pkgName);
+    if (!uris.some((u) => u.startsWith(`${REGISTRY}/${pkgName}/-/${pkgName}-\${${versionVar}}.tgz;`) && u.includes(`name=${uriName}`))) fail(where, `SRC_URI does not fetch the ${pkgName} tarball (name=${uriName})`);
+    if (v(versionVar) !== pin.version || pin.version !== pin.lockVersion) fail(where, `${versionVar} is ${v(versionVar)}, package.json pins ${pkgName} ${pin.version} (package-lock.json: ${pin.lockVersion})`);
+    if (v(`SRC_URI[${uriName}.sha512sum]`) !== pin.sha512) fail(where, `SRC_URI[${uriName}.sha512sum] is not package-lock.json's integrity of ${pkgName}`);
+  }
 
   // Every file of the source tree the recipe uses exists (dist/ and node_modules/ are made at build time).
   const text = [...recipe.funcs.values()].map((f) => f.body).join('\n') + '\n' + [...recipe.vars.values()].flat().map((o) => o.value).join('\n');

@@ -63,6 +63,7 @@ SRC_URI = " \
     ${AFB_EDGE_GIT_URL};branch=${AFB_EDGE_GIT_BRANCH};destsuffix=${BP} \
     npmsw://${THISDIR}/${BPN}/npm-shrinkwrap.json;destsuffix=${BP} \
     https://registry.npmjs.org/typescript/-/typescript-${AFB_EDGE_TSC_VERSION}.tgz;name=typescript;subdir=afb-edge-tsc \
+    https://registry.npmjs.org/esbuild-wasm/-/esbuild-wasm-${AFB_EDGE_ESBUILD_VERSION}.tgz;name=esbuild;subdir=afb-edge-esbuild \
 "
 
 inherit npm systemd
@@ -158,6 +159,7 @@ EOF
     rm -rf ${S}/dist
     "$node" ${UNPACKDIR}/afb-edge-tsc/package/bin/tsc -p ${WORKDIR}/afb-edge-tsconfig.json
     test -f ${S}/dist/src/cli/main.js
+    test -f ${S}/dist/src/cli/launch.cjs
 
     for p in ${AFB_EDGE_FOREIGN_BINARIES}; do
         rm -rf "${S}/$p"
@@ -185,6 +187,14 @@ do_install:append() {
     # better-sqlite3's build inputs (the SQLite amalgamation, C++ sources,
     # a download script): the addon is build/Release/better_sqlite3.node.
     rm -rf "$pkgdir/node_modules/better-sqlite3/deps" "$pkgdir/node_modules/better-sqlite3/src"
+
+    # The one-file bundle bin/afb-edge runs (scripts/bundle.mjs: half the start-up
+    # time of the separate modules), made here because it takes in the production
+    # dependencies npm has just installed. esbuild-wasm, run by nodejs-native: no
+    # native esbuild binary to fetch for the build host.
+    "${STAGING_BINDIR_NATIVE}/node" ${S}/scripts/bundle.mjs --root "$pkgdir" \
+        --esbuild ${UNPACKDIR}/afb-edge-esbuild/package/lib/main.js
+    test -f "$pkgdir/dist/src/cli/afb-edge.bundle.cjs"
 
     # Readable by the service's transient user (DynamicUser=yes); secrets
     # never go in it (they are files or systemd credentials).
@@ -307,6 +317,9 @@ LIC_FILES_CHKSUM = "file://package.json;beginline=5;endline=5;md5=a5e133c2bb5bec
 # package.json's devDependencies, the checksum of package-lock.json's integrity.
 AFB_EDGE_TSC_VERSION = "5.9.3"
 SRC_URI[typescript.sha512sum] = "8e5d6f6733c38a72ebf5e52ddc9feded5e8580d130f508ef04f772b33f4a7d00c3e357d0ac2d98e2f290762694a454f86d795bd511e12e9a7cc2d9ba3394e04b"
+# esbuild-wasm, the bundler of do_install (WebAssembly: no native binary for the build host).
+AFB_EDGE_ESBUILD_VERSION = "0.28.2"
+SRC_URI[esbuild.sha512sum] = "19c715c21bf79a63945501c2426d8ec7fadbcbc9ff12a530bd9c44e8f8df8a4aeafe55b0f60f565ffbbd1329169e9a2ddcaa3a8f8dba0e041d79adb158a20040"
 
 # One package afb-edge-board-NAME per boards/NAME.yaml.
 AFB_EDGE_BOARDS = "qemuarm64 qemux86-64 rcar-h3 rcar-m3 rpi4 rpi5"
