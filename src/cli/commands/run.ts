@@ -71,7 +71,9 @@ export async function runCommand(argv: string[]): Promise<number> {
     process.once('SIGINT', () => resolve('SIGINT'));
     process.once('SIGTERM', () => resolve('SIGTERM'));
     // READY=1 only once the handlers are in place: systemd may send SIGHUP or SIGTERM as soon as it has it.
-    void sd.ready(agent).then(() => agent.metrics.collectProcessMetrics());
+    void sd.ready(agent)
+      .then(() => agent.metrics.collectProcessMetrics())
+      .catch((err: unknown) => logger.warn(`process metrics unavailable: ${(err as Error).message}`));
   });
   sd.stopping(signal);
   process.removeListener('SIGHUP', onHup);
