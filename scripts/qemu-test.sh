@@ -6,7 +6,11 @@
 # is `afb-edge ecu-sim` — after running the same scenario on this x86 host
 # for comparison. See docs/qemu.md.
 #
-#   scripts/qemu-test.sh [arm64|armv7] [--timeout S] [--steady S] [--no-x86] [--no-build] [--strict-perf] [--keep]
+#   scripts/qemu-test.sh [arm64|armv7] [--systemd] [--timeout S] [--steady S] [--no-x86] [--no-build] [--strict-perf] [--keep]
+#
+# --systemd: the guest boots Debian's systemd as PID 1 instead, and runs the
+# agent as this project's afb-edge.service unit (scripts/qemu/systemd/,
+# docs/qemu.md); no serial part and no x86 run in that variant.
 #
 # Exit status: 0 when the guest printed "QEMU-VERDICT PASS" (and the x86 run
 # passed), 1 on a failed scenario or a timeout, 2 on usage or missing
@@ -18,7 +22,7 @@
 set -euo pipefail
 
 usage() { sed -n 's/^#   //p' "$0" | head -n 1 >&2; exit 2; }
-arch=arm64 timeout_s=300 steady_s=10 run_x86=1 strict_perf=0 keep=0 build=1
+arch=arm64 timeout_s=300 steady_s=10 run_x86=1 strict_perf=0 keep=0 build=1 systemd=0
 # How long the guest waits for the first event after starting the agent: the
 # start-up is tens of seconds under emulation on a busy host.
 event_timeout_s=${QEMU_EVENT_TIMEOUT_S:-120}
@@ -28,6 +32,7 @@ while [ $# -gt 0 ]; do
     --timeout) timeout_s=${2:?}; shift ;;
     --steady) steady_s=${2:?}; shift ;;
     --no-x86) run_x86=0 ;;
+    --systemd) systemd=1 run_x86=0 ;;
     --no-build) build=0 ;;
     --strict-perf) strict_perf=1 ;;
     --keep) keep=1 ;;
@@ -74,6 +79,11 @@ guest_debs=(busybox-static libc6 libstdc++6 libgcc-s1 socat
   mosquitto mosquitto-clients libmosquitto1 libcjson1 libcap2 libdlt2 libssl3 libsystemd0 libwrap0
   libgcrypt20 libgpg-error0 liblz4-1 liblzma5 libzstd1 libnsl2 libtirpc3
   libgssapi-krb5-2 libkrb5-3 libk5crypto3 libcom-err2 libkrb5support0 libkeyutils1 "${arch_debs[@]}")
+# --systemd: systemd itself and the libraries of its binaries.
+if [ $systemd = 1 ]; then
+  guest_debs+=(systemd libsystemd-shared libacl1 libapparmor1 libaudit1 libcap-ng0 libblkid1 libcrypt1
+    libip4tc2 libkmod2 libmount1 libpam0g libseccomp2 libselinux1 libpcre2-8-0)
+fi
 
 # --- prerequisites ---------------------------------------------------------
 step prerequisites
@@ -237,6 +247,35 @@ cp "$repo/scripts/qemu/init.sh" "$root/init" && chmod 755 "$root/init"
 cp "$repo/scripts/qemu/scenario.sh" "$root/scenario.sh"
 echo 'root:x:0:0:root:/root:/bin/sh' >"$root/etc/passwd"
 echo 'root:x:0:' >"$root/etc/group"
+sd_elves=()
+if [ $systemd = 1 ]; then
+  # systemd as installed by Debian (its units, generators, binaries), then this
+  # project's unit as the Yocto recipe installs it, its config, and the test's
+  # own units. The busybox /init only hands over to systemd.
+  cp -a "$sysroot/lib/systemd" "$root/lib/"
+  # Of systemd's helpers, those this boot runs; the others (cryptsetup, networkd,
+  # generators...) would each pull more libraries for nothing. Units that name a
+  # removed one fail, and only sysinit.target wants them.
+  for f in "$root/lib/systemd/"systemd-* "$root/lib/systemd/system-generators/"*; do
+    case ${f##*/} in systemd-journald|systemd-shutdown|systemd-cgroups-agent|systemd-sysctl|systemd-remount-fs|systemd-user-sessions) ;; *) [ -d "$f" ] || rm -f "$f" ;; esac
+  done
+  mkdir -p "$root/usr/lib/$triplet/systemd" "$root/etc/systemd/system/afb-edge.service.d" "$root/etc/afb-edge" "$root/etc/qemu-test"
+  cp -a "$sysroot/usr/lib/$triplet/systemd/." "$root/usr/lib/$triplet/systemd/"
+  cp "$sysroot/bin/systemctl" "$sysroot/bin/journalctl" "$root/bin/"
+  ln -sf ../../opt/afb-edge/bin/afb-edge "$root/usr/bin/afb-edge"
+  cp "$repo/systemd/afb-edge.service" "$repo/systemd/afb-edge-ecu.socket" "$root/lib/systemd/system/"
+  node "$repo/scripts/board-dropin.mjs" qemuarm64 >"$root/etc/systemd/system/afb-edge.service.d/50-board-qemuarm64.conf" \
+    || die "scripts/board-dropin.mjs qemuarm64 failed"
+  cp "$repo/scripts/qemu/systemd/afb-edge.yaml" "$root/etc/afb-edge/afb-edge.yaml"
+  cp "$repo/scripts/qemu/systemd/"*.service "$repo/scripts/qemu/systemd/"*.target "$root/etc/systemd/system/"
+  cp "$repo/scripts/qemu/systemd/mosquitto.conf" "$repo/scripts/qemu/systemd/verdict.sh" "$root/etc/qemu-test/"
+  cp "$repo/scripts/qemu/systemd/init.sh" "$root/init" && chmod 755 "$root/init"
+  # Users systemd's own units expect; the agent's is dynamic (DynamicUser=yes).
+  printf '%s\n' 'nobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin' 'systemd-journal:x:999:999::/:/usr/sbin/nologin' >>"$root/etc/passwd"
+  printf '%s\n' 'dialout:x:20:' 'systemd-journal:x:999:' 'nogroup:x:65534:' >>"$root/etc/group"
+  while IFS= read -r f; do readelf -h "$f" >/dev/null 2>&1 && sd_elves+=("$f"); done \
+    < <(find "$root/lib/systemd" "$root/usr/lib/$triplet/systemd" "$root/bin/systemctl" "$root/bin/journalctl" -type f)
+fi
 cat >"$root/etc/qemu-test.env" <<EOF
 LABEL=$arch
 STEADY_S=$steady_s
@@ -245,8 +284,8 @@ EOF
 # Shared libraries: the closure of what the ELF files need (DT_NEEDED),
 # resolved in the extracted packages, copied under their soname. A name that
 # cannot be resolved means a package is missing from guest_debs.
-libdirs=("$sysroot/lib/$triplet" "$sysroot/usr/lib/$triplet" "$sysroot/lib")
-queue=("$root/usr/bin/node" "$root/usr/sbin/mosquitto" "$root/usr/bin/mosquitto_sub" "$root/usr/bin/mosquitto_pub" "$root/usr/bin/socat")
+libdirs=("$sysroot/lib/$triplet" "$sysroot/usr/lib/$triplet" "$sysroot/lib" "$sysroot/usr/lib/$triplet/systemd")
+queue=("$root/usr/bin/node" "$root/usr/sbin/mosquitto" "$root/usr/bin/mosquitto_sub" "$root/usr/bin/mosquitto_pub" "$root/usr/bin/socat" "${sd_elves[@]}")
 while IFS= read -r f; do queue+=("$f"); done < <(find "$root/opt" -name '*.node')
 declare -A seen=()
 while [ ${#queue[@]} -gt 0 ]; do

@@ -10,13 +10,13 @@
  * bytecode it compiled during an earlier run instead.
  * Node 22 has a compile cache of its own (module.enableCompileCache), but
  * Node 20, which current Yocto LTS releases ship, has none. The cache is
- * written once per bundle, a few seconds after start-up, so it holds the
- * functions start-up compiled (V8 adds those compiled since the script ran).
+ * written once per bundle, at READY=1, so it holds the functions start-up
+ * compiled (V8 adds those compiled since the script ran) and no others.
  *
  * Where: $AFB_EDGE_CODE_CACHE, else $CACHE_DIRECTORY (systemd's
  * CacheDirectory=afb-edge), else no cache. One file per bundle build and
  * Node version: `afb-edge-<node>-<arch>-<bundle size, mtime, inode>.v8cache`,
- * written 10 s after start-up or at exit, whichever comes first.
+ * written once READY=1 is sent (or 10 s after start-up, or at exit).
  * Files of other builds are deleted when a new one is written, so the
  * directory holds at most one. V8 checks a cache against its own version and
  * flags and rejects a stale one. The file name guards against a bundle
@@ -24,14 +24,15 @@
  */
 import fs = require('node:fs');
 import path = require('node:path');
-import v8 = require('node:v8');
 import vm = require('node:vm');
 import Module = require('node:module');
 import url = require('node:url');
 
 const bundle = path.join(__dirname, 'afb-edge.bundle.cjs');
-/** Seconds after start-up before the cache is written (the start-up's functions are compiled by then). */
+/** When the cache is written if `run` never says it is ready (ms after start). */
 const WRITE_AFTER_MS = 10_000;
+/** What `run` emits on process once READY=1 is sent (src/cli/commands/run.ts). */
+const READY_EVENT = 'afb-edge:ready';
 
 function cacheDir(): string | undefined {
   const dir = process.env.AFB_EDGE_CODE_CACHE || process.env.CACHE_DIRECTORY?.split(':')[0];
@@ -54,9 +55,11 @@ function runWithCache(dir: string, st: fs.Stats): void {
   }
   // Release builds of V8 neither checksum the code caches they write nor check the ones they
   // read: a flipped bit on the board's flash would crash the agent. With this flag V8 does
-  // both, and rejects a damaged cache. Set here rather than on the command line, where it
-  // would also re-verify Node's own start-up snapshot at every start.
-  v8.setFlagsFromString('--verify-snapshot-checksum');
+  // both, and rejects a damaged cache. bin/afb-edge passes it; set here otherwise (loading
+  // node:v8 costs ~80 ms of start-up in the emulated arm64 guest, hence not always).
+  if (!process.execArgv.includes('--verify-snapshot-checksum')) {
+    (require('node:v8') as typeof import('node:v8')).setFlagsFromString('--verify-snapshot-checksum');
+  }
   const source = fs.readFileSync(bundle, 'utf8');
   const script = new vm.Script(Module.wrap(source.startsWith('#!') ? '//' + source : source), {
     filename: bundle,
@@ -74,6 +77,10 @@ function runWithCache(dir: string, st: fs.Stats): void {
       written = true;
       writeCache(script, dir, file);
     };
+    // At READY=1 (`run` emits READY_EVENT on process): the cache then holds what start-up
+    // compiled and nothing more, and V8 deserializes all of a cache, needed or not. The
+    // timer and the exit are for a start that never gets there.
+    process.once(READY_EVENT, () => setImmediate(write));
     setTimeout(write, WRITE_AFTER_MS).unref();
     process.once('exit', write);
   }

@@ -34,13 +34,17 @@ beforeAll(() => {
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 /** `afb-edge run` until it logs readiness, then SIGTERM; resolves with its stderr and exit code. */
-function runUntilReady(cacheDir: string | undefined): Promise<{ stderr: string; code: number | null }> {
+/** `direct`: node dist/src/cli/launch.cjs, without the launcher's flags (--verify-snapshot-checksum among them). */
+function runUntilReady(cacheDir: string | undefined, direct = false, beforeStop?: () => Promise<void>): Promise<{ stderr: string; code: number | null }> {
   const env = { ...process.env };
   delete env.CACHE_DIRECTORY;
   delete env.NOTIFY_SOCKET;
   if (cacheDir !== undefined) env.AFB_EDGE_CODE_CACHE = cacheDir;
   else delete env.AFB_EDGE_CODE_CACHE;
-  const child = spawn(launcher, ['run', '--config', config], { env, stdio: ['ignore', 'ignore', 'pipe'] });
+  const args = ['run', '--config', config];
+  const child = direct
+    ? spawn(process.execPath, [join(projectRoot, 'dist/src/cli/launch.cjs'), ...args], { env, stdio: ['ignore', 'ignore', 'pipe'] })
+    : spawn(launcher, args, { env, stdio: ['ignore', 'ignore', 'pipe'] });
   let stderr = '';
   let stopping = false;
   return new Promise((resolve, reject) => {
@@ -49,7 +53,7 @@ function runUntilReady(cacheDir: string | undefined): Promise<{ stderr: string; 
       stderr += d;
       if (!stopping && /ready in \d+ ms/.test(stderr)) {
         stopping = true; // once: a second SIGTERM during the drain would kill it
-        child.kill('SIGTERM');
+        void (beforeStop ?? (() => Promise.resolve()))().finally(() => child.kill('SIGTERM'));
       }
     });
     child.once('exit', (code) => { clearTimeout(timer); resolve({ stderr, code }); });
@@ -59,9 +63,14 @@ function runUntilReady(cacheDir: string | undefined): Promise<{ stderr: string; 
 const cacheFiles = (d: string) => readdirSync(d).filter((f) => f.endsWith('.v8cache'));
 
 describe('code cache', () => {
-  it('the first start writes it at exit, the next one takes it without a word', async () => {
+  it('the first start writes it once ready (not waiting for its exit), the next one takes it without a word', async () => {
     const cache = mkdtempSync(join(dir, 'cache-'));
-    const first = await runUntilReady(cache);
+    let whileRunning: string[] = [];
+    const first = await runUntilReady(cache, false, async () => {
+      for (let i = 0; i < 100 && cacheFiles(cache).length === 0; i++) await new Promise((r) => setTimeout(r, 50));
+      whileRunning = cacheFiles(cache);
+    });
+    expect(whileRunning).toHaveLength(1);
     expect(first.code).toBe(0);
     expect(first.stderr).not.toMatch(/launch:|^afb-edge: /m);
     const files = cacheFiles(cache);
@@ -78,15 +87,15 @@ describe('code cache', () => {
     expect(statSync(join(cache, files[0]!)).mtimeMs).toBe(written);
   });
 
-  it('a damaged cache is reported, replaced, and the agent starts anyway', async () => {
+  it.each([['bin/afb-edge', false], ['node dist/src/cli/launch.cjs', true]])('a damaged cache is reported, replaced, and the agent starts anyway (%s)', async (_how, direct) => {
     const cache = mkdtempSync(join(dir, 'cache-'));
-    await runUntilReady(cache);
+    await runUntilReady(cache, direct);
     const [file] = cacheFiles(cache);
     const good = readFileSync(join(cache, file!));
     const bad = Buffer.from(good);
     bad.fill(0x5a, 64, 4096); // V8's checksum no longer matches
     writeFileSync(join(cache, file!), bad);
-    const r = await runUntilReady(cache);
+    const r = await runUntilReady(cache, direct);
     expect(r.code).toBe(0);
     expect(r.stderr).toMatch(/<warn> launch: code cache .* rejected by V8, writing a new one/);
     expect(cacheFiles(cache)).toEqual([file]);

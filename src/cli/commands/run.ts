@@ -72,7 +72,11 @@ export async function runCommand(argv: string[]): Promise<number> {
     process.once('SIGTERM', () => resolve('SIGTERM'));
     // READY=1 only once the handlers are in place: systemd may send SIGHUP or SIGTERM as soon as it has it.
     void sd.ready(agent)
-      .then(() => agent.metrics.collectProcessMetrics())
+      .then(() => {
+        // dist/src/cli/launch.cjs writes the V8 code cache on this (see there).
+        (process.emit as (event: string) => boolean)('afb-edge:ready');
+        return agent.metrics.collectProcessMetrics();
+      })
       .catch((err: unknown) => logger.warn(`process metrics unavailable: ${(err as Error).message}`));
   });
   sd.stopping(signal);

@@ -6,6 +6,7 @@
  */
 import Database from 'better-sqlite3';
 import { mkdirSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { dirname } from 'node:path';
 
 export type Synchronous = 'full' | 'normal';
@@ -30,11 +31,30 @@ CREATE TABLE IF NOT EXISTS outbox (
   bytes INTEGER NOT NULL
 )`;
 
+let addonPath: string | null | undefined;
+/**
+ * better-sqlite3's native addon, by path. Its default lookup (the `bindings`
+ * package) tries a dozen locations, each a failed require: ~60 ms of the
+ * agent's start-up in the emulated arm64 guest. Undefined (the default
+ * lookup) when the addon is not where npm builds it.
+ */
+function sqliteAddon(): string | undefined {
+  if (addonPath === undefined) {
+    try {
+      addonPath = createRequire(import.meta.url).resolve('better-sqlite3/build/Release/better_sqlite3.node');
+    } catch {
+      addonPath = null;
+    }
+  }
+  return addonPath ?? undefined;
+}
+
 export function openDatabase(path: string, synchronous: Synchronous): Database.Database {
   let db: Database.Database | undefined;
   try {
     mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
-    db = new Database(path, { timeout: 1000 });
+    const nativeBinding = sqliteAddon();
+    db = new Database(path, nativeBinding === undefined ? { timeout: 1000 } : { timeout: 1000, nativeBinding });
     // One process per outbox: a second agent on the same file would send everything twice.
     db.pragma('locking_mode = EXCLUSIVE');
     db.pragma('journal_mode = WAL');
