@@ -14,7 +14,10 @@
  * against a local mosquitto, so the figure is the agent's own start-up.
  * A bare `node -e 0` run gives Node's own floor on this machine.
  *
- *   node dist/bench/startup.js [--runs N] [--binders N]
+ *   node dist/bench/startup.js [--runs N] [--binders N] [--board NAME]
+ *
+ * --board: run with that board profile (AFB_EDGE_BOARD, as the board's
+ * systemd drop-in does on an installed image).
  *
  * Two modes, run alternately so that both see the same machine load: the
  * agent without a code cache (the baseline: a first start after install)
@@ -40,6 +43,7 @@ const { values } = parseArgs({
   options: {
     runs: { type: 'string', default: '10' },
     binders: { type: 'string', default: '0' },
+    board: { type: 'string' },
   },
 });
 const runs = Number(values.runs);
@@ -82,6 +86,8 @@ async function main(): Promise<void> {
     ].join('\n'));
     const env: NodeJS.ProcessEnv = { ...process.env, NOTIFY_SOCKET: listener.address };
     delete env.WATCHDOG_USEC;
+    delete env.AFB_EDGE_BOARD;
+    if (values.board !== undefined) env.AFB_EDGE_BOARD = values.board;
     const cacheDir = join(dir, 'code-cache');
     mkdirSync(cacheDir);
     const envFor = (mode: Mode): NodeJS.ProcessEnv => (mode === 'cached' ? { ...env, AFB_EDGE_CODE_CACHE: cacheDir } : env);
@@ -94,7 +100,7 @@ async function main(): Promise<void> {
     }
 
     const load0 = loadavg()[0]!;
-    console.log(`node ${process.version}, ${cpus().length} x ${cpus()[0]?.model ?? '?'}, load ${load0.toFixed(2)}, broker ${broker.kind}, ${binderCount} binder(s)`);
+    console.log(`node ${process.version}, ${cpus().length} x ${cpus()[0]?.model ?? '?'}, load ${load0.toFixed(2)}, broker ${broker.kind}, ${binderCount} binder(s), board ${values.board ?? 'none'}`);
 
     /** One start: spawn -> READY=1, the agent's own figures, SIGTERM -> exit (the exit writes the code cache when there was none). */
     const startOnce = async (mode: Mode): Promise<Sample> => {
