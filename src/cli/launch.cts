@@ -92,12 +92,12 @@ function runWithCache(dir: string, st: fs.Stats): void {
 }
 
 function writeCache(script: vm.Script, dir: string, file: string): void {
+  const tmp = `${file}.${process.pid}.tmp`;
   try {
     const data = script.createCachedData();
-    const tmp = `${file}.${process.pid}.tmp`;
     const fd = fs.openSync(tmp, 'w', 0o600);
     try {
-      fs.writeSync(fd, data);
+      fs.writeFileSync(fd, data);
       fs.fsyncSync(fd); // a power cut after the rename leaves the whole file, not an empty one
     } finally {
       fs.closeSync(fd);
@@ -107,6 +107,11 @@ function writeCache(script: vm.Script, dir: string, file: string): void {
       if (f.startsWith('afb-edge-') && f.endsWith('.v8cache') && path.join(dir, f) !== file) fs.rmSync(path.join(dir, f), { force: true });
     }
   } catch (err) {
+    try {
+      fs.rmSync(tmp, { force: true }); // a full disk must not keep half a cache
+    } catch {
+      // nothing more to do about it: the warning below says where
+    }
     warn(`cannot write the code cache in ${dir}: ${(err as Error).message}`);
   }
 }
