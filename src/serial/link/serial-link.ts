@@ -238,7 +238,9 @@ export class SerialLink extends EventEmitter {
     port.on('data', (chunk: Buffer) => this.protocol.push(chunk));
     port.on('close', (e: Error | null) => this.lost(port, e ? `device lost: ${e.message}` : 'device closed (unplugged?)'));
     port.on('end', () => this.lost(port, 'device closed: end of file (unplugged?)'));
-    this.setState('initializing', '');
+    // The last failure stays the reason until the link is open: an operator asking for
+    // info() while a retry is initialising sees why the previous attempt failed.
+    this.setState('initializing', this.reason);
     this.protocol.handshake(c.request_timeout_ms).then(
       () => {
         if (this.port !== port || this.stateValue !== 'initializing') return;
