@@ -4,10 +4,10 @@
  * (main.js) when there is no bundle.
  *
  * Why a code cache: at each start V8 parses the 1 MB bundle again and then
- * compiles every function the start-up runs. In the emulated arm64 guest
- * that is about a third of the time to READY=1 (docs/qemu.md). A small
- * board's Cortex-A53 pays the same share. With the cache, V8 takes the
- * bytecode it compiled during an earlier run instead.
+ * compiles every function the start-up runs. With the cache, V8 takes the
+ * bytecode it compiled during an earlier run instead: READY=1 in about 0.7x
+ * the time on x86 (bench/startup.ts) and in the emulated arm64 guest
+ * (docs/qemu.md).
  * Node 22 has a compile cache of its own (module.enableCompileCache), but
  * Node 20, which current Yocto LTS releases ship, has none. The cache is
  * written once per bundle, at READY=1, so it holds the functions start-up

@@ -7,9 +7,9 @@
  * and the browser ones: about 350 KB of JavaScript. The agent's broker URLs
  * are mqtt:// or mqtts:// only (config/semantic.ts). Loading those transports
  * cost ~0.5 s of the agent's start-up in the emulated arm64 guest
- * (docs/qemu.md), and a good share of that on a real Cortex-A53. The
- * MqttClient class is the same one mqtt.connect() builds. It is fed a
- * StreamBuilder, which is its documented extension point.
+ * (docs/qemu.md). The MqttClient class is the same one mqtt.connect()
+ * builds, fed a stream builder: mqtt.js documents that constructor,
+ * `new MqttClient(streamBuilder, options)`, for custom transports.
  */
 import { connect as netConnect, isIP } from 'node:net';
 import type { ConnectionOptions } from 'node:tls';
