@@ -15,8 +15,12 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { ErrorObject, ValidateFunction } from 'ajv';
 import { LineCounter, parseDocument } from 'yaml';
-import validateBoard from './generated/board-validator.js';
-import validateOverlay from './generated/config-validator.js';
+// The board schema (board-schema.ts) and, for the overlay, the config's own schema, both
+// compiled at development time (scripts/gen-config-validator.mjs): compiling them with Ajv
+// at start-up cost ~90 ms of CPU on x86 and ~4 s in the emulated arm64 guest, on every
+// installed image (each runs with a board).
+import checkBoardUntyped from './generated/board-validator.js';
+import checkOverlayUntyped from './generated/config-validator.js';
 import { humanize } from './humanize.js';
 import { formatConfigError, type ConfigError, type Issue } from './errors.js';
 import { place, splitPointer } from './placement.js';
@@ -56,16 +60,8 @@ export type BoardLoad =
   | { kind: 'unknown'; name: string; dir: string; known: string[] }
   | { kind: 'invalid'; file: string; errors: ConfigError[] };
 
-
-/**
- * The board schema (board-schema.ts) and, for the overlay, the config's own
- * schema, both compiled at development time (scripts/gen-config-validator.mjs).
- * Compiling them with Ajv at start-up cost ~90 ms of CPU on x86 and ~4 s in
- * the emulated arm64 guest, on every installed image (each runs with a
- * board). The overlay is checked on a copy, so the defaults the config's
- * validator fills in never reach it: they are applied once, after the merge.
- */
-const validators = { board: validateBoard as ValidateFunction, overlay: validateOverlay as ValidateFunction };
+const checkBoard = checkBoardUntyped as ValidateFunction;
+const checkOverlay = checkOverlayUntyped as ValidateFunction;
 
 /**
  * Where boards are looked up: $AFB_EDGE_BOARDS_DIR when set (a device keeps
@@ -125,13 +121,13 @@ export function parseBoardText(text: string, name: string, file: string): BoardL
   if (typeof data !== 'object' || data === null || Array.isArray(data)) {
     return { kind: 'invalid', file, errors: [{ path: '', message: 'a board file is a mapping with description, memory_mb, limits and overlay', line: 1, column: 1 }] };
   }
-  const { board: checkBoard, overlay: checkOverlay } = validators;
   const issues: Issue[] = [];
   checkBoard(data);
   for (const e of checkBoard.errors ?? []) issues.push(humanize(e, splitPointer(e, data)));
   const raw = data as Record<string, unknown>;
   if (isObject(raw.overlay)) {
-    // the overlay is checked on a copy: the validator fills in defaults
+    // the overlay is checked on a copy: the validator fills in defaults, which the config
+    // gets once, after the merge
     const overlay = structuredClone(raw.overlay);
     checkOverlay(overlay);
     for (const e of checkOverlay.errors ?? []) {

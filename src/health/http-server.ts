@@ -2,10 +2,10 @@
  * Opt-in local HTTP endpoint: GET /metrics (Prometheus text format) and
  * GET /healthz. node:http is enough for two routes; no framework.
  */
-import { lazyBuiltin } from '../util/builtin.js';
+import { lazyRequire } from '../util/lazy-require.js';
 import type { AgentMetrics } from './metrics.js';
 
-const http = lazyBuiltin<typeof import('node:http')>('node:http');
+const http = lazyRequire<typeof import('node:http')>('node:http');
 
 export interface HealthHttp {
   close(): Promise<void>;

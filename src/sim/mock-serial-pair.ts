@@ -5,11 +5,13 @@
  * agent writes comes out of `ecuSide`; what the ECU writes into it is what
  * the agent's port reads.
  */
-import { createRequire } from 'node:module';
 import { Duplex } from 'node:stream';
 import type { BindingInterface } from '@serialport/bindings-cpp';
 // binding-mock's package "exports" give ESM importers no types: take its CommonJS build, typed by its index.d.ts.
 import type { MockBindingInterface, MockPortBinding } from '@serialport/binding-mock' with { 'resolution-mode': 'require' };
+import { lazyRequire } from '../util/lazy-require.js';
+
+const bindingMock = lazyRequire<{ MockBinding: MockBindingInterface }>('@serialport/binding-mock');
 
 export interface MockSerialPair {
   path: string;
@@ -18,7 +20,7 @@ export interface MockSerialPair {
 }
 
 export function mockSerialPair(path: string): MockSerialPair {
-  const { MockBinding } = createRequire(import.meta.url)('@serialport/binding-mock') as { MockBinding: MockBindingInterface };
+  const { MockBinding } = bindingMock();
   MockBinding.createPort(path, { echo: false, record: false });
   let agentPort: MockPortBinding | undefined;
   const ecuSide = new Duplex({

@@ -16,10 +16,10 @@ import { SessionStore } from './session.js';
 import { parseSpec, type SocketSpec } from './spec.js';
 import { listenSpec } from './sockets.js';
 import { silentLogger, type Logger } from '../util/log.js';
-import { lazyBuiltin } from '../util/builtin.js';
+import { lazyRequire } from '../util/lazy-require.js';
 
 // Broadcast ids only: the agent's start-up does not load crypto for them.
-const crypto = lazyBuiltin<typeof import('node:crypto')>('node:crypto');
+const crypto = lazyRequire<typeof import('node:crypto')>('node:crypto');
 
 /** A verb handler: reply through `req`, or return a value (replied as data) / throw (replied as error). */
 export type VerbHandler = (req: Request) => unknown;

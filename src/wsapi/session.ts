@@ -4,9 +4,9 @@
  * with S close when the last reference goes (autoclose), so re-joining the
  * same uuid later gives a fresh one.
  */
-import { lazyBuiltin } from '../util/builtin.js';
+import { lazyRequire } from '../util/lazy-require.js';
 
-const crypto = lazyBuiltin<typeof import('node:crypto')>('node:crypto');
+const crypto = lazyRequire<typeof import('node:crypto')>('node:crypto');
 
 export class Session {
   /** Per-session storage for verb handlers (the binder's "context"). */

@@ -5,13 +5,13 @@
  * bundle that dist/src/cli/launch.cjs runs through a V8 code cache must not
  * hold import() (Node cannot resolve one in code taken from the cache).
  */
-import { createRequire } from 'node:module';
 import type { BindingInterface } from '@serialport/bindings-cpp';
+import { lazyRequire } from '../../util/lazy-require.js';
 
-const load = createRequire(import.meta.url);
+const bindingsCpp = lazyRequire<typeof import('@serialport/bindings-cpp')>('@serialport/bindings-cpp');
 let loaded: Promise<BindingInterface> | undefined;
 
 export function systemBinding(): Promise<BindingInterface> {
-  loaded ??= Promise.resolve().then(() => (load('@serialport/bindings-cpp') as typeof import('@serialport/bindings-cpp')).autoDetect() as BindingInterface);
+  loaded ??= Promise.resolve().then(() => bindingsCpp().autoDetect() as BindingInterface);
   return loaded;
 }

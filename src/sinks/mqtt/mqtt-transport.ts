@@ -14,14 +14,14 @@
 import { connect as netConnect, isIP } from 'node:net';
 import type { ConnectionOptions } from 'node:tls';
 import type { ConnectOptions } from './connect-options.js';
-import { lazyBuiltin } from '../../util/builtin.js';
+import { lazyRequire } from '../../util/lazy-require.js';
 // CommonJS modules compiled from TypeScript (exports.default = the class). Node's ES module
 // loader and esbuild make module.exports their default import; vitest's loader gives the
 // class itself. defaultExport() takes either.
 import clientModule from 'mqtt/lib/client';
 import uniqueIdModule from 'mqtt/lib/unique-message-id-provider';
 
-const tls = lazyBuiltin<typeof import('node:tls')>('node:tls');
+const tls = lazyRequire<typeof import('node:tls')>('node:tls');
 const defaultExport = <T>(m: { default: T } | T): T => ((m as { default?: T }).default ?? m) as T;
 const MqttClient = defaultExport(clientModule);
 export type MqttClient = InstanceType<typeof MqttClient>;

@@ -8,9 +8,9 @@
 import type { TlsConfig } from '../../config/types.js';
 import { fileFingerprint } from '../../config/secrets.js';
 import type { SecretReader } from './secrets-reader.js';
-import { lazyBuiltin } from '../../util/builtin.js';
+import { lazyRequire } from '../../util/lazy-require.js';
 
-const tls = lazyBuiltin<typeof import('node:tls')>('node:tls');
+const tls = lazyRequire<typeof import('node:tls')>('node:tls');
 
 export interface TlsMaterial {
   ca?: Buffer;

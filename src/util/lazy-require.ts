@@ -1,0 +1,20 @@
+/**
+ * Modules loaded on first use rather than at start-up, with require (the
+ * agent's bundle holds no import(): see src/cli/launch.cts).
+ *
+ * - Node built-ins: tls, http and crypto (with what they pull in) cost
+ *   ~0.4 s of the agent's start-up in the emulated arm64 guest
+ *   (docs/qemu.md), and a given configuration may need none of them: TLS
+ *   only with mqtts://, HTTP only with health.http_listen, random ids only
+ *   when serving an API.
+ * - CommonJS packages with a native addon (serialport's binding) or for
+ *   tests only (binding-mock): loaded when a serial link needs them.
+ */
+import { createRequire } from 'node:module';
+
+const load = createRequire(import.meta.url);
+
+export function lazyRequire<T>(name: string): () => T {
+  let loaded: T | undefined;
+  return () => (loaded ??= load(name) as T);
+}
