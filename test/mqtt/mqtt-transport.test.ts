@@ -28,7 +28,7 @@ describe('connectMqtt', () => {
   it('returns an mqtt.js client that reports a refused connection as an error event', async () => {
     // Port 9 (discard) on loopback: nothing listens in the test environment.
     const client = connectMqtt('mqtt://127.0.0.1:9', { reconnectPeriod: 0, connectTimeout: 2000 });
-    const err = await new Promise<Error & { code?: string }>((resolve) => client.once('error', resolve));
+    const err = await new Promise<Error & { code?: unknown }>((resolve) => client.once('error', (e) => resolve(e)));
     expect(err.code).toBe('ECONNREFUSED');
     client.end(true);
   });
