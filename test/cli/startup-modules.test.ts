@@ -29,7 +29,7 @@ it('run reaches READY=1 without tls, http, crypto or the process collectors', as
   const builtins = process.moduleLoadList.filter((m) => m.startsWith('NativeModule ')).map((m) => m.slice(13));
   process.stderr.write('AT-READY ' + JSON.stringify(builtins) + '\\n');
 });\n`);
-  const env = { ...process.env, AFB_EDGE_NODE_FLAGS: `--max-semi-space-size=2 --require ${preload}` };
+  const env: NodeJS.ProcessEnv = { ...process.env, AFB_EDGE_NODE_FLAGS: `--max-semi-space-size=2 --require ${preload}` };
   delete env.NOTIFY_SOCKET;
   delete env.AFB_EDGE_CODE_CACHE;
   delete env.CACHE_DIRECTORY;
