@@ -14,8 +14,9 @@
  * function that runs when the command is chosen, so `run` parses the demo
  * and the simulators but does not execute them.
  *
- * Packages with native addons (and dev-only ones) stay external and load
- * from node_modules. The bundle sits beside main.js, so the paths the code
+ * Packages whose native addon they find themselves (serialport's bindings)
+ * and dev-only ones stay external and load from node_modules; better-sqlite3
+ * is bundled, and given its addon's path. The bundle sits beside main.js, so the paths the code
  * derives from import.meta.url (package.json, the addon, boards/) are the
  * same.
  *
@@ -24,7 +25,7 @@
  * --esbuild: the esbuild JS API to use (a path), e.g. esbuild-wasm's
  * lib/main.js where no native esbuild binary runs (the Yocto recipe).
  */
-import { readdirSync, rmSync } from 'node:fs';
+import { readFileSync, readdirSync, rmSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
@@ -46,6 +47,26 @@ const mqttIndexExternal = {
   },
 };
 
+/**
+ * Stand-ins for two dependencies of mqtt.js (scripts/bundle-shims/, whose
+ * comments give the measured cost): `debug`, loaded only when $DEBUG is set,
+ * and `lru-cache`, loaded at first use. The stand-ins load the real packages,
+ * resolved from the root's node_modules.
+ */
+const shimDir = join(dirname(fileURLToPath(import.meta.url)), 'bundle-shims');
+const SHIMS = { debug: join(shimDir, 'debug.cjs'), 'lru-cache': join(shimDir, 'lru-cache.cjs') };
+const lazyShims = {
+  name: 'lazy-shims',
+  setup(b) {
+    b.onResolve({ filter: /^(debug|lru-cache)$/ }, async (args) => {
+      if (args.pluginData?.realPackage === true) return undefined;
+      if (!Object.values(SHIMS).includes(args.importer)) return { path: SHIMS[args.path] };
+      const real = await b.resolve(args.path, { kind: args.kind, resolveDir: root, pluginData: { realPackage: true } });
+      return real.errors.length > 0 ? { errors: real.errors } : { path: real.path };
+    });
+  },
+};
+
 const root = values.root ? resolve(values.root) : join(dirname(fileURLToPath(import.meta.url)), '..');
 const cliDir = join(root, 'dist/src/cli');
 // Outputs of earlier bundle layouts (an ES module bundle with chunks): not left to be shipped.
@@ -58,8 +79,11 @@ const result = await build({
   platform: 'node',
   format: 'cjs',
   target: 'node20',
-  external: ['better-sqlite3', '@serialport/bindings-cpp', '@serialport/binding-mock', 'aedes'],
-  plugins: [mqttIndexExternal],
+  // better-sqlite3's JS is bundled (14 files the CommonJS loader would resolve, read and
+  // compile at each start); its addon is loaded by path (src/sinks/mqtt/outbox-db.ts), so
+  // `bindings`, its default lookup, is never reached.
+  external: ['bindings', '@serialport/bindings-cpp', '@serialport/binding-mock', 'aedes'],
+  plugins: [mqttIndexExternal, lazyShims],
   // import.meta does not exist in CommonJS: the same file URL, from __filename.
   define: { 'import.meta.url': '__afbEdgeModuleUrl' },
   banner: { js: "const __afbEdgeModuleUrl = require('node:url').pathToFileURL(__filename).href;" },
@@ -73,5 +97,10 @@ const result = await build({
   logLevel: 'warning',
   metafile: true,
 });
+// dist/src/cli/launch.cjs reads the bundle as latin1 (faster than UTF-8 on the boards): one
+// byte above 0x7f would change its text there.
+const text = readFileSync(outfile);
+const high = text.findIndex((b) => b > 0x7f);
+if (high >= 0) throw new Error(`bundle: ${outfile} is not ASCII (byte 0x${text[high].toString(16)} at offset ${high}): launch.cjs reads it as latin1`);
 const bytes = Object.values(result.metafile.outputs).reduce((n, o) => n + o.bytes, 0);
 console.log(`bundle: dist/src/cli/afb-edge.bundle.cjs, ${Object.keys(result.metafile.inputs).length} modules, ${(bytes / 1024).toFixed(0)} KiB`);

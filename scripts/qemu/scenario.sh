@@ -21,6 +21,10 @@
 #   ECU_DEVICE      serial device of the ECU link (guest: the PCI UART); unset = no serial part
 #   SERIAL_STATE    why there is no serial part when ECU_DEVICE is unset (reported as is)
 set -u
+# The agent runs with what a service gets, not the calling shell's Node
+# settings: NODE_OPTIONS, and NODE_EXTRA_CA_CERTS (a certificate bundle read
+# at every start: ~70 ms on a CI machine that sets it).
+unset NODE_OPTIONS NODE_EXTRA_CA_CERTS
 
 : "${AFB_EDGE:?}" "${MOSQUITTO:?}" "${MOSQUITTO_SUB:?}" "${MOSQUITTO_PUB:?}" "${WORK:?}" "${PORT:?}" "${LABEL:?}"
 DEVICE=${DEVICE:-afb-edge-$LABEL}
@@ -95,12 +99,6 @@ EOF
 "$MOSQUITTO" -c "$WORK/mosquitto.conf" 2>"$WORK/mosquitto.log" &
 pids="$pids $!"
 wait_for "$WORK/mosquitto.log" "Opening ipv4 listen socket on port $PORT" 20 || { fail broker "mosquitto did not start"; cat "$WORK/mosquitto.log" >&2; }
-
-# --- subscriber ---------------------------------------------------------
-# -v: "topic payload" per line; everything under the device's prefix.
-"$MOSQUITTO_SUB" -h 127.0.0.1 -p "$PORT" -i scenario-sub -v -t "$PREFIX/#" >"$WORK/sub.log" 2>"$WORK/sub.err" &
-pids="$pids $!"
-wait_for "$WORK/mosquitto.log" "as scenario-sub" 20 || fail subscriber "mosquitto_sub did not connect"
 
 # --- simulated binder (started first: the agent's start-up is what is timed) --
 "$AFB_EDGE" simulate --ws-server "unix:$WORK/vehicle" --period 100 2>"$WORK/sim.log" &
@@ -178,12 +176,13 @@ notify_ms=${notify_ms:-no-listener}
 # dist/src/cli/launch.cjs keeps the bundle's compiled code in
 # AFB_EDGE_CODE_CACHE (the unit's CacheDirectory= on a board), written at the
 # first start's exit. The timed start below is every later start; this one's
-# own figure is first_ready_ms. Another device id and outbox: nothing it
-# publishes reaches the subscriber's topics or the timed start's outbox.
+# own figure is first_ready_ms. The same config file, as on a board (the
+# agent also keeps the file's parsed data there, src/config/parse-cache.ts):
+# its outbox is removed afterwards, and the subscriber starts after it, so
+# that nothing it published is counted.
 export AFB_EDGE_CODE_CACHE="$WORK/code-cache"
 mkdir -p "$AFB_EDGE_CODE_CACHE"
-sed -e "s|^  id: .*|  id: $DEVICE-first|" -e "s|^  path: .*outbox.db|  path: $WORK/outbox-first.db|" "$WORK/agent.yaml" >"$WORK/agent-first.yaml"
-"$AFB_EDGE" run --config "$WORK/agent-first.yaml" 2>"$WORK/agent-first.log" &
+"$AFB_EDGE" run --config "$WORK/agent.yaml" 2>"$WORK/agent-first.log" &
 first=$!
 if wait_for "$WORK/agent-first.log" "ready in" "$EVENT_TIMEOUT_S"; then
   first_ready_ms=$(sed -n 's/.*ready in \([0-9][0-9]*\) *ms.*/\1/p' "$WORK/agent-first.log" | head -n 1)
@@ -194,7 +193,16 @@ kill -TERM "$first" 2>/dev/null
 wait "$first" || fail first-start "the first start exited $? after SIGTERM"
 ls "$AFB_EDGE_CODE_CACHE"/*.v8cache >/dev/null 2>&1 || fail code-cache "the first start wrote no code cache in $AFB_EDGE_CODE_CACHE"
 grep -q "launch:" "$WORK/agent-first.log" && fail code-cache "launcher warning: $(grep "launch:" "$WORK/agent-first.log" | head -n 1)"
+ls "$AFB_EDGE_CODE_CACHE"/afb-edge-parsed-config.json >/dev/null 2>&1 || fail parse-cache "the first start wrote no parse cache in $AFB_EDGE_CODE_CACHE"
+rm -f "$WORK/outbox.db" "$WORK/outbox.db-wal" "$WORK/outbox.db-shm"
 abort_if_failed
+
+# --- subscriber ---------------------------------------------------------
+# -v: "topic payload" per line; everything under the device's prefix.
+"$MOSQUITTO_SUB" -h 127.0.0.1 -p "$PORT" -i scenario-sub -v -t "$PREFIX/#" >"$WORK/sub.log" 2>"$WORK/sub.err" &
+pids="$pids $!"
+wait_for "$WORK/mosquitto.log" "as scenario-sub" 20 || fail subscriber "mosquitto_sub did not connect"
+
 
 # --- the agent, timed ----------------------------------------------------
 # One polling loop for both marks, so neither is recorded late because the

@@ -24,6 +24,7 @@ import checkOverlayUntyped from './generated/config-validator.js';
 import { humanize } from './humanize.js';
 import { formatConfigError, type ConfigError, type Issue } from './errors.js';
 import { place, splitPointer } from './placement.js';
+import type { ParseCache } from './parse-cache.js';
 
 /** A board name is also a file name and a Yocto package suffix (afb-edge-board-NAME). */
 export const BOARD_NAME = /^[a-z0-9][a-z0-9-]*$/;
@@ -94,7 +95,7 @@ export function listBoards(dir: string = boardsDir()): string[] {
     .sort();
 }
 
-export function loadBoard(name: string, dir: string = boardsDir()): BoardLoad {
+export function loadBoard(name: string, dir: string = boardsDir(), parseCache?: ParseCache): BoardLoad {
   const file = join(dir, `${name}.yaml`);
   if (!BOARD_NAME.test(name) || !existsSync(file)) return { kind: 'unknown', name, dir, known: listBoards(dir) };
   let text: string;
@@ -103,10 +104,12 @@ export function loadBoard(name: string, dir: string = boardsDir()): BoardLoad {
   } catch (err) {
     return { kind: 'invalid', file, errors: [{ path: '', message: `cannot read the file: ${(err as Error).message}` }] };
   }
-  return parseBoardText(text, name, file);
+  return parseBoardText(text, name, file, parseCache);
 }
 
-export function parseBoardText(text: string, name: string, file: string): BoardLoad {
+export function parseBoardText(text: string, name: string, file: string, parseCache?: ParseCache): BoardLoad {
+  const cached = parseCache?.lookup(text, 'core');
+  if (cached !== undefined && boardIssues(cached).length === 0) return { kind: 'ok', board: { ...(cached as Omit<Board, 'name' | 'file'>), name, file } };
   const lines = new LineCounter();
   const doc = parseDocument(text.replace(/^\uFEFF/, ''), { lineCounter: lines, prettyErrors: false, merge: true });
   const at = (offset: number) => {
@@ -121,14 +124,23 @@ export function parseBoardText(text: string, name: string, file: string): BoardL
   if (typeof data !== 'object' || data === null || Array.isArray(data)) {
     return { kind: 'invalid', file, errors: [{ path: '', message: 'a board file is a mapping with description, memory_mb, limits and overlay', line: 1, column: 1 }] };
   }
+  parseCache?.remember(text, 'core', data); // before the validator fills in defaults
+  const issues = boardIssues(data);
+  if (issues.length > 0) return { kind: 'invalid', file, errors: place(doc, issues, at) };
+  const b = data as Omit<Board, 'name' | 'file'>;
+  return { kind: 'ok', board: { ...b, name, file } };
+}
+
+/** The board schema (with its defaults), the overlay as a partial config, and the limits' consistency. */
+function boardIssues(data: unknown): Issue[] {
+  if (!isObject(data)) return [{ segments: [], message: 'a board file is a mapping with description, memory_mb, limits and overlay' }];
   const issues: Issue[] = [];
   checkBoard(data);
   for (const e of checkBoard.errors ?? []) issues.push(humanize(e, splitPointer(e, data)));
-  const raw = data as Record<string, unknown>;
-  if (isObject(raw.overlay)) {
+  if (isObject(data.overlay)) {
     // the overlay is checked on a copy: the validator fills in defaults, which the config
     // gets once, after the merge
-    const overlay = structuredClone(raw.overlay);
+    const overlay = structuredClone(data.overlay);
     checkOverlay(overlay);
     for (const e of checkOverlay.errors ?? []) {
       if (partialConfigAllows(e, overlay)) continue;
@@ -140,10 +152,8 @@ export function parseBoardText(text: string, name: string, file: string): BoardL
     if (issue.message === 'must match ^/dev/') issue.message = 'must be a device path, /dev/...';
     if (issue.message === 'must match ^char-[A-Za-z0-9_-]+$') issue.message = "must be a character device class as systemd's DeviceAllow= takes it: char-NAME, NAME as in /proc/devices";
   }
-  issues.push(...boardSemantics(raw));
-  if (issues.length > 0) return { kind: 'invalid', file, errors: place(doc, issues, at) };
-  const b = raw as Omit<Board, 'name' | 'file'>;
-  return { kind: 'ok', board: { ...b, name, file } };
+  issues.push(...boardSemantics(data));
+  return issues;
 }
 
 /**
@@ -200,11 +210,11 @@ export interface BoardSelection {
  * The board the CLI applies: --board NAME, else $AFB_EDGE_BOARD (what the
  * board's systemd drop-in sets), else none.
  */
-export function selectBoard(flag: string | undefined, env: NodeJS.ProcessEnv = process.env): BoardSelection {
+export function selectBoard(flag: string | undefined, env: NodeJS.ProcessEnv = process.env, parseCache?: ParseCache): BoardSelection {
   const name = flag ?? (env.AFB_EDGE_BOARD !== '' ? env.AFB_EDGE_BOARD : undefined);
   if (name === undefined) return {};
   const dir = boardsDir(env);
-  const loaded = loadBoard(name, dir);
+  const loaded = loadBoard(name, dir, parseCache);
   if (loaded.kind === 'ok') return { board: loaded.board };
   if (loaded.kind === 'unknown') {
     const from = flag !== undefined ? '' : ' (from AFB_EDGE_BOARD)';

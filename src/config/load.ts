@@ -12,6 +12,7 @@ import { humanize } from './humanize.js';
 import { semanticIssues } from './semantic.js';
 import { type ConfigError, type Issue } from './errors.js';
 import { place, splitPointer } from './placement.js';
+import type { ParseCache } from './parse-cache.js';
 import type { AgentConfig } from './types.js';
 
 export { formatConfigError, type ConfigError } from './errors.js';
@@ -44,6 +45,8 @@ export interface LoadOptions {
    * its nearest ancestor the file holds.
    */
   transform?: (data: Record<string, unknown>) => Record<string, unknown>;
+  /** Reuses the data an identical text gave at an earlier start (`run`: ./parse-cache.ts). */
+  parseCache?: ParseCache;
 }
 
 export function loadConfigFile(path: string, options: LoadOptions = {}): LoadResult {
@@ -60,12 +63,19 @@ export function loadConfigFile(path: string, options: LoadOptions = {}): LoadRes
 
 /** `fileName` only selects the dialect: a `.json` file is held to strict JSON scalars. */
 export function parseConfigText(text: string, fileName: string, options: LoadOptions = {}): LoadResult {
+  const schema = extname(fileName).toLowerCase() === '.json' ? 'json' : 'core';
+  const cached = options.parseCache?.lookup(text, schema);
+  if (cached !== undefined) {
+    const checked = checkData(cached, options);
+    if (checked.issues.length === 0) return { config: checked.data as AgentConfig, errors: [] };
+    // a problem (with the board overlay, say): the full parse below places it in the file
+  }
   const lines = new LineCounter();
   const doc = parseDocument(text.replace(/^\uFEFF/, ''), {
     lineCounter: lines,
     prettyErrors: false,
     merge: true, // `<<: *defaults` lets routes share settings
-    schema: extname(fileName).toLowerCase() === '.json' ? 'json' : 'core',
+    schema,
   });
   const at = (offset: number) => {
     const { line, col } = lines.linePos(offset);
@@ -81,15 +91,22 @@ export function parseConfigText(text: string, fileName: string, options: LoadOpt
     return { errors: [{ path: '', message: (err as Error).message, line: 1, column: 1 }] };
   }
   if (typeof data !== 'object' || data === null || Array.isArray(data)) {
-    return { errors: [{ path: '', message: 'the file must be a mapping with the keys device, mqtt, binders and routes', ...at(doc.contents?.range[0] ?? 0) }] };
+    return { errors: [{ path: '', message: NOT_A_MAPPING, ...at(doc.contents?.range[0] ?? 0) }] };
   }
+  options.parseCache?.remember(text, schema, data); // before the board and the defaults change it
+  const checked = checkData(data, options);
+  const errors = place(doc, checked.issues, at);
+  return errors.length > 0 ? { errors } : { config: checked.data as AgentConfig, errors };
+}
 
-  if (options.transform !== undefined) data = options.transform(data as Record<string, unknown>);
+const NOT_A_MAPPING = 'the file must be a mapping with the keys device, mqtt, binders and routes';
 
+/** The board overlay, the schema (which fills in the defaults) and the semantic checks. */
+function checkData(parsed: unknown, options: LoadOptions): { data: unknown; issues: Issue[] } {
+  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) return { data: parsed, issues: [{ segments: [], message: NOT_A_MAPPING }] };
+  const data = options.transform !== undefined ? options.transform(parsed as Record<string, unknown>) : parsed;
   check(data);
-  const issues = [...(check.errors ?? []).map((e) => humanize(e, splitPointer(e, data))), ...semanticIssues(data)];
-  const errors = place(doc, issues, at);
-  return errors.length > 0 ? { errors } : { config: data as AgentConfig, errors };
+  return { data, issues: [...(check.errors ?? []).map((e) => humanize(e, splitPointer(e, data))), ...semanticIssues(data)] };
 }
 
 function yamlError(e: YAMLError, at: (offset: number) => { line: number; column: number }): ConfigError {

@@ -14,9 +14,12 @@
  * interval gets the agent restarted. A loop blocked outright sends nothing
  * at all, which is the case the watchdog exists for.
  */
-import { monitorEventLoopDelay, type IntervalHistogram } from 'node:perf_hooks';
+import type { IntervalHistogram } from 'node:perf_hooks';
 import type { Logger } from '../util/log.js';
 import type { SystemdNotifier } from './notify.js';
+import { lazyRequire } from '../util/lazy-require.js';
+
+const perfHooks = lazyRequire<typeof import('node:perf_hooks')>('node:perf_hooks');
 
 /** Returns why the agent is not healthy, or undefined when it is. */
 export type HealthCheck = () => string | undefined | Promise<string | undefined>;
@@ -71,7 +74,7 @@ export class Watchdog {
     const intervalMs = options.intervalUs / 1000;
     this.periodMs = Math.max(1, Math.floor(intervalMs / 2));
     this.lagBoundMs = options.lagBoundMs ?? Math.min(5000, intervalMs / 4);
-    this.histogram = monitorEventLoopDelay({ resolution: 20 });
+    this.histogram = perfHooks().monitorEventLoopDelay({ resolution: 20 });
   }
 
   start(): void {

@@ -6,15 +6,16 @@
  *   ~0.4 s of the agent's start-up in the emulated arm64 guest
  *   (docs/qemu.md), and a given configuration may need none of them: TLS
  *   only with mqtts://, HTTP only with health.http_listen, random ids only
- *   when serving an API.
+ *   when serving an API. perf_hooks (~0.1 s there) only for the systemd
+ *   watchdog, which starts after READY=1.
  * - CommonJS packages with a native addon (serialport's binding) or for
  *   tests only (binding-mock): loaded when a serial link needs them.
  */
 import { createRequire } from 'node:module';
 
-const load = createRequire(import.meta.url);
+let load: NodeJS.Require | undefined;
 
 export function lazyRequire<T>(name: string): () => T {
   let loaded: T | undefined;
-  return () => (loaded ??= load(name) as T);
+  return () => (loaded ??= (load ??= createRequire(import.meta.url))(name) as T);
 }

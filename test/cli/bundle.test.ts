@@ -4,7 +4,7 @@
  * found from its location.
  */
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { beforeAll, expect, it } from 'vitest';
@@ -38,6 +38,32 @@ it('bin/afb-edge runs the bundle (through dist/src/cli/launch.cjs)', () => {
     expect(loaded.some((f) => f.endsWith('dist/src/cli/launch.cjs'))).toBe(true);
     expect(loaded.some((f) => f.endsWith('dist/src/cli/afb-edge.bundle.cjs'))).toBe(true);
     expect(loaded.some((f) => f.endsWith('dist/src/cli/main.js'))).toBe(false);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+it('is ASCII: dist/src/cli/launch.cjs reads it as latin1', () => {
+  const bytes = readFileSync(bundle);
+  expect(bytes.findIndex((b) => b > 0x7f)).toBe(-1);
+});
+
+it("mqtt.js's debug logging still works in the bundle with $DEBUG, and is silent without", () => {
+  const dir = mkdtempSync(join(tmpdir(), 'afb-edge-bundle-test-'));
+  try {
+    const config = join(dir, 'agent.yaml');
+    writeFileSync(config, `device: { id: debug-test }\nmqtt: { url: "mqtt://127.0.0.1:9" }\noutbox: { path: ${join(dir, 'outbox.db')} }\nbinders: []\nroutes: []\n`);
+    // 2 s: ready, and a first connection attempt refused (port 9), then SIGTERM.
+    const agent = (env: NodeJS.ProcessEnv) => spawnSync(join(projectRoot, 'bin/afb-edge'), ['run', '--config', config], { encoding: 'utf8', timeout: 2000, killSignal: 'SIGTERM', env });
+    const base = { ...process.env };
+    delete base.DEBUG;
+    delete base.NOTIFY_SOCKET;
+    const quiet = agent(base);
+    expect(quiet.stderr).toMatch(/ready in/);
+    expect(quiet.stderr).not.toMatch(/mqttjs/);
+    const verbose = agent({ ...base, DEBUG: 'mqttjs:client' });
+    expect(verbose.stderr).toMatch(/ready in/);
+    expect(verbose.stderr).toMatch(/mqttjs:client/);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

@@ -131,3 +131,34 @@ describe('code cache', () => {
     expect(r.stderr).not.toMatch(/launch:/);
   });
 });
+
+describe('parse cache (src/config/parse-cache.ts) in the same directory', () => {
+  const parsed = (d: string) => join(d, 'afb-edge-parsed-config.json');
+
+  it('the first start writes it after READY=1, the next start takes the config from it', async () => {
+    const cache = mkdtempSync(join(dir, 'cache-'));
+    const first = await runUntilReady(cache);
+    expect(first.code).toBe(0);
+    const doc = JSON.parse(readFileSync(parsed(cache), 'utf8')) as { entries: Array<{ text: string; json: string }> };
+    expect(doc.entries.map((e) => e.text)).toEqual([readFileSync(config, 'utf8')]);
+    // What the next start reads is the cache's data, not a new parse of the file:
+    const data = JSON.parse(doc.entries[0]!.json) as { device: { id: string } };
+    data.device.id = 'taken-from-the-parse-cache';
+    doc.entries[0]!.json = JSON.stringify(data);
+    writeFileSync(parsed(cache), JSON.stringify(doc));
+    const second = await runUntilReady(cache);
+    expect(second.code).toBe(0);
+    expect(second.stderr).toMatch(/device taken-from-the-parse-cache started/);
+    expect(second.stderr).not.toMatch(/parse cache|launch:/);
+  });
+
+  it('a damaged one is reported in the log, and the agent starts from the file', async () => {
+    const cache = mkdtempSync(join(dir, 'cache-'));
+    writeFileSync(parsed(cache), '{"format":1,"stamp":');
+    const r = await runUntilReady(cache);
+    expect(r.code).toBe(0);
+    expect(r.stderr).toMatch(/<warn> parse cache .* damaged \(.*\): parsing the files, and writing a new one/);
+    expect(r.stderr).toMatch(/device launch-test started/);
+    expect(() => JSON.parse(readFileSync(parsed(cache), 'utf8')) as unknown).not.toThrow();
+  });
+});

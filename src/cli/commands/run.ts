@@ -12,6 +12,8 @@ import { boardLoadOptions, heapWarning, selectBoard } from '../../config/board.j
 import { loggerArg, parse } from '../args.js';
 import { EXIT_OK, EXIT_REPLY_ERROR, UsageError } from '../usage.js';
 import { version } from '../version.js';
+import { ParseCache } from '../../config/parse-cache.js';
+import { startupCacheDir } from '../../util/cache-dir.js';
 
 export async function runCommand(argv: string[]): Promise<number> {
   const { values, positionals } = parse(argv, { config: { type: 'string', short: 'c' }, board: { type: 'string' } });
@@ -20,15 +22,18 @@ export async function runCommand(argv: string[]): Promise<number> {
   if (file === undefined) throw new UsageError('run needs --config FILE');
   // --log-level overrides logging.level; checked before the config so a typo is a usage error.
   const cliLogger = values['log-level'] === undefined ? undefined : loggerArg(values['log-level']);
+  // The files' parsed data from the last start, when they have not changed (config/parse-cache.ts).
+  const cacheDir = startupCacheDir();
+  const parseCache = cacheDir === undefined ? undefined : new ParseCache(cacheDir, version());
   // --board NAME (else $AFB_EDGE_BOARD): its overlay goes under the file, at start and on every reload.
-  const selected = selectBoard(values.board as string | undefined);
+  const selected = selectBoard(values.board as string | undefined, process.env, parseCache);
   if (selected.usage !== undefined) throw new UsageError(selected.usage);
   if (selected.errors !== undefined) {
     for (const line of selected.errors) process.stderr.write(line + '\n');
     process.stderr.write(`afb-edge: board file: ${selected.errors.length} error(s), not starting\n`);
     return EXIT_REPLY_ERROR;
   }
-  const loadOptions = boardLoadOptions(selected.board);
+  const loadOptions = { ...boardLoadOptions(selected.board), parseCache };
   const loaded = loadConfigFile(file, loadOptions);
   if (loaded.config === undefined) {
     for (const e of loaded.errors) process.stderr.write(formatConfigError(e, file) + '\n');
@@ -41,6 +46,10 @@ export async function runCommand(argv: string[]): Promise<number> {
     const heap = heapWarning(selected.board);
     if (heap !== undefined) logger.warn(heap);
   }
+  const logParseCache = () => {
+    for (const problem of parseCache?.problems.splice(0) ?? []) logger.warn(problem);
+  };
+  logParseCache();
   const agent = new Agent(loaded.config, { logger, version: version() });
   await agent.start();
   // Type=notify: READY=1, STATUS=, watchdog, reload and stop notifications (no-ops without NOTIFY_SOCKET).
@@ -60,6 +69,8 @@ export async function runCommand(argv: string[]): Promise<number> {
       try {
         await agent.reload(next.config);
         agent.metrics.configReloads.inc({ outcome: 'applied' });
+        parseCache?.save();
+        logParseCache();
       } catch (err) {
         agent.metrics.configReloads.inc({ outcome: 'failed' });
         logger.error(`config reload failed: ${(err as Error).message}`);
@@ -75,6 +86,8 @@ export async function runCommand(argv: string[]): Promise<number> {
       .then(() => {
         // dist/src/cli/launch.cjs writes the V8 code cache on this (see there).
         (process.emit as (event: string) => boolean)('afb-edge:ready');
+        parseCache?.save(); // after READY=1: the write is not on the start-up's path
+        logParseCache();
         return agent.metrics.collectProcessMetrics();
       })
       .catch((err: unknown) => logger.warn(`process metrics unavailable: ${(err as Error).message}`));

@@ -31,30 +31,29 @@ CREATE TABLE IF NOT EXISTS outbox (
   bytes INTEGER NOT NULL
 )`;
 
-let addonPath: string | null | undefined;
+const ADDON = 'better-sqlite3/build/Release/better_sqlite3.node';
+let addonPath: string | undefined;
 /**
- * better-sqlite3's native addon, by path. Its default lookup (the `bindings`
- * package) tries a dozen locations, each a failed require: ~60 ms of the
- * agent's start-up in the emulated arm64 guest. Undefined (the default
- * lookup) when the addon is not where npm builds it.
+ * better-sqlite3's native addon, by path, where npm and the Yocto recipe
+ * build it. Its default lookup (the `bindings` package) tries a dozen
+ * locations, each a failed require (~60 ms of the agent's start-up in the
+ * emulated arm64 guest), and cannot work from the agent's bundle
+ * (scripts/bundle.mjs), which holds better-sqlite3's JS.
  */
-function sqliteAddon(): string | undefined {
-  if (addonPath === undefined) {
-    try {
-      addonPath = createRequire(import.meta.url).resolve('better-sqlite3/build/Release/better_sqlite3.node');
-    } catch {
-      addonPath = null;
-    }
+function sqliteAddon(path: string): string {
+  try {
+    return (addonPath ??= createRequire(import.meta.url).resolve(ADDON));
+  } catch (err) {
+    throw new OutboxError(`outbox ${path}: cannot open: SQLite's addon ${ADDON} is missing (${(err as NodeJS.ErrnoException).code ?? (err as Error).message}): the installation is incomplete`);
   }
-  return addonPath ?? undefined;
 }
 
 export function openDatabase(path: string, synchronous: Synchronous): Database.Database {
+  const nativeBinding = sqliteAddon(path);
   let db: Database.Database | undefined;
   try {
     mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
-    const nativeBinding = sqliteAddon();
-    db = new Database(path, nativeBinding === undefined ? { timeout: 1000 } : { timeout: 1000, nativeBinding });
+    db = new Database(path, { timeout: 1000, nativeBinding });
     // One process per outbox: a second agent on the same file would send everything twice.
     db.pragma('locking_mode = EXCLUSIVE');
     db.pragma('journal_mode = WAL');
