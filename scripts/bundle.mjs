@@ -14,9 +14,9 @@
  * function that runs when the command is chosen, so `run` parses the demo
  * and the simulators but does not execute them.
  *
- * Packages whose native addon they find themselves (serialport's bindings)
- * and dev-only ones stay external and load from node_modules; better-sqlite3
- * is bundled, and given its addon's path. The bundle sits beside main.js, so the paths the code
+ * Dev-only packages stay external and load from node_modules.
+ * better-sqlite3 and serialport's bindings are bundled, their addons loaded
+ * from node_modules (below, and src/sinks/mqtt/outbox-db.ts). The bundle sits beside main.js, so the paths the code
  * derives from import.meta.url (package.json, the addon, boards/) are the
  * same.
  *
@@ -26,6 +26,7 @@
  * lib/main.js where no native esbuild binary runs (the Yocto recipe).
  */
 import { readFileSync, readdirSync, rmSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
@@ -67,6 +68,27 @@ const lazyShims = {
   },
 };
 
+/**
+ * @serialport/bindings-cpp is bundled too (its 20 files, with its parsers,
+ * would otherwise be resolved and compiled at each start of an agent with a
+ * serial link). It finds its addon from its own directory, __dirname, which
+ * in the bundle is the bundle's: that one expression becomes the package's
+ * directory as Node resolves it at run time, so node-gyp-build looks where
+ * it always does (build/Release, then prebuilds/).
+ */
+const SERIALPORT_ADDON_DIR = "(0, path_1.join)(__dirname, '../')";
+const serialportAddonDir = {
+  name: 'serialport-addon-dir',
+  setup(b) {
+    b.onLoad({ filter: /@serialport[\\/]bindings-cpp[\\/]dist[\\/]serialport-bindings\.js$/ }, async (args) => {
+      const source = await readFile(args.path, 'utf8');
+      if (!source.includes(SERIALPORT_ADDON_DIR)) throw new Error(`${args.path}: no ${SERIALPORT_ADDON_DIR} to replace (a new @serialport/bindings-cpp?)`);
+      const runtimeDir = "(0, path_1.join)((0, path_1.dirname)(require.resolve('@serialport/bindings-cpp')), '..')";
+      return { contents: source.replace(SERIALPORT_ADDON_DIR, runtimeDir), loader: 'js' };
+    });
+  },
+};
+
 const root = values.root ? resolve(values.root) : join(dirname(fileURLToPath(import.meta.url)), '..');
 const cliDir = join(root, 'dist/src/cli');
 // Outputs of earlier bundle layouts (an ES module bundle with chunks): not left to be shipped.
@@ -81,9 +103,9 @@ const result = await build({
   target: 'node20',
   // better-sqlite3's JS is bundled (14 files the CommonJS loader would resolve, read and
   // compile at each start); its addon is loaded by path (src/sinks/mqtt/outbox-db.ts), so
-  // `bindings`, its default lookup, is never reached.
-  external: ['bindings', '@serialport/bindings-cpp', '@serialport/binding-mock', 'aedes'],
-  plugins: [mqttIndexExternal, lazyShims],
+  // `bindings`, its default lookup, is never reached. binding-mock: tests only.
+  external: ['bindings', '@serialport/binding-mock', 'aedes'],
+  plugins: [mqttIndexExternal, lazyShims, serialportAddonDir],
   // import.meta does not exist in CommonJS: the same file URL, from __filename.
   define: { 'import.meta.url': '__afbEdgeModuleUrl' },
   banner: { js: "const __afbEdgeModuleUrl = require('node:url').pathToFileURL(__filename).href;" },
@@ -95,6 +117,8 @@ const result = await build({
   charset: 'ascii',
   legalComments: 'none',
   logLevel: 'warning',
+  // Wanted: the one require.resolve in the bundle finds serialport's package at run time (above).
+  logOverride: { 'require-resolve-not-external': 'silent' },
   metafile: true,
 });
 // dist/src/cli/launch.cjs reads the bundle as latin1 (faster than UTF-8 on the boards): one

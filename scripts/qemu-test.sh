@@ -393,7 +393,7 @@ total_s=$(( $(elapsed "$t_script") / 1000 ))
 echo "guest: ${verdict:-no verdict on the console (see above)}"
 echo "x86:   ${x86_result:-not run}"
 echo "QEMU-TEST $status $arch node=$node_version guest_wall_ms=$boot_wall_ms host_load=\"$host_load\"" \
-  "boot_s=$(field "$verdict" boot_s) first_ready_ms=$(field "$verdict" first_ready_ms) ready_ms=$(field "$verdict" ready_ms) first_event_ms=$(field "$verdict" first_event_ms) rss_kb=$(field "$verdict" rss_kb)" \
-  "x86_first_ready_ms=$(field "$x86_result" first_ready_ms) x86_ready_ms=$(field "$x86_result" ready_ms) x86_first_event_ms=$(field "$x86_result" first_event_ms) x86_rss_kb=$(field "$x86_result" rss_kb)" \
+  "boot_s=$(field "$verdict" boot_s) first_ready_ms=$(field "$verdict" first_ready_ms) ready_ms=$(field "$verdict" ready_ms) ready_runs_ms=$(field "$verdict" ready_runs_ms) first_event_ms=$(field "$verdict" first_event_ms) rss_kb=$(field "$verdict" rss_kb)" \
+  "x86_first_ready_ms=$(field "$x86_result" first_ready_ms) x86_ready_ms=$(field "$x86_result" ready_ms) x86_ready_runs_ms=$(field "$x86_result" ready_runs_ms) x86_first_event_ms=$(field "$x86_result" first_event_ms) x86_rss_kb=$(field "$x86_result" rss_kb)" \
   "serial=$(field "$verdict" serial) total_s=$total_s perf=\"$perf\"${why:+ reason=\"$why\"}"
 [ "$status" = PASS ]

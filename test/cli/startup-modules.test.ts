@@ -23,10 +23,10 @@ beforeAll(() => {
 });
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-it('run reaches READY=1 with the bundle and the addons it needs, and none of the deferred modules', async () => {
-  const config = join(dir, 'agent.yaml');
-  writeFileSync(config, `device: { id: modules-test }\nmqtt: { url: "mqtt://127.0.0.1:9" }\noutbox: { path: ${join(dir, 'outbox.db')} }\nbinders: []\nroutes: []\n`);
-  // At the event `run` emits once READY=1 is sent: the built-ins loaded so far.
+/** Starts `run` with `config`; at READY=1 (the event `run` emits), what it has loaded. */
+async function loadedAtReady(name: string, config: string): Promise<{ builtins: string[]; files: string[] }> {
+  const file = join(dir, `${name}.yaml`);
+  writeFileSync(file, config);
   const preload = join(dir, 'at-ready.cjs');
   writeFileSync(preload, `process.once('afb-edge:ready', () => {
   const builtins = process.moduleLoadList.filter((m) => m.startsWith('NativeModule ')).map((m) => m.slice(13));
@@ -37,7 +37,8 @@ it('run reaches READY=1 with the bundle and the addons it needs, and none of the
   delete env.NOTIFY_SOCKET;
   delete env.AFB_EDGE_CODE_CACHE;
   delete env.CACHE_DIRECTORY;
-  const child = spawn(join(projectRoot, 'bin/afb-edge'), ['run', '--config', config], { env, stdio: ['ignore', 'ignore', 'pipe'] });
+  delete env.DEBUG;
+  const child = spawn(join(projectRoot, 'bin/afb-edge'), ['run', '--config', file], { env, stdio: ['ignore', 'ignore', 'pipe'] });
   let stderr = '';
   const line = await new Promise<string>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`no AT-READY line: ${stderr}`)), 20_000);
@@ -49,12 +50,26 @@ it('run reaches READY=1 with the bundle and the addons it needs, and none of the
   });
   child.kill('SIGTERM');
   await new Promise((r) => child.once('exit', r));
-  const { builtins, files } = JSON.parse(line) as { builtins: string[]; files: string[] };
+  const loaded = JSON.parse(line) as { builtins: string[]; files: string[] };
+  return { builtins: loaded.builtins, files: loaded.files.map((f) => f.slice(projectRoot.length + 1)).sort() };
+}
+
+const BUNDLE = ['dist/src/cli/afb-edge.bundle.cjs', 'dist/src/cli/launch.cjs'];
+const SQLITE_ADDON = 'node_modules/better-sqlite3/build/Release/better_sqlite3.node';
+
+it('run reaches READY=1 with the bundle and the addon it needs, and none of the deferred modules', async () => {
+  const { builtins, files } = await loadedAtReady('plain', `device: { id: modules-test }\nmqtt: { url: "mqtt://127.0.0.1:9" }\noutbox: { path: ${join(dir, 'outbox.db')} }\nbinders: []\nroutes: []\n`);
   expect(builtins).toContain('net'); // the list is real: the MQTT client is connecting
   for (const m of ['tls', 'http', 'https', 'crypto', 'v8', 'perf_hooks', 'tty']) expect(builtins, m).not.toContain(m);
-  expect(files.map((f) => f.slice(projectRoot.length + 1)).sort()).toEqual([
-    'dist/src/cli/afb-edge.bundle.cjs',
-    'dist/src/cli/launch.cjs',
-    'node_modules/better-sqlite3/build/Release/better_sqlite3.node',
-  ]);
+  expect(files).toEqual([...BUNDLE, SQLITE_ADDON].sort());
+});
+
+it("with a serial link, serialport's addon is all it adds: its JavaScript is in the bundle", async () => {
+  const { builtins, files } = await loadedAtReady('serial', `device: { id: modules-test }\nmqtt: { url: "mqtt://127.0.0.1:9" }\noutbox: { path: ${join(dir, 'outbox-serial.db')} }\nbinders: []\nroutes: []\nserial: { links: [ { name: ecu0, device: /nonexistent/afb-edge-modules-test, protocol: ndjson } ] }\n`);
+  expect(builtins).not.toContain('tty');
+  // node-gyp-build reads the package's name (for its <NAME>_PREBUILD variable), then takes
+  // the addon built from source (build/Release), else the package's prebuilt one (npm ci on x86)
+  const addon = files.filter((f) => /^node_modules\/@serialport\/bindings-cpp\/(build\/Release|prebuilds\/linux-[^/]+)\/[^/]+\.node$/.test(f));
+  expect(addon).toHaveLength(1);
+  expect(files).toEqual([...BUNDLE, SQLITE_ADDON, addon[0]!, 'node_modules/@serialport/bindings-cpp/package.json'].sort());
 });

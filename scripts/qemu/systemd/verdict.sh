@@ -5,10 +5,11 @@
 #   - afb-edge.service reaches "active" (Type=notify: READY=1 was received)
 #     with a STATUS= line, as its transient user (DynamicUser=yes);
 #   - events reach the broker through it;
-#   - a restart: the first start wrote the V8 code cache in the unit's
-#     CacheDirectory, the second takes it (no launcher warning in the journal);
-#     ready_ms is that second start, first_ready_ms the first one, both
-#     from ExecMainStartTimestampMonotonic to ActiveEnterTimestampMonotonic;
+#   - restarts: the first start wrote its start-up caches (V8 code cache,
+#     parsed config) in the unit's CacheDirectory, later starts take them (no
+#     launcher warning in the journal); ready_ms is the median of three
+#     restarts (ready_runs_ms), first_ready_ms the first start, each from
+#     ExecMainStartTimestampMonotonic to ActiveEnterTimestampMonotonic;
 #   - RSS of the main process 10 s after READY;
 #   - systemctl stop: exit status 0, result "success".
 # Prints one line on the console, QEMU-VERDICT PASS|FAIL …, and powers off.
@@ -16,7 +17,7 @@ PATH=/usr/bin:/bin:/usr/sbin:/sbin
 reasons=""
 fail() { reasons="$reasons${reasons:+,}$1"; echo "verdict: FAIL $1: $2"; }
 prop() { systemctl show -p "$2" --value "$1"; }
-first_ready_ms=-1 ready_ms=-1 agent_ready_ms=-1 rss_kb=-1 anon_kb=-1 events=0 status_text="" user=""
+first_ready_ms=-1 ready_ms=-1 ready_runs_ms=none agent_ready_ms=-1 rss_kb=-1 anon_kb=-1 events=0 status_text="" user=""
 
 # `systemctl $3 afb-edge.service` (start: joins the start job the boot queued;
 # restart), which for Type=notify returns once READY=1 was received: no
@@ -38,7 +39,7 @@ ready_time_ms() {
 finish() {
   v=PASS
   [ -z "$reasons" ] || v=FAIL
-  echo "QEMU-VERDICT $v arch=$(uname -m) mode=systemd systemd=$(systemctl --version | sed -n '1s/^systemd \([0-9]*\).*/\1/p') node=$(node --version) first_ready_ms=$first_ready_ms ready_ms=$ready_ms agent_ready_ms=${agent_ready_ms:--1} rss_kb=$rss_kb rss_anon_kb=$anon_kb events=$events user=$user${reasons:+ reasons=$reasons}"
+  echo "QEMU-VERDICT $v arch=$(uname -m) mode=systemd systemd=$(systemctl --version | sed -n '1s/^systemd \([0-9]*\).*/\1/p') node=$(node --version) first_ready_ms=$first_ready_ms ready_ms=$ready_ms ready_runs_ms=$ready_runs_ms agent_ready_ms=${agent_ready_ms:--1} rss_kb=$rss_kb rss_anon_kb=$anon_kb events=$events user=$user${reasons:+ reasons=$reasons}"
   sync
   poweroff -f
 }
@@ -54,13 +55,22 @@ if wait_active 180 first-start start; then
   events=$(mosquitto_sub -h 127.0.0.1 -p 1883 -t 'afb-edge/afb-edge-systemd/events/#' -C 5 -W 60 | wc -l)
   [ "$events" = 5 ] || fail events "$events of 5 events within 60 s"
 
-  # The first start writes the code cache at exit: restart, and the second start takes it.
-  if wait_active 120 second-start restart; then
-    ready_ms=$(ready_time_ms)
+  # The first start wrote the start-up caches: restarts take them. Three, and their medians:
+  # one start under emulation on a shared host varies by a quarter.
+  runs="" agent_runs="" n=0
+  while [ $n -lt 3 ] && wait_active 120 later-start restart; do
+    runs="$runs $(ready_time_ms)"
     # The agent's own figure for that start (process uptime at READY=1, as it logs it):
     # the difference with ready_ms is systemd's set-up of the sandbox and the launcher's exec.
-    agent_ready_ms=$(journalctl -u afb-edge.service --no-pager -o cat | sed -n 's/.*ready in \([0-9][0-9]*\) ms.*/\1/p' | tail -n 1)
+    agent_runs="$agent_runs $(journalctl -u afb-edge.service --no-pager -o cat | sed -n 's/.*ready in \([0-9][0-9]*\) ms.*/\1/p' | tail -n 1)"
+    n=$((n + 1))
+  done
+  median() { printf '%s\n' $1 | sort -n | sed -n "$(( ($(echo $1 | wc -w) + 1) / 2 ))p"; }
+  if [ $n = 3 ]; then
+    ready_ms=$(median "$runs") agent_ready_ms=$(median "$agent_runs") ready_runs_ms=$(echo $runs | tr ' ' '/')
     ls /var/cache/private/afb-edge/afb-edge-*.v8cache >/dev/null 2>&1 || fail code-cache "no code cache in the unit's CacheDirectory (/var/cache/private/afb-edge)"
+    [ -f /var/cache/private/afb-edge/afb-edge-parsed-config.json ] || fail parse-cache "no parse cache in the unit's CacheDirectory (/var/cache/private/afb-edge)"
+    journalctl -u afb-edge.service --no-pager | grep -q "parse cache" && fail parse-cache "$(journalctl -u afb-edge.service --no-pager | grep "parse cache" | head -n 1)"
     journalctl -u afb-edge.service --no-pager | grep -q "launch:" && fail code-cache "launcher warning: $(journalctl -u afb-edge.service --no-pager | grep "launch:" | head -n 1)"
     sleep 10
     pid=$(prop afb-edge.service MainPID)
