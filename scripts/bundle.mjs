@@ -27,9 +27,11 @@
  */
 import { readFileSync, readdirSync, rmSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
+import { createRequire } from 'node:module';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
+import { lazyModuleSource } from './bundle-shims/lazy-module.mjs';
 
 const { values } = parseArgs({ options: { esbuild: { type: 'string' }, root: { type: 'string' } } });
 const { build } = values.esbuild ? await import(pathToFileURL(resolve(values.esbuild)).href) : await import('esbuild');
@@ -49,22 +51,49 @@ const mqttIndexExternal = {
 };
 
 /**
- * Stand-ins for two dependencies of mqtt.js (scripts/bundle-shims/, whose
- * comments give the measured cost): `debug`, loaded only when $DEBUG is set,
- * and `lru-cache`, loaded at first use. The stand-ins load the real packages,
+ * `debug`, for mqtt.js, mqtt-packet and serialport, loaded only when $DEBUG
+ * is set (scripts/bundle-shims/debug.cjs: ~60-100 ms of start-up in the
+ * emulated arm64 guest, with `tty`). The stand-in loads the real package,
  * resolved from the root's node_modules.
  */
-const shimDir = join(dirname(fileURLToPath(import.meta.url)), 'bundle-shims');
-const SHIMS = { debug: join(shimDir, 'debug.cjs'), 'lru-cache': join(shimDir, 'lru-cache.cjs') };
-const lazyShims = {
-  name: 'lazy-shims',
+const debugShim = join(dirname(fileURLToPath(import.meta.url)), 'bundle-shims', 'debug.cjs');
+const lazyDebug = {
+  name: 'lazy-debug',
   setup(b) {
-    b.onResolve({ filter: /^(debug|lru-cache)$/ }, async (args) => {
+    b.onResolve({ filter: /^debug$/ }, async (args) => {
       if (args.pluginData?.realPackage === true) return undefined;
-      if (!Object.values(SHIMS).includes(args.importer)) return { path: SHIMS[args.path] };
+      if (args.importer !== debugShim) return { path: debugShim };
       const real = await b.resolve(args.path, { kind: args.kind, resolveDir: root, pluginData: { realPackage: true } });
       return real.errors.length > 0 ? { errors: real.errors } : { path: real.path };
     });
+  },
+};
+
+/**
+ * Modules the agent's start-up loads but does not use, loaded at first use
+ * instead (scripts/bundle-shims/lazy-module.mjs). Costs measured in the
+ * emulated arm64 guest (docs/qemu.md):
+ * - yaml: ~25-50 ms of module code, and with the parse cache
+ *   (src/config/parse-cache.ts) an unchanged config is not parsed at all;
+ * - lru-cache (mqtt.js's MQTT 5 topic aliases, used only when the broker
+ *   grants them): it reads `performance` and `AbortController` as it loads,
+ *   which makes Node load perf_hooks: ~85-120 ms;
+ * - worker-timers (mqtt.js's keep-alive timers in browsers): ~30-50 ms;
+ * - child_process (serialport lists ports with udevadm): ~50-100 ms.
+ */
+const LAZY_MODULES = { yaml: 'get', 'lru-cache': 'get', 'worker-timers': 'call', child_process: 'get', 'node:child_process': 'get' };
+const lazyModules = {
+  name: 'lazy-modules',
+  setup(b) {
+    const requireFromRoot = createRequire(join(root, 'package.json'));
+    b.onResolve({ filter: /^(yaml|lru-cache|worker-timers|(node:)?child_process)$/ }, (args) =>
+      // the stand-in's own require is the real module's
+      args.namespace === 'lazy-module' ? undefined : { path: args.path, namespace: 'lazy-module' });
+    b.onLoad({ filter: /.*/, namespace: 'lazy-module' }, (args) => ({
+      contents: lazyModuleSource(args.path, requireFromRoot(args.path), LAZY_MODULES[args.path]),
+      loader: 'js',
+      resolveDir: root,
+    }));
   },
 };
 
@@ -105,7 +134,7 @@ const result = await build({
   // compile at each start); its addon is loaded by path (src/sinks/mqtt/outbox-db.ts), so
   // `bindings`, its default lookup, is never reached. binding-mock: tests only.
   external: ['bindings', '@serialport/binding-mock', 'aedes'],
-  plugins: [mqttIndexExternal, lazyShims, serialportAddonDir],
+  plugins: [mqttIndexExternal, lazyDebug, lazyModules, serialportAddonDir],
   // import.meta does not exist in CommonJS: the same file URL, from __filename.
   define: { 'import.meta.url': '__afbEdgeModuleUrl' },
   banner: { js: "const __afbEdgeModuleUrl = require('node:url').pathToFileURL(__filename).href;" },

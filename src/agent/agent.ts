@@ -12,7 +12,7 @@ import { startHealthHttp, type HealthHttp } from '../health/http-server.js';
 import { EventRouter } from '../router/event-router.js';
 import { MqttSink } from '../sinks/mqtt/mqtt-sink.js';
 import { fillTemplate } from '../sinks/mqtt/status.js';
-import { systemBinding } from '../serial/link/binding.js';
+import { deferredSystemBinding } from '../serial/link/binding.js';
 import { LinkError } from '../serial/link/link-protocol.js';
 import type { LinkState } from '../serial/link/serial-link.js';
 import { EcuApi } from '../sinks/ecu-api/ecu-api.js';
@@ -68,7 +68,7 @@ export class Agent {
   async start(): Promise<void> {
     await this.startSink(this.config);
     for (const b of this.config.binders) this.startBinder(b);
-    for (const l of this.config.serial.links) await this.startLink(l);
+    for (const l of this.config.serial.links) this.startLink(l);
     await this.startEcuApi(this.config);
     await this.startHttp(this.config);
     this.startStatusTimer(this.config);
@@ -130,7 +130,7 @@ export class Agent {
         this.links.delete(name);
       }
     }
-    for (const l of next.serial.links) if (!this.links.has(l.name)) await this.startLink(l);
+    for (const l of next.serial.links) if (!this.links.has(l.name)) this.startLink(l);
     if (!same(prev.ecu_api, next.ecu_api)) {
       await this.ecuApi?.close();
       this.ecuApi = undefined;
@@ -200,8 +200,8 @@ export class Agent {
     }
   }
 
-  private async startLink(config: SerialLinkConfig): Promise<void> {
-    const binding = this.options.serialBinding ?? (await systemBinding());
+  private startLink(config: SerialLinkConfig): void {
+    const binding = this.options.serialBinding ?? deferredSystemBinding;
     const source = new SerialSource(config, {
       metrics: this.metrics,
       logger: this.log,

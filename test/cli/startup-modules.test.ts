@@ -4,9 +4,10 @@
  * built-ins that src/util/lazy-require.ts defers (tls, http, crypto,
  * perf_hooks), not prom-client's process collectors (loaded after READY=1;
  * the only user of node:v8 on that path, for the heap metrics), not tty
- * (the `debug` package, which the bundle loads only with $DEBUG:
- * scripts/bundle-shims/), and no JavaScript file beside the bundle: only
- * the native addons load from node_modules. A static import slipping back
+ * (the `debug` package, which the bundle loads only with $DEBUG) nor
+ * child_process (serialport's port listing), which scripts/bundle.mjs makes
+ * lazy, and no JavaScript file beside the bundle: only the native addons
+ * load from node_modules. A static import slipping back
  * in fails here.
  */
 import { spawn } from 'node:child_process';
@@ -24,7 +25,7 @@ beforeAll(() => {
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 /** Starts `run` with `config`; at READY=1 (the event `run` emits), what it has loaded. */
-async function loadedAtReady(name: string, config: string): Promise<{ builtins: string[]; files: string[] }> {
+async function loadedAtReady(name: string, config: string): Promise<{ builtins: string[]; files: string[]; later: string[] }> {
   const file = join(dir, `${name}.yaml`);
   writeFileSync(file, config);
   const preload = join(dir, 'at-ready.cjs');
@@ -32,6 +33,10 @@ async function loadedAtReady(name: string, config: string): Promise<{ builtins: 
   const builtins = process.moduleLoadList.filter((m) => m.startsWith('NativeModule ')).map((m) => m.slice(13));
   const files = Object.keys(module.constructor._cache).filter((f) => f !== __filename);
   process.stderr.write('AT-READY ' + JSON.stringify({ builtins, files }) + '\\n');
+  setTimeout(() => {
+    const later = Object.keys(module.constructor._cache).filter((f) => f !== __filename);
+    process.stderr.write('LATER ' + JSON.stringify(later) + '\\n');
+  }, 1000);
 });\n`);
   const env: NodeJS.ProcessEnv = { ...process.env, AFB_EDGE_NODE_FLAGS: `--max-semi-space-size=2 --require ${preload}` };
   delete env.NOTIFY_SOCKET;
@@ -44,14 +49,15 @@ async function loadedAtReady(name: string, config: string): Promise<{ builtins: 
     const timer = setTimeout(() => reject(new Error(`no AT-READY line: ${stderr}`)), 20_000);
     child.stderr!.on('data', (d: Buffer) => {
       stderr += d;
-      const m = /AT-READY (.*)/.exec(stderr);
-      if (m) { clearTimeout(timer); resolve(m[1]!); }
+      const m = /AT-READY (.*)\n(?:.*\n)*LATER (.*)\n/.exec(stderr);
+      if (m) { clearTimeout(timer); resolve(`{"atReady":${m[1]!},"later":${m[2]!}}`); }
     });
   });
   child.kill('SIGTERM');
   await new Promise((r) => child.once('exit', r));
-  const loaded = JSON.parse(line) as { builtins: string[]; files: string[] };
-  return { builtins: loaded.builtins, files: loaded.files.map((f) => f.slice(projectRoot.length + 1)).sort() };
+  const loaded = JSON.parse(line) as { atReady: { builtins: string[]; files: string[] }; later: string[] };
+  const rel = (files: string[]) => files.map((f) => f.slice(projectRoot.length + 1)).sort();
+  return { builtins: loaded.atReady.builtins, files: rel(loaded.atReady.files), later: rel(loaded.later) };
 }
 
 const BUNDLE = ['dist/src/cli/afb-edge.bundle.cjs', 'dist/src/cli/launch.cjs'];
@@ -60,16 +66,18 @@ const SQLITE_ADDON = 'node_modules/better-sqlite3/build/Release/better_sqlite3.n
 it('run reaches READY=1 with the bundle and the addon it needs, and none of the deferred modules', async () => {
   const { builtins, files } = await loadedAtReady('plain', `device: { id: modules-test }\nmqtt: { url: "mqtt://127.0.0.1:9" }\noutbox: { path: ${join(dir, 'outbox.db')} }\nbinders: []\nroutes: []\n`);
   expect(builtins).toContain('net'); // the list is real: the MQTT client is connecting
-  for (const m of ['tls', 'http', 'https', 'crypto', 'v8', 'perf_hooks', 'tty']) expect(builtins, m).not.toContain(m);
+  for (const m of ['tls', 'http', 'https', 'crypto', 'v8', 'perf_hooks', 'tty', 'child_process']) expect(builtins, m).not.toContain(m);
   expect(files).toEqual([...BUNDLE, SQLITE_ADDON].sort());
 });
 
-it("with a serial link, serialport's addon is all it adds: its JavaScript is in the bundle", async () => {
-  const { builtins, files } = await loadedAtReady('serial', `device: { id: modules-test }\nmqtt: { url: "mqtt://127.0.0.1:9" }\noutbox: { path: ${join(dir, 'outbox-serial.db')} }\nbinders: []\nroutes: []\nserial: { links: [ { name: ecu0, device: /nonexistent/afb-edge-modules-test, protocol: ndjson } ] }\n`);
-  expect(builtins).not.toContain('tty');
+it("with a serial link, nothing of serialport before READY=1; its addon right after (its JavaScript is in the bundle)", async () => {
+  const { builtins, files, later } = await loadedAtReady('serial', `device: { id: modules-test }\nmqtt: { url: "mqtt://127.0.0.1:9" }\noutbox: { path: ${join(dir, 'outbox-serial.db')} }\nbinders: []\nroutes: []\nserial: { links: [ { name: ecu0, device: /nonexistent/afb-edge-modules-test, protocol: ndjson } ] }\n`);
+  for (const m of ['tty', 'child_process']) expect(builtins, m).not.toContain(m);
+  // src/serial/link/binding.ts: the link loads the binding one event-loop turn after it starts
+  expect(files).toEqual([...BUNDLE, SQLITE_ADDON].sort());
   // node-gyp-build reads the package's name (for its <NAME>_PREBUILD variable), then takes
   // the addon built from source (build/Release), else the package's prebuilt one (npm ci on x86)
-  const addon = files.filter((f) => /^node_modules\/@serialport\/bindings-cpp\/(build\/Release|prebuilds\/linux-[^/]+)\/[^/]+\.node$/.test(f));
+  const addon = later.filter((f) => /^node_modules\/@serialport\/bindings-cpp\/(build\/Release|prebuilds\/linux-[^/]+)\/[^/]+\.node$/.test(f));
   expect(addon).toHaveLength(1);
-  expect(files).toEqual([...BUNDLE, SQLITE_ADDON, addon[0]!, 'node_modules/@serialport/bindings-cpp/package.json'].sort());
+  expect(later).toEqual([...BUNDLE, SQLITE_ADDON, addon[0]!, 'node_modules/@serialport/bindings-cpp/package.json'].sort());
 });
