@@ -16,9 +16,9 @@
  *
  * Dev-only packages stay external and load from node_modules.
  * better-sqlite3 and serialport's bindings are bundled, their addons loaded
- * from node_modules (below, and src/sinks/mqtt/outbox-db.ts). The bundle sits beside main.js, so the paths the code
- * derives from import.meta.url (package.json, the addon, boards/) are the
- * same.
+ * from node_modules (below, and src/sinks/mqtt/outbox-db.ts). The bundle
+ * sits beside main.js, so the paths the code derives from import.meta.url
+ * (package.json, the addon, boards/) are the same.
  *
  *   node scripts/bundle.mjs [--esbuild MODULE]
  *

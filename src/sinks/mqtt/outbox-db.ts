@@ -67,7 +67,8 @@ export function openDatabase(path: string, synchronous: Synchronous): Database.D
     db.exec(SCHEMA);
     const cols = (db.pragma('table_info(outbox)') as Array<{ name: string }>).map((c) => c.name).join(',');
     if (cols !== 'id,topic,payload,qos,retain,route,created_ms,bytes') throw new Error(`table 'outbox' has unexpected columns (${cols})`);
-    db.pragma(`user_version = ${SCHEMA_VERSION}`);
+    // Written once, when the file is new: every write is a WAL frame on the board's flash.
+    if (version !== SCHEMA_VERSION) db.pragma(`user_version = ${SCHEMA_VERSION}`);
     return db;
   } catch (err) {
     try {
