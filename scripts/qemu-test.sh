@@ -6,11 +6,15 @@
 # is `afb-edge ecu-sim` — after running the same scenario on this x86 host
 # for comparison. See docs/qemu.md.
 #
-#   scripts/qemu-test.sh [arm64|armv7] [--systemd] [--timeout S] [--steady S] [--no-x86] [--no-build] [--strict-perf] [--keep]
+#   scripts/qemu-test.sh [arm64|armv7] [--systemd] [--timeout S] [--steady S] [--no-x86] [--no-build] [--strict-perf] [--keep] [--prepare]
 #
 # --systemd: the guest boots Debian's systemd as PID 1 instead, and runs the
 # agent as this project's afb-edge.service unit (scripts/qemu/systemd/,
 # docs/qemu.md); no serial part and no x86 run in that variant.
+#
+# --prepare: only the downloads and the cross-compiled addons, into the
+# cache, from the dist/ already built (not rebuilt: CI runs it, niced,
+# beside the test suite that uses dist/); ends with "QEMU-TEST PREPARED".
 #
 # Exit status: 0 when the guest printed "QEMU-VERDICT PASS" (and the x86 run
 # passed), 1 on a failed scenario or a timeout, 2 on usage or missing
@@ -22,7 +26,7 @@
 set -euo pipefail
 
 usage() { sed -n 's/^#   //p' "$0" | head -n 1 >&2; exit 2; }
-arch=arm64 timeout_s=300 steady_s=10 run_x86=1 strict_perf=0 keep=0 build=1 systemd=0
+arch=arm64 timeout_s=300 steady_s=10 run_x86=1 strict_perf=0 keep=0 build=1 systemd=0 prepare=0
 # How long the guest waits for the first event after starting the agent: the
 # start-up is tens of seconds under emulation on a busy host.
 event_timeout_s=${QEMU_EVENT_TIMEOUT_S:-120}
@@ -36,6 +40,7 @@ while [ $# -gt 0 ]; do
     --no-build) build=0 ;;
     --strict-perf) strict_perf=1 ;;
     --keep) keep=1 ;;
+    --prepare) prepare=1 build=0 run_x86=0 ;;
     -h|--help) usage ;;
     *) echo "qemu-test: unknown argument '$1'" >&2; usage ;;
   esac
@@ -201,6 +206,7 @@ while IFS= read -r f; do
   file -b "$f" | grep -q "$want_machine" || die "$f is not built for $arch: $(file -b "$f")"
 done < <(find "$app" -name '*.node')
 [ "$(find "$app" -name '*.node' | wc -l)" -ge 3 ] || die "expected 3 native addons in the staged app"
+if [ $prepare = 1 ]; then echo "QEMU-TEST PREPARED $arch total_s=$(( $(elapsed "$t_script") / 1000 ))"; exit 0; fi
 
 # --- x86 reference run ------------------------------------------------------------
 # The host's load before the timed part: how much the timings may owe to other
