@@ -175,29 +175,36 @@ notify_ms=${notify_ms:-no-listener}
 
 # --- first start after install: fills the V8 code cache --------------------
 # dist/src/cli/launch.cjs keeps the bundle's compiled code in
-# AFB_EDGE_CODE_CACHE (the unit's CacheDirectory= on a board), written at the
-# first start's exit. The timed start below is every later start; this one's
+# AFB_EDGE_CODE_CACHE (the unit's CacheDirectory= on a board), written once
+# the first start is ready. The timed start below is every later start; this one's
 # own figure is first_ready_ms. The same config file, as on a board (the
 # agent also keeps the file's parsed data there, src/config/parse-cache.ts):
 # its outbox is removed afterwards, and the subscriber starts after it, so
 # that nothing it published is counted.
 export AFB_EDGE_CODE_CACHE="$WORK/code-cache"
 mkdir -p "$AFB_EDGE_CODE_CACHE"
+# logged_ready LOG: the agent's own figure, logged with READY=1 (process uptime at readiness).
+logged_ready() { sed -n 's/.*ready in \([0-9][0-9]*\) *ms.*/\1/p' "$1" | head -n 1; }
 # ready_once LOG: starts the agent, waits for its "ready in N ms", stops it;
-# prints N (empty on failure: the caller reports it).
+# prints N (empty on failure: the caller reports it). An exit status other
+# than 0 after SIGTERM is appended to LOG as "exit N".
 ready_once() {
   "$AFB_EDGE" run --config "$WORK/agent.yaml" >/dev/null 2>"$1" &
   once=$!
-  wait_for "$1" "ready in" "$EVENT_TIMEOUT_S" && sed -n 's/.*ready in \([0-9][0-9]*\) *ms.*/\1/p' "$1" | head -n 1
+  wait_for "$1" "ready in" "$EVENT_TIMEOUT_S" && logged_ready "$1"
   kill -TERM "$once" 2>/dev/null
   wait "$once" || echo "exit $?" >>"$1"
   rm -f "$WORK/outbox.db" "$WORK/outbox.db-wal" "$WORK/outbox.db-shm"
 }
+# check_start LOG FIGURE WHAT: the checks every stopped start passes.
+check_start() {
+  [ -n "$2" ] || fail "$3" "$3 did not become ready: $(tail -n 5 "$1")"
+  grep -q "^exit " "$1" && fail "$3" "$3: $(grep "^exit " "$1") after SIGTERM"
+  grep -q "launch:" "$1" && fail code-cache "launcher warning: $(grep "launch:" "$1" | head -n 1)"
+}
 first_ready_ms=$(ready_once "$WORK/agent-first.log")
-[ -n "$first_ready_ms" ] || fail first-start "the first start did not become ready: $(tail -n 5 "$WORK/agent-first.log")"
-grep -q "^exit " "$WORK/agent-first.log" && fail first-start "the first start $(grep "^exit " "$WORK/agent-first.log") after SIGTERM"
+check_start "$WORK/agent-first.log" "$first_ready_ms" first-start
 ls "$AFB_EDGE_CODE_CACHE"/*.v8cache >/dev/null 2>&1 || fail code-cache "the first start wrote no code cache in $AFB_EDGE_CODE_CACHE"
-grep -q "launch:" "$WORK/agent-first.log" && fail code-cache "launcher warning: $(grep "launch:" "$WORK/agent-first.log" | head -n 1)"
 ls "$AFB_EDGE_CODE_CACHE"/afb-edge-parsed-config.json >/dev/null 2>&1 || fail parse-cache "the first start wrote no parse cache in $AFB_EDGE_CODE_CACHE"
 abort_if_failed
 
@@ -209,8 +216,7 @@ ready_runs=""
 i=1
 while [ "$i" -lt "${READY_RUNS:-3}" ]; do
   r=$(ready_once "$WORK/agent-ready-$i.log")
-  [ -n "$r" ] || fail later-start "a later start did not become ready: $(tail -n 5 "$WORK/agent-ready-$i.log")"
-  grep -q "launch:" "$WORK/agent-ready-$i.log" && fail code-cache "launcher warning: $(grep "launch:" "$WORK/agent-ready-$i.log" | head -n 1)"
+  check_start "$WORK/agent-ready-$i.log" "$r" later-start
   ready_runs="$ready_runs $r"
   i=$((i + 1))
 done
@@ -221,7 +227,6 @@ abort_if_failed
 "$MOSQUITTO_SUB" -h 127.0.0.1 -p "$PORT" -i scenario-sub -v -t "$PREFIX/#" >"$WORK/sub.log" 2>"$WORK/sub.err" &
 pids="$pids $!"
 wait_for "$WORK/mosquitto.log" "as scenario-sub" 20 || fail subscriber "mosquitto_sub did not connect"
-
 
 # --- the agent, timed ----------------------------------------------------
 # One polling loop for both marks, so neither is recorded late because the
@@ -245,8 +250,7 @@ while :; do
   sleep 0.05 # each round starts two greps: polled any faster, they compete with the agent for the CPU
 done
 t_ready=$(now_ms)
-# The agent's own figure, logged with READY=1: process uptime at readiness.
-r=$(sed -n 's/.*ready in \([0-9][0-9]*\) *ms.*/\1/p' "$WORK/agent.log" | head -n 1)
+r=$(logged_ready "$WORK/agent.log")
 if [ -n "$r" ]; then
   ready_runs="$ready_runs $r"
   n=$(echo $ready_runs | wc -w)

@@ -122,7 +122,7 @@ export function parseBoardText(text: string, name: string, file: string, parseCa
   }
   const data = doc.toJS({ maxAliasCount: 1000 }) as unknown;
   if (typeof data !== 'object' || data === null || Array.isArray(data)) {
-    return { kind: 'invalid', file, errors: [{ path: '', message: 'a board file is a mapping with description, memory_mb, limits and overlay', line: 1, column: 1 }] };
+    return { kind: 'invalid', file, errors: [{ path: '', message: NOT_A_MAPPING, line: 1, column: 1 }] };
   }
   parseCache?.remember(text, 'core', data); // before the validator fills in defaults
   const issues = boardIssues(data);
@@ -131,9 +131,11 @@ export function parseBoardText(text: string, name: string, file: string, parseCa
   return { kind: 'ok', board: { ...b, name, file } };
 }
 
+const NOT_A_MAPPING = 'a board file is a mapping with description, memory_mb, limits and overlay';
+
 /** The board schema (with its defaults), the overlay as a partial config, and the limits' consistency. */
 function boardIssues(data: unknown): Issue[] {
-  if (!isObject(data)) return [{ segments: [], message: 'a board file is a mapping with description, memory_mb, limits and overlay' }];
+  if (!isObject(data)) return [{ segments: [], message: NOT_A_MAPPING }];
   const issues: Issue[] = [];
   checkBoard(data);
   for (const e of checkBoard.errors ?? []) issues.push(humanize(e, splitPointer(e, data)));

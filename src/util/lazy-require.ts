@@ -1,6 +1,7 @@
 /**
  * Modules loaded on first use rather than at start-up, with require (the
- * agent's bundle holds no import(): see src/cli/launch.cts).
+ * agent's bundle holds no import() that Node resolves: see
+ * src/cli/launch.cts).
  *
  * - Node built-ins: tls, http and crypto (with what they pull in) cost
  *   ~0.4 s of the agent's start-up in the emulated arm64 guest
@@ -8,8 +9,9 @@
  *   only with mqtts://, HTTP only with health.http_listen, random ids only
  *   when serving an API. perf_hooks (~0.1 s there) only for the systemd
  *   watchdog, which starts after READY=1.
- * - CommonJS packages with a native addon (serialport's binding) or for
- *   tests only (binding-mock): loaded when a serial link needs them.
+ * - binding-mock, a package for tests only (outside the bundle): loaded
+ *   when a mock serial line is made. (serialport's own binding is bundled,
+ *   and loaded through import(): src/serial/link/binding.ts.)
  */
 import { createRequire } from 'node:module';
 
