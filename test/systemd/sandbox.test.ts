@@ -78,6 +78,14 @@ describe('afb-edge.service sandbox, rebuilt without systemd', () => {
     // The project is bind-mounted on a path the unprivileged user can walk to, wherever CI cloned it.
     const app = path.join(dir, 'app');
     fs.mkdirSync(app, { mode: 0o755 });
+    // The bind mount keeps the mode of the project's own directory: a checkout made in a
+    // `mktemp -d` directory is 0700, which the service's user cannot enter (an installed
+    // package is 0755). Opened to it for the test, and put back.
+    const rootMode = fs.statSync(projectRoot).mode & 0o7777;
+    if ((rootMode & 0o001) === 0) {
+      fs.chmodSync(projectRoot, rootMode | 0o001);
+      cleanup.add(() => fs.chmodSync(projectRoot, rootMode));
+    }
     const state = path.join(dir, 'state');
     fs.mkdirSync(state, { mode: 0o700 });
     fs.chownSync(state, NOBODY, NOBODY);
