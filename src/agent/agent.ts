@@ -18,6 +18,7 @@ import type { LinkState } from '../serial/link/serial-link.js';
 import { EcuApi } from '../sinks/ecu-api/ecu-api.js';
 import { BinderSource } from '../sources/binder/binder-source.js';
 import { CommandHandler } from '../sources/mqtt-commands/command-handler.js';
+import { literalTopicPrefix } from '../sources/mqtt-commands/reply-topics.js';
 import { SerialSource } from '../sources/serial/serial-source.js';
 import { RateLimitedLog, type Logger } from '../util/log.js';
 
@@ -31,6 +32,12 @@ export interface AgentOptions {
 }
 
 const same = (a: unknown, b: unknown): boolean => JSON.stringify(a) === JSON.stringify(b);
+
+/** The topics the agent publishes under (status and its links, health, each route's literal levels): no command reply may name them. */
+function ownTopics(config: AgentConfig): string[] {
+  const fill = (t: string) => fillTemplate(t, config.mqtt, config.device);
+  return [fill(config.mqtt.status_topic), fill(config.health.topic), ...config.routes.filter((r) => r.link === undefined).map((r) => literalTopicPrefix(fill(r.topic)))];
+}
 
 export class Agent {
   readonly metrics: AgentMetrics;
@@ -111,7 +118,7 @@ export class Agent {
       this.commands = undefined;
       await this.startSink(next);
     } else {
-      this.commands?.reconfigure(next.commands);
+      this.commands?.reconfigure(next.commands, ownTopics(next));
     }
 
     for (const [name, source] of this.binders) {
@@ -253,6 +260,7 @@ export class Agent {
       const handler = new CommandHandler(config.commands, {
         request: fillTemplate(config.commands.topic, config.mqtt, config.device),
         reply: fillTemplate(config.commands.reply_topic, config.mqtt, config.device),
+        own: ownTopics(config),
       }, (name) => this.binders.get(name) ?? this.links.get(name), { metrics: this.metrics, logger: this.log });
       handler.start({
         subscribe: (filter, qos, fn) => void sink.subscribe(filter, qos, fn),

@@ -14,7 +14,10 @@
  * decode unambiguously (see topicLevelUnescape).
  */
 import type { AgentEvent } from '../core/event.js';
+import { isTopicUnit, MAX_TOPIC_BYTES, topicCharProblem } from '../core/topic-name.js';
 import { compileFieldPath } from './field-path.js';
+
+export { MAX_TOPIC_BYTES } from '../core/topic-name.js';
 
 /** Why a template could not give a topic for an event (also the `dropped` reason). */
 export interface TopicFailure {
@@ -22,9 +25,6 @@ export interface TopicFailure {
 }
 export const TOPIC_FIELD_MISSING: TopicFailure = Object.freeze({ reason: 'topic_field_missing' });
 export const TOPIC_TOO_LONG: TopicFailure = Object.freeze({ reason: 'topic_too_long' });
-
-/** MQTT topic names are at most 65535 bytes of UTF-8. */
-export const MAX_TOPIC_BYTES = 65535;
 
 export interface TopicContext {
   /** {prefix}: operator text, inserted as written ('/' separates levels). */
@@ -39,9 +39,8 @@ for (let c = 0x20; c < 0x7f; c++) PLAIN_ASCII[c] = 1;
 for (const ch of '%+#/$') PLAIN_ASCII[ch.charCodeAt(0)] = 0;
 
 function isPlain(c: number): boolean {
-  if (c < 0x80) return PLAIN_ASCII[c] === 1;
-  // C1 controls, surrogates (checked in pairs by the caller), U+FDD0..U+FDEF and U+FFFE/U+FFFF are not.
-  return (c >= 0xa0 && c < 0xd800) || (c > 0xdfff && c < 0xfdd0) || (c > 0xfdef && c < 0xfffe);
+  // Above ASCII: C1 controls, surrogates (checked in pairs by the caller) and noncharacters are not.
+  return c < 0x80 ? PLAIN_ASCII[c] === 1 : isTopicUnit(c);
 }
 
 /**
@@ -186,19 +185,10 @@ export class TopicTemplate {
 
 /** Text from the config: anything a topic name may hold, except wildcards. */
 function checkOperatorText(text: string, what: string): void {
-  for (let i = 0; i < text.length; i++) {
-    const c = text.charCodeAt(i);
-    if (c === 0x2b || c === 0x23) throw new Error(`${what}: '${text[i]}' is a wildcard, not allowed in a topic name`);
-    if (c === 0x2f || c === 0x24 || c === 0x25 || isPlain(c)) continue;
-    if (c >= 0xd800 && c <= 0xdbff && i + 1 < text.length) {
-      const d = text.charCodeAt(i + 1);
-      const cp = ((c - 0xd800) << 10) + (d - 0xdc00) + 0x10000;
-      if (d >= 0xdc00 && d <= 0xdfff && (cp & 0xfffe) !== 0xfffe) {
-        i++;
-        continue;
-      }
-    }
-    throw new Error(`${what}: character U+${c.toString(16).toUpperCase().padStart(4, '0')} is not allowed in a topic name`);
+  for (let i = 0; i < text.length;) {
+    const { problem, units } = topicCharProblem(text, i);
+    if (problem !== null) throw new Error(`${what}: ${problem}`);
+    i += units;
   }
 }
 

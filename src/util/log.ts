@@ -52,3 +52,43 @@ export class RateLimitedLog {
     }
   }
 }
+
+/**
+ * Logs the first record of each kind (e.g. an exception class and message),
+ * then only counts: a bug that fires on every message is one log line, not
+ * a flooded journal. At most `maxKinds` kinds are remembered; records of
+ * further kinds go through a RateLimitedLog.
+ */
+export class OncePerKindLog {
+  private readonly seen = new Map<string, number>();
+  private readonly overflow: RateLimitedLog;
+
+  constructor(private readonly emit: (msg: string) => void, private readonly maxKinds = 64) {
+    this.overflow = new RateLimitedLog(emit);
+  }
+
+  log(kind: string, msg: string): void {
+    const n = this.seen.get(kind);
+    if (n !== undefined) {
+      this.seen.set(kind, n + 1);
+      return;
+    }
+    if (this.seen.size >= this.maxKinds) {
+      this.overflow.log(msg);
+      return;
+    }
+    this.seen.set(kind, 1);
+    this.emit(`${msg} (logged once; later ones of this kind are only counted)`);
+  }
+
+  /** How many records of `kind` were seen. */
+  count(kind: string): number {
+    return this.seen.get(kind) ?? 0;
+  }
+}
+
+/** A short kind for an exception: its class and the first line of its message. */
+export function errorKind(err: unknown): string {
+  if (err instanceof Error) return `${err.name}: ${err.message.split('\n', 1)[0]!.slice(0, 200)}`;
+  return `thrown ${typeof err}: ${String(err).slice(0, 200)}`;
+}

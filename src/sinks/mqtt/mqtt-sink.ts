@@ -17,7 +17,7 @@ import { ReasonCodes } from 'mqtt/lib/handlers/ack';
 import type { DeviceConfig, MqttConfig, OutboxConfig } from '../../config/types.js';
 import type { OutboundMessage } from '../../core/event.js';
 import type { AgentMetrics } from '../../health/metrics.js';
-import { RateLimitedLog, type Logger } from '../../util/log.js';
+import { OncePerKindLog, RateLimitedLog, type Logger } from '../../util/log.js';
 import { Backoff } from '../../util/backoff.js';
 import { brokerLabel, buildConnectOptions } from './connect-options.js';
 import { connectMqtt, UniqueMessageIdProvider, type MqttClient } from './mqtt-transport.js';
@@ -152,7 +152,11 @@ export class MqttSink extends EventEmitter {
     this.label = brokerLabel(config.url);
     this.backoff = new Backoff(config.reconnect.initial_delay_ms, config.reconnect.max_delay_ms, this.opts.random);
     this.rejections = new RateLimitedLog((m) => this.log.warn(m));
-    this.subs = new Subscriptions((m) => this.error('mqtt', m));
+    const handlerErrors = new OncePerKindLog((m) => this.log.error(m));
+    this.subs = new Subscriptions((m) => this.error('mqtt', m), (kind, m) => {
+      this.metrics.errors.inc({ component: 'handler' });
+      handlerErrors.log(kind, m);
+    });
     this.publishedBy = ['0', '1', '2'].map((qos) => this.metrics.published.labels({ qos }));
     this.qos0 = new Qos0Sender(config.qos0_max_queue, this.opts.qos0HighWaterBytes, () => this.publishedBy[0]!.inc(), () => this.metrics.dropped.inc({ reason: 'qos0_queue_full' }));
     if (config.tls && /^mqtts:|^wss:/.test(config.url)) this.tlsFiles = new TlsFiles(config.tls, this.secrets);

@@ -4,6 +4,7 @@
  * and received messages are dispatched to the handlers whose filter matches.
  */
 import type { IPublishPacket, MqttClient } from 'mqtt';
+import { errorKind } from '../../util/log.js';
 import { topicMatches } from './topic-filter.js';
 
 export type MessageHandler = (topic: string, payload: Buffer, packet: IPublishPacket) => void;
@@ -11,7 +12,11 @@ export type MessageHandler = (topic: string, payload: Buffer, packet: IPublishPa
 export class Subscriptions {
   private readonly subs = new Map<string, { qos: 0 | 1 | 2; handlers: Set<MessageHandler> }>();
 
-  constructor(private readonly onError: (msg: string) => void) {}
+  /**
+   * `onError`: subscription failures (logged each time); `onHandlerError`:
+   * an exception from a handler, with its kind (errorKind) for once-per-kind logging.
+   */
+  constructor(private readonly onError: (msg: string) => void, private readonly onHandlerError: (kind: string, msg: string) => void = (_k, m) => onError(m)) {}
 
   get size(): number {
     return this.subs.size;
@@ -61,7 +66,7 @@ export class Subscriptions {
     }
   }
 
-  /** Calls every handler whose filter matches; a throwing handler is logged, never fatal. */
+  /** Calls every handler whose filter matches; a throwing handler is reported, never fatal. */
   dispatch(topic: string, payload: Buffer, packet: IPublishPacket): void {
     for (const [filter, sub] of this.subs) {
       if (!topicMatches(filter, topic)) continue;
@@ -69,7 +74,8 @@ export class Subscriptions {
         try {
           h(topic, payload, packet);
         } catch (err) {
-          this.onError(`mqtt: handler of ${filter} threw: ${(err as Error).message}`);
+          const kind = errorKind(err);
+          this.onHandlerError(kind, `mqtt: the handler of ${filter} failed on a message on ${topic.slice(0, 200)}: ${kind}`);
         }
       }
     }

@@ -16,6 +16,8 @@ import type { CommandsConfig } from '../../config/types.js';
 import type { AgentMetrics } from '../../health/metrics.js';
 import { RateLimitedLog, type Logger } from '../../util/log.js';
 import type { Reply } from '../../wsapi/index.js';
+import { parseCommandRequest, replyPayload, type ReplyAddress, type RequestProperties } from './command-request.js';
+import { replyTopicCheck, type ReplyTopicCheck } from './reply-topics.js';
 
 /** What the handler needs from the MQTT side (MqttSink provides it). */
 export interface CommandTransport {
@@ -24,7 +26,7 @@ export interface CommandTransport {
 }
 
 export interface CommandPacket {
-  properties?: { responseTopic?: string; correlationData?: Buffer; userProperties?: Record<string, string | string[]> };
+  properties?: RequestProperties;
 }
 
 /** What the handler needs from a binder (BinderSource provides it). */
@@ -38,12 +40,9 @@ interface Job {
   verb: string;
   target: CommandTarget | undefined;
   args: unknown;
+  argsText: string;
   subscribe: boolean;
   reply: (r: Reply) => void;
-}
-
-function validReplyTopic(t: unknown): t is string {
-  return typeof t === 'string' && t.length > 0 && !t.startsWith('$') && !/[+#\u0000]/.test(t) && Buffer.byteLength(t) <= 65535;
 }
 
 export class CommandHandler {
@@ -52,20 +51,27 @@ export class CommandHandler {
   private running = 0;
   private readonly refusals: RateLimitedLog;
 
+  private replyTopicProblem!: ReplyTopicCheck;
+
   constructor(
     private config: CommandsConfig,
-    /** Request topic base and default reply topic base, templates already resolved. */
-    private readonly topics: { request: string; reply: string },
+    /**
+     * Request topic base and default reply topic base, templates already
+     * resolved; `own`: the topics (and prefixes) the agent publishes
+     * under, which no reply may name (./reply-topics.ts).
+     */
+    private readonly topics: { request: string; reply: string; own?: readonly string[] },
     private readonly targets: (binder: string) => CommandTarget | undefined,
     private readonly deps: { metrics: AgentMetrics; logger: Logger },
   ) {
-    this.reconfigure(config);
+    this.reconfigure(config, topics.own);
     this.refusals = new RateLimitedLog((m) => deps.logger.warn(m));
   }
 
-  /** New allow-list and limits (config reload); topics are the transport's business. */
-  reconfigure(config: CommandsConfig): void {
+  /** New allow-list, limits and own topics (config reload); the request and reply bases are the transport's business. */
+  reconfigure(config: CommandsConfig, own: readonly string[] = []): void {
     this.config = config;
+    this.replyTopicProblem = replyTopicCheck([this.topics.request, ...own], this.topics.reply);
     this.allowed = config.allow.map((a) => ({ binder: a.binder, verb: picomatch(a.verbs, { dot: true }) }));
   }
 
@@ -82,48 +88,12 @@ export class CommandHandler {
     const rest = topic.startsWith(this.topics.request + '/') ? topic.slice(this.topics.request.length + 1).split('/') : [];
     const [binder, verb] = rest;
     if (rest.length !== 2 || !binder || !verb) return; // not ours: the filter makes this rare
-    const props = packet.properties;
-    const v5 = props?.responseTopic !== undefined;
-    let id: unknown;
-    let replyTo = `${this.topics.reply}/${binder}/${verb}`;
-    let args: unknown = null;
-    let subscribe = false;
-    let invalid: string | null = null;
-    try {
-      const text = payload.toString('utf8');
-      if (v5) {
-        args = text.trim() === '' ? null : JSON.parse(text);
-        const sub = props!.userProperties?.subscribe;
-        subscribe = sub === 'true' || (Array.isArray(sub) && sub.includes('true'));
-        if (!validReplyTopic(props!.responseTopic)) invalid = 'response topic is not a valid topic name';
-        else replyTo = props!.responseTopic;
-      } else {
-        const req = text.trim() === '' ? {} : JSON.parse(text);
-        if (req === null || typeof req !== 'object' || Array.isArray(req)) throw new Error('the request must be a JSON object {"id", "reply_to", "args"}');
-        id = (req as Record<string, unknown>).id;
-        args = (req as Record<string, unknown>).args ?? null;
-        subscribe = (req as Record<string, unknown>).subscribe === true;
-        const r = (req as Record<string, unknown>).reply_to;
-        if (r !== undefined) {
-          if (!validReplyTopic(r)) invalid = 'reply_to is not a valid topic name';
-          else replyTo = r;
-        }
-      }
-    } catch (err) {
-      invalid = `payload is not valid JSON: ${(err as Error).message}`;
-    }
-    const send = (r: Reply): void => {
-      const body: Record<string, unknown> = v5 ? {} : { id: id ?? null };
-      body.error = r.error;
-      body.info = r.info;
-      body.data = r.data;
-      const properties = v5 && props?.correlationData !== undefined ? { correlationData: props.correlationData } : undefined;
-      transport.publishNow(replyTo, Buffer.from(JSON.stringify(body)), { qos: 1, retain: false, properties });
-    };
-    if (invalid !== null) {
+    const req = parseCommandRequest(payload, packet.properties, `${this.topics.reply}/${binder}/${verb}`, this.replyTopicProblem);
+    const send = (r: Reply): void => this.sendReply(transport, topic, req.reply, r);
+    if (req.invalid !== null) {
       this.deps.metrics.commands.inc({ outcome: 'invalid' });
-      this.refusals.log(`commands: invalid request on ${topic}: ${invalid}`);
-      send({ data: null, error: 'invalid-request', info: invalid });
+      this.refusals.log(`commands: invalid request on ${topic}: ${req.invalid}`);
+      send({ data: null, error: 'invalid-request', info: req.invalid });
       return;
     }
     if (!this.isAllowed(binder, verb)) {
@@ -132,7 +102,7 @@ export class CommandHandler {
       send({ data: null, error: 'forbidden', info: `${binder}/${verb} is not allowed` });
       return;
     }
-    const job: Job = { binder, verb, target: this.targets(binder), args, subscribe, reply: send };
+    const job: Job = { binder, verb, target: this.targets(binder), args: req.args, argsText: req.argsText, subscribe: req.subscribe, reply: send };
     if (this.running >= this.config.max_concurrent) {
       if (this.queue.length >= this.config.max_queue) {
         this.deps.metrics.commands.inc({ outcome: 'busy' });
@@ -145,6 +115,17 @@ export class CommandHandler {
     void this.run(job);
   }
 
+  /** Publishes a reply; never throws (a failure is counted and logged, rate-limited). */
+  private sendReply(transport: CommandTransport, requestTopic: string, address: ReplyAddress, r: Reply): void {
+    try {
+      const properties = address.v5 && address.correlationData !== undefined ? { correlationData: address.correlationData } : undefined;
+      transport.publishNow(address.topic, replyPayload(address, r), { qos: 1, retain: false, properties });
+    } catch (err) {
+      this.deps.metrics.errors.inc({ component: 'commands' });
+      this.refusals.log(`commands: the reply to the request on ${requestTopic} could not be sent to ${address.topic}: ${(err as Error).message}`);
+    }
+  }
+
   private async run(job: Job): Promise<void> {
     this.running++;
     try {
@@ -154,7 +135,7 @@ export class CommandHandler {
       } else if (job.subscribe) {
         reply = await job.target.subscribeOnDemand(job.verb, job.args);
       } else {
-        reply = await job.target.call(job.verb, JSON.stringify(job.args) ?? 'null', this.config.timeout_ms);
+        reply = await job.target.call(job.verb, job.argsText, this.config.timeout_ms);
       }
       this.deps.metrics.commands.inc({ outcome: reply.error === null ? 'ok' : reply.error === 'timeout' ? 'timeout' : 'error' });
       job.reply(reply);
