@@ -6,17 +6,31 @@
  * unknown letters are ignored, U is answered with e.
  */
 import type { Socket } from 'node:net';
-import { SUPPORTED_VERSIONS, WSAPI_IDENTIFIER } from './constants.js';
+import {
+  DEFAULT_MAX_DECLARED_STRING, DEFAULT_MAX_SESSIONS_PER_CONNECTION, DEFAULT_MAX_TOKENS_PER_CONNECTION,
+  SUPPORTED_VERSIONS, WSAPI_IDENTIFIER,
+} from './constants.js';
 import {
   decodeMessage, parseJsonText, writeDescription, writeEventCreate, writeEventRemove, writeEventSubscribe,
   writeEventUnsubscribe, writeReply, writeVersionSet, type Call, type VersionOffer,
 } from './codec.js';
-import { WsapiConnection, type ConnectionOptions, type ConnectionStats } from './connection.js';
+import { WsapiConnection, type ConnectionContext, type ConnectionOptions, type ConnectionStats } from './connection.js';
+import { framePayloadLength } from './frame-receiver.js';
 import { Request, parseCreds, type Credentials, type RequestChannel } from './request.js';
 import type { ServerEvent } from './server-event.js';
 import type { Session } from './session.js';
 import type { WsapiServer } from './server.js';
 import { peerCredentials } from './sockets.js';
+
+/** Bounds of the tables S and T fill on one connection (a peer chooses what it declares). */
+export interface TableLimits {
+  /** Sessions declared with S at once (default 256); beyond, S is ignored and counted. */
+  maxSessionsPerConnection?: number;
+  /** Tokens declared with T at once (default 256). */
+  maxTokensPerConnection?: number;
+  /** Longest session uuid or token, in bytes (default 512; native uuids are 36). */
+  maxDeclaredString?: number;
+}
 
 export class ServerConnection implements RequestChannel {
   readonly conn: WsapiConnection;
@@ -27,11 +41,17 @@ export class ServerConnection implements RequestChannel {
   private readonly tokens = new Map<number, string>();
   private anonymous: Session | undefined;
   private readonly pendingCalls = new Set<number>();
+  private readonly maxSessions: number;
+  private readonly maxTokens: number;
+  private readonly maxDeclaredString: number;
 
-  constructor(private readonly server: WsapiServer, socket: Socket, options: ConnectionOptions, stats: ConnectionStats) {
+  constructor(private readonly server: WsapiServer, socket: Socket, options: ConnectionOptions & TableLimits, stats: ConnectionStats, context: ConnectionContext) {
     const cred = peerCredentials(socket);
     this.peer = cred === undefined ? undefined : { ...cred, label: 'NoLabel' };
-    this.conn = new WsapiConnection(socket, options, stats);
+    this.maxSessions = options.maxSessionsPerConnection ?? DEFAULT_MAX_SESSIONS_PER_CONNECTION;
+    this.maxTokens = options.maxTokensPerConnection ?? DEFAULT_MAX_TOKENS_PER_CONNECTION;
+    this.maxDeclaredString = options.maxDeclaredString ?? DEFAULT_MAX_DECLARED_STRING;
+    this.conn = new WsapiConnection(socket, options, stats, context);
     this.conn.onMessage = (payload) => this.onMessage(payload);
     this.conn.onClose = (reason) => this.onClosed(reason);
   }
@@ -54,14 +74,22 @@ export class ServerConnection implements RequestChannel {
     switch (m.kind) {
       case 'V': this.onVersionOffer(m); return;
       case 'K': this.onCall(m); return;
-      case 'D':
-        this.conn.send(writeDescription(m.descId, this.server.describeText()));
+      case 'D': {
+        let frame = writeDescription(m.descId, this.server.describeText());
+        if (!this.conn.fits(framePayloadLength(frame))) {
+          // null is the reference's "no description": a valid answer, where the real one would get us closed.
+          this.conn.refuseTooLarge(`description for describe ${m.descId}`, framePayloadLength(frame));
+          frame = writeDescription(m.descId, 'null');
+        }
+        this.conn.send(frame);
         return;
+      }
       case 'S':
         if (this.sessions.has(m.sessionId)) {
           this.conn.malformed(`session id ${m.sessionId} declared twice (ignored, old mapping kept)`);
           return;
         }
+        if (!this.tableAdmits('sessions', this.sessions.size, this.maxSessions, m.sessionId, m.uuid)) return;
         this.sessions.set(m.sessionId, this.server.sessions.acquire(m.uuid));
         return;
       case 's': {
@@ -79,6 +107,7 @@ export class ServerConnection implements RequestChannel {
           this.conn.malformed(`token id ${m.tokenId} declared twice (ignored)`);
           return;
         }
+        if (!this.tableAdmits('tokens', this.tokens.size, this.maxTokens, m.tokenId, m.token)) return;
         this.tokens.set(m.tokenId, m.token);
         return;
       case 't':
@@ -95,6 +124,23 @@ export class ServerConnection implements RequestChannel {
       default:
         this.conn.malformed(`server-side message '${m.kind}' received from a client`);
     }
+  }
+
+  /**
+   * Whether one more S or T fits its table. When it does not, the declaration
+   * is ignored (counted, logged): a call naming that session id then gets
+   * `unknown-session`, one naming that token id runs without a token, as for
+   * any undeclared id.
+   */
+  private tableAdmits(kind: 'sessions' | 'tokens', size: number, max: number, id: number, text: string): boolean {
+    const bytes = Buffer.byteLength(text);
+    if (size < max && bytes <= this.maxDeclaredString) return true;
+    this.conn.stats.tableRefusals++;
+    const what = kind === 'sessions' ? `session id ${id}` : `token id ${id}`;
+    this.conn.limit(kind, size >= max
+      ? `${what} refused: ${size} already declared on this connection (limit ${max})`
+      : `${what} refused: ${bytes} bytes > limit ${this.maxDeclaredString}`);
+    return false;
   }
 
   private onVersionOffer(m: VersionOffer): void {
@@ -145,14 +191,27 @@ export class ServerConnection implements RequestChannel {
   /* RequestChannel */
   sendReply(callId: number, error: string | null, info: string | null, data: string): void {
     this.pendingCalls.delete(callId);
-    this.conn.send(writeReply(callId, error, info, data));
+    let frame = writeReply(callId, error, info, data);
+    const size = framePayloadLength(frame);
+    if (!this.conn.fits(size)) {
+      // The native binder sends it anyway and its native peer hangs up (16 f-too-large): every call and
+      // event of the connection lost. An error reply for this call alone keeps the rest.
+      this.conn.refuseTooLarge(`reply to call ${callId}`, size);
+      frame = writeReply(callId, 'too-large', `reply of ${size} bytes exceeds the peer's frame limit of ${this.conn.peerMaxFramePayload} bytes`, 'null');
+    }
+    this.conn.send(frame);
   }
 
   subscribe(callId: number, event: ServerEvent): boolean {
     if (event.removed || !this.pendingCalls.has(callId) || !this.conn.isOpen) return false;
     if (!this.knownEvents.has(event.id)) {
+      const create = writeEventCreate(event.id, event.name);
+      if (!this.conn.fits(framePayloadLength(create))) {
+        this.conn.refuseTooLarge(`event create of ${event.name.slice(0, 64)}`, framePayloadLength(create));
+        return false;
+      }
       this.knownEvents.add(event.id);
-      this.conn.send(writeEventCreate(event.id, event.name));
+      this.conn.send(create);
     }
     this.server.attachListener(event.id, this);
     this.conn.send(writeEventSubscribe(callId, event.id));
