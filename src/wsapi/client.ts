@@ -8,7 +8,7 @@
  */
 import { EventEmitter } from 'node:events';
 import type { Socket } from 'node:net';
-import { MAX_PENDING, SUPPORTED_VERSIONS, WSAPI_VERSION_1, type LimitKind } from './constants.js';
+import { DEFAULT_MAX_EVENT_TABLE_BYTES, MAX_PENDING, SUPPORTED_VERSIONS, WSAPI_VERSION_1, type LimitKind } from './constants.js';
 import {
   decodeMessage, parseJsonText, toJsonText, writeCall, writeDescribe, writeEventUnexpected,
   writeSessionCreate, writeSessionRemove, writeTokenCreate, writeTokenRemove, writeVersionOffer,
@@ -63,6 +63,12 @@ export interface ClientOptions extends ConnectionOptions {
   maxPending?: number;
   /** Versions offered in V (default [1]). */
   versions?: number[];
+  /**
+   * Bytes of event names (E) remembered per connection (default 1 MiB). An E
+   * beyond is ignored and counted; a P for its id is then answered U, after
+   * which a binder stops sending it.
+   */
+  maxEventTableBytes?: number;
 }
 
 interface PendingCall {
@@ -125,6 +131,7 @@ export class WsapiClient extends EventEmitter {
   private readonly ids: CallIdAllocator;
   private readonly pending = new Map<number, PendingCall | PendingDescribe>();
   private readonly eventTable = new Map<number, string>();
+  private eventTableBytes = 0;
   private readonly sessions = new Map<string, number>();
   private readonly tokens = new Map<string, number>();
   private readonly declaredSessions = new Set<number>();
@@ -411,12 +418,25 @@ export class WsapiClient extends EventEmitter {
         }
         this.serverVersion = m.version;
         return;
-      case 'E':
+      case 'E': {
+        const limit = this.options.maxEventTableBytes ?? DEFAULT_MAX_EVENT_TABLE_BYTES;
+        const old = this.eventTable.get(m.eventId);
+        const next = this.eventTableBytes - (old?.length ?? 0) + m.name.length;
+        if (next > limit) {
+          conn.stats.eventTableRefusals++;
+          conn.limit('events', `event ${m.eventId} (${m.name.slice(0, 64)}) ignored: the event table would hold ${next} bytes of names > limit ${limit}`);
+          return;
+        }
         this.eventTable.set(m.eventId, m.name);
+        this.eventTableBytes = next;
         return;
-      case 'e':
+      }
+      case 'e': {
+        const old = this.eventTable.get(m.eventId);
+        if (old !== undefined) this.eventTableBytes -= old.length;
         this.eventTable.delete(m.eventId);
         return;
+      }
       case 'X':
       case 'x': {
         const p = this.pending.get(m.callId);
@@ -467,6 +487,7 @@ export class WsapiClient extends EventEmitter {
     this.pending.clear();
     this.ids.clear();
     this.eventTable.clear();
+    this.eventTableBytes = 0;
     this.declaredSessions.clear();
     this.declaredTokens.clear();
     for (const p of pending) {

@@ -64,12 +64,17 @@ export interface ConnectionStats {
   bufferDisconnects: number;
   /** S/T declarations refused by the session/token table bounds (server side). */
   tableRefusals: number;
+  /** Calls answered `busy` because too many calls (or args bytes) were in progress (server side). */
+  busyRefusals: number;
+  /** E messages ignored because the client's event table was full (client side). */
+  eventTableRefusals: number;
 }
 
 export function newConnectionStats(): ConnectionStats {
   return {
     messagesIn: 0, messagesOut: 0, bytesIn: 0, bytesOut: 0, malformed: 0, pingsIn: 0, backlogDisconnects: 0,
     protocolErrors: 0, handlerErrors: 0, tooLargeRefused: 0, partialTimeouts: 0, bufferDisconnects: 0, tableRefusals: 0,
+    busyRefusals: 0, eventTableRefusals: 0,
   };
 }
 

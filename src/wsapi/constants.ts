@@ -84,6 +84,18 @@ export const DEFAULT_MAX_SESSIONS_PER_CONNECTION = 256;
 export const DEFAULT_MAX_TOKENS_PER_CONNECTION = 256;
 export const DEFAULT_MAX_DECLARED_STRING = 512;
 
+/**
+ * Server default: calls of one connection in progress at once. A native
+ * client never has more than 4095 pending (MAX_PENDING), so no native peer
+ * meets it. Server default for the args text those calls keep, all
+ * connections together: a verb that answers later keeps its request.
+ */
+export const DEFAULT_MAX_PENDING_CALLS_PER_CONNECTION = 4095;
+export const DEFAULT_MAX_PENDING_CALL_BYTES = 16 * 1024 * 1024;
+
+/** Client default: bytes of event names (E) one connection remembers; ids are 16-bit. */
+export const DEFAULT_MAX_EVENT_TABLE_BYTES = 1024 * 1024;
+
 /** At most this many calls and describes may be pending on one client connection. */
 export const MAX_PENDING = 4095;
 
@@ -119,4 +131,8 @@ export type LimitKind =
   | 'backlog'
   /** An S or T beyond the per-connection table bounds: ignored. */
   | 'sessions'
-  | 'tokens';
+  | 'tokens'
+  /** A call beyond the calls in progress (count per connection, args bytes per server): replied `busy`. */
+  | 'pending_calls'
+  /** An E beyond the client's event table bound: ignored (a P for it is answered U). */
+  | 'events';

@@ -7,7 +7,8 @@
  */
 import type { Socket } from 'node:net';
 import {
-  DEFAULT_MAX_DECLARED_STRING, DEFAULT_MAX_SESSIONS_PER_CONNECTION, DEFAULT_MAX_TOKENS_PER_CONNECTION,
+  DEFAULT_MAX_DECLARED_STRING, DEFAULT_MAX_PENDING_CALLS_PER_CONNECTION, DEFAULT_MAX_SESSIONS_PER_CONNECTION,
+  DEFAULT_MAX_TOKENS_PER_CONNECTION,
   SUPPORTED_VERSIONS, WSAPI_IDENTIFIER,
 } from './constants.js';
 import {
@@ -30,6 +31,8 @@ export interface TableLimits {
   maxTokensPerConnection?: number;
   /** Longest session uuid or token, in bytes (default 512; native uuids are 36). */
   maxDeclaredString?: number;
+  /** Calls in progress at once on one connection (default 4095, a native client's own cap); beyond: `busy`. */
+  maxPendingCallsPerConnection?: number;
 }
 
 export class ServerConnection implements RequestChannel {
@@ -40,7 +43,9 @@ export class ServerConnection implements RequestChannel {
   private readonly sessions = new Map<number, Session>();
   private readonly tokens = new Map<number, string>();
   private anonymous: Session | undefined;
-  private readonly pendingCalls = new Set<number>();
+  /** Calls not replied yet, with the bytes of args each keeps (charged to the server's budget). */
+  private readonly pendingCalls = new Map<number, number>();
+  private readonly maxPendingCalls: number;
   private readonly maxSessions: number;
   private readonly maxTokens: number;
   private readonly maxDeclaredString: number;
@@ -51,6 +56,7 @@ export class ServerConnection implements RequestChannel {
     this.maxSessions = options.maxSessionsPerConnection ?? DEFAULT_MAX_SESSIONS_PER_CONNECTION;
     this.maxTokens = options.maxTokensPerConnection ?? DEFAULT_MAX_TOKENS_PER_CONNECTION;
     this.maxDeclaredString = options.maxDeclaredString ?? DEFAULT_MAX_DECLARED_STRING;
+    this.maxPendingCalls = options.maxPendingCallsPerConnection ?? DEFAULT_MAX_PENDING_CALLS_PER_CONNECTION;
     this.conn = new WsapiConnection(socket, options, stats, context);
     this.conn.onMessage = (payload) => this.onMessage(payload);
     this.conn.onClose = (reason) => this.onClosed(reason);
@@ -182,7 +188,19 @@ export class ServerConnection implements RequestChannel {
       if (forwarded === null) this.conn.malformed(`invalid on-behalf credentials '${m.creds}' (ignored)`);
     }
     const creds = forwarded !== null && this.server.trustsForwardedCreds(this.peer) ? forwarded : this.peer;
-    this.pendingCalls.add(m.callId);
+    // A verb answering later keeps its request (args included): bounded in number per connection and in
+    // bytes for the whole server, else a peer could pile up 65,535 calls of 1 MB each.
+    const argsBytes = m.args.length + m.verb.length;
+    if (this.pendingCalls.size >= this.maxPendingCalls || !this.server.pendingCallBytes.resize(0, argsBytes)) {
+      const why = this.pendingCalls.size >= this.maxPendingCalls
+        ? `${this.pendingCalls.size} calls in progress on this connection (limit ${this.maxPendingCalls})`
+        : `calls in progress keep ${this.server.pendingCallBytes.used} bytes of args (limit ${this.server.pendingCallBytes.limit})`;
+      this.conn.stats.busyRefusals++;
+      this.conn.limit('pending_calls', `call ${m.callId} (${m.verb}) refused: ${why}`);
+      this.conn.send(writeReply(m.callId, 'busy', why, 'null'));
+      return;
+    }
+    this.pendingCalls.set(m.callId, argsBytes);
     const req = new Request(this, m.callId, this.server.api, m.verb, parseJsonText(m.args), m.args, session,
       this.tokens.get(m.tokenId) ?? null, this.peer, forwarded, creds);
     this.server.dispatch(req);
@@ -190,7 +208,7 @@ export class ServerConnection implements RequestChannel {
 
   /* RequestChannel */
   sendReply(callId: number, error: string | null, info: string | null, data: string): void {
-    this.pendingCalls.delete(callId);
+    this.releaseCall(callId);
     let frame = writeReply(callId, error, info, data);
     const size = framePayloadLength(frame);
     if (!this.conn.fits(size)) {
@@ -226,6 +244,13 @@ export class ServerConnection implements RequestChannel {
     return true;
   }
 
+  private releaseCall(callId: number): void {
+    const bytes = this.pendingCalls.get(callId);
+    if (bytes === undefined) return;
+    this.pendingCalls.delete(callId);
+    this.server.pendingCallBytes.resize(bytes, 0);
+  }
+
   /** The event was retired: tell this connection if it knew it. */
   forgetEvent(eventId: number): void {
     if (this.knownEvents.delete(eventId)) this.conn.send(writeEventRemove(eventId));
@@ -238,7 +263,7 @@ export class ServerConnection implements RequestChannel {
     this.sessions.clear();
     if (this.anonymous !== undefined) this.server.sessions.release(this.anonymous);
     this.anonymous = undefined;
-    this.pendingCalls.clear();
+    for (const id of [...this.pendingCalls.keys()]) this.releaseCall(id);
     this.server.connectionClosed(this, reason);
   }
 }

@@ -6,7 +6,8 @@ import { EventEmitter } from 'node:events';
 import type { Server, Socket } from 'node:net';
 import { unlinkSync } from 'node:fs';
 import {
-  BROADCAST_HOP_MAX, DEFAULT_MAX_BUFFERED_BYTES, DEFAULT_MAX_CONNECTIONS, DEFAULT_MAX_FRAME_PAYLOAD, type LimitKind,
+  BROADCAST_HOP_MAX, DEFAULT_MAX_BUFFERED_BYTES, DEFAULT_MAX_CONNECTIONS, DEFAULT_MAX_FRAME_PAYLOAD,
+  DEFAULT_MAX_PENDING_CALL_BYTES, type LimitKind,
 } from './constants.js';
 import { writeEventBroadcast, writeEventPush } from './codec.js';
 import { ByteBudget } from './byte-budget.js';
@@ -54,6 +55,11 @@ export interface ServerOptions extends ConnectionOptions, TableLimits {
    * (default 16 MiB); the connection whose growth crosses it is closed (1009).
    */
   maxBufferedBytes?: number;
+  /**
+   * Bytes of args (and verb names) the calls in progress of all connections
+   * may keep (default 16 MiB); a call beyond gets `busy` at once.
+   */
+  maxPendingCallBytes?: number;
 }
 
 export interface ServerStats {
@@ -89,6 +95,8 @@ export class WsapiServer extends EventEmitter implements EventHost {
   private nextEventId = 1;
   private deferred: Array<() => void> = [];
   private readonly budget: ByteBudget;
+  /** Args kept by calls in progress, all connections (used by ServerConnection). */
+  readonly pendingCallBytes: ByteBudget;
   private readonly maxConnections: number;
   private readonly peerMaxFramePayload: number;
   private readonly limitLog: RateLimitedLog;
@@ -98,6 +106,7 @@ export class WsapiServer extends EventEmitter implements EventHost {
     this.api = options.api;
     this.log = options.logger ?? silentLogger;
     this.budget = new ByteBudget(options.maxBufferedBytes ?? DEFAULT_MAX_BUFFERED_BYTES);
+    this.pendingCallBytes = new ByteBudget(options.maxPendingCallBytes ?? DEFAULT_MAX_PENDING_CALL_BYTES);
     this.maxConnections = options.maxConnections ?? DEFAULT_MAX_CONNECTIONS;
     this.peerMaxFramePayload = options.peerMaxFramePayload ?? DEFAULT_MAX_FRAME_PAYLOAD;
     this.limitLog = new RateLimitedLog((m) => this.log.warn(`server ${this.api}: ${m}`));

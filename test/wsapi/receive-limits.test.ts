@@ -181,3 +181,43 @@ describe('server: session and token tables a peer fills', () => {
     expect(limits).toEqual(['tokens', 'sessions']);
   });
 });
+
+describe('server: calls in progress a peer piles up', () => {
+  it('beyond maxPendingCallsPerConnection a call gets busy at once; replied calls free their place', async () => {
+    const held: Array<() => void> = [];
+    const { server, path, limits } = await startServer({ maxPendingCallsPerConnection: 2 });
+    server.verb('later', (req) => { held.push(() => req.reply('done')); });
+    const p = await raw(path);
+    for (let id = 1; id <= 3; id++) p.write(writeCall(id, 'later', 0, 0, 'null', null));
+    const third = await replyOf(p, 3);
+    expect(third.error).toBe('busy');
+    expect(third.info).toMatch(/2 calls in progress/);
+    expect(server.connectionStats.busyRefusals).toBe(1);
+    expect(limits).toEqual(['pending_calls']);
+    held.splice(0).forEach((f) => f());
+    expect((await replyOf(p, 1)).error).toBe(null);
+    await stillServed(p, 4);
+  });
+
+  it('the args kept by calls in progress are bounded for the whole server (maxPendingCallBytes)', async () => {
+    const held: Array<() => void> = [];
+    const { server, path } = await startServer({ maxPendingCallBytes: 250_000 });
+    server.verb('later', (req) => { held.push(() => req.reply(null)); });
+    const a = await raw(path);
+    const b = await raw(path);
+    a.write(writeCall(1, 'later', 0, 0, `"${'x'.repeat(200_000)}"`, null));
+    await waitFor(() => held.length === 1, 2000, 'a\'s call in progress');
+    b.write(writeCall(1, 'later', 0, 0, `"${'y'.repeat(100_000)}"`, null));
+    expect((await replyOf(b, 1)).error).toBe('busy');
+    await stillServed(b, 2); // small calls that answer at once still pass
+    held.splice(0).forEach((f) => f());
+    await replyOf(a, 1);
+    expect(server.pendingCallBytes.used).toBe(0);
+    b.write(writeCall(3, 'later', 0, 0, `"${'y'.repeat(100_000)}"`, null));
+    await waitFor(() => held.length === 1, 2000, 'b\'s call accepted now');
+    held.splice(0).forEach((f) => f());
+    expect((await replyOf(b, 3)).error).toBe(null);
+    b.destroy();
+    a.destroy();
+  });
+});

@@ -206,3 +206,28 @@ describe('BinderSource: a remote command with a 1 MB args (issue 11 item 3)', ()
     expect(text).toMatch(/afb_edge_wsapi_limited_total\{endpoint="binder vehicle",limit="peer_frame"\} 1/);
   });
 });
+
+describe('client: the event table a server fills with E', () => {
+  it('an E beyond maxEventTableBytes is ignored and counted; a P for it is answered U; the others still arrive', async () => {
+    const { FakeServer } = await import('../helpers/net-helpers.js');
+    const { writeEventCreate, writeEventPush, writeReply } = await import('../../src/wsapi/index.js');
+    const dir = tempDir(cleanup, 'evt');
+    const fake = await FakeServer.listen({ path: join(dir, 'f') });
+    cleanup.add(() => fake.close());
+    const { client, disconnects, limits } = await connectClient(`unix:${join(dir, 'f')}`, { maxEventTableBytes: 100 });
+    const got: string[] = [];
+    client.on('event', (name: string) => got.push(name));
+    const peer = await fake.peer(1);
+    peer.write(writeEventCreate(1, 'f/' + 'a'.repeat(60)));
+    peer.write(writeEventCreate(2, 'f/' + 'b'.repeat(60)));
+    peer.write(writeEventPush(1, '1'));
+    peer.write(writeEventPush(2, '2'));
+    peer.write(writeReply(99, null, null, 'null')); // a marker: all before it was handled
+    await waitFor(() => client.stats.strayReplies === 1, 2000, 'the marker');
+    expect(got).toEqual(['f/' + 'a'.repeat(60)]);
+    expect(client.connectionStats.eventTableRefusals).toBe(1);
+    expect(limits).toEqual(['events']);
+    await peer.until(() => peer.messages.some((m) => m[0] === 0x55 && m.readUInt16LE(1) === 2), 2000, 'U 2');
+    expect(disconnects).toEqual([]);
+  });
+});

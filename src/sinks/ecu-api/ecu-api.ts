@@ -54,6 +54,8 @@ export class EcuApi {
       api, logger: deps.logger, description: DESCRIPTION, label: `ecu api ${api}`, stopPushesOnUnsubscribe: true,
       maxConnections: config.max_connections,
       maxBufferedBytes: config.max_buffered_bytes,
+      // Args kept by calls in progress (a request waits for its ECU): the same budget again.
+      maxPendingCallBytes: config.max_buffered_bytes,
       maxBacklog: config.max_backlog_bytes,
       partialMessageTimeoutMs: config.partial_message_timeout_ms,
     });
