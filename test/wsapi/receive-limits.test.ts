@@ -81,7 +81,7 @@ describe('server: a half frame or half message held too long', () => {
     // Meanwhile another peer keeps sending complete calls, each chunk ending mid-frame: it must not be closed.
     const t0 = Date.now();
     let id = 10;
-    let tail = Buffer.alloc(0);
+    let tail: Buffer = Buffer.alloc(0);
     while (Date.now() - t0 < 600) {
       const k = writeCall(id++, 'ping', 0, 0, '1', null);
       busy.write(Buffer.concat([tail, k.subarray(0, 10)]));
