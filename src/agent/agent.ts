@@ -241,7 +241,7 @@ export class Agent {
 
   private async startEcuApi(config: AgentConfig): Promise<void> {
     if (config.ecu_api.listen.length === 0) return;
-    const api = new EcuApi(config.ecu_api, { logger: this.log, links: this.links });
+    const api = new EcuApi(config.ecu_api, { logger: this.log, links: this.links, metrics: this.metrics });
     await api.listen();
     this.ecuApi = api;
   }

@@ -300,6 +300,12 @@ const ecuApi = {
   properties: {
     listen: { type: 'array', default: [], items: str },
     api: { type: 'string', pattern: NAME_PATTERN },
+    // Defaults sized for the smallest board (qemuarm64, MemoryMax 224 MB): docs/wsapi.md, "Memory".
+    max_connections: { type: 'integer', minimum: 1, maximum: 1024, default: 16 },
+    // At least one largest message (1,048,500 bytes): a smaller total would refuse legitimate calls.
+    max_buffered_bytes: { type: 'integer', minimum: 1_048_576, maximum: 268_435_456, default: 4_194_304 },
+    max_backlog_bytes: { type: 'integer', minimum: 1_048_576, maximum: 268_435_456, default: 1_048_576 },
+    partial_message_timeout_ms: { type: 'integer', minimum: 100, maximum: 600_000, default: 10_000 },
   },
 };
 

@@ -249,4 +249,12 @@ export interface EcuApiConfig {
   listen: string[];
   /** API name; default: the name the first spec gives (its last path part). */
   api?: string;
+  /** Connections served at once; one more is hung up and counted. */
+  max_connections: number;
+  /** Bytes of unfinished received messages all connections may hold together. */
+  max_buffered_bytes: number;
+  /** Bytes a peer may leave unread before it is disconnected. */
+  max_backlog_bytes: number;
+  /** A half frame or half message older than this closes its connection (1008). */
+  partial_message_timeout_ms: number;
 }

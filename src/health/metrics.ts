@@ -41,6 +41,8 @@ export class AgentMetrics {
   readonly serialWrites = new Counter({ name: 'afb_edge_serial_writes_total', help: 'Writes to a serial link, per outcome (ok, busy: queue bound hit, down: link not open, invalid)', labelNames: ['link', 'outcome'], registers: [this.registry] });
   readonly serialRequests = new Counter({ name: 'afb_edge_serial_requests_total', help: 'Requests to an ECU, per outcome', labelNames: ['link', 'outcome'], registers: [this.registry] });
   readonly errors = new Counter({ name: 'afb_edge_errors_total', help: 'Errors logged, per component', labelNames: ['component'], registers: [this.registry] });
+  readonly wsapiLimited = new Counter({ name: 'afb_edge_wsapi_limited_total', help: 'wsapi messages or connections refused by a bound, per endpoint and limit (docs/wsapi.md)', labelNames: ['endpoint', 'limit'], registers: [this.registry] });
+  readonly wsapiConnections = new Gauge({ name: 'afb_edge_wsapi_connections', help: 'Connections open to an exported wsapi API', labelNames: ['endpoint'], registers: [this.registry] });
 
   private readonly withProcessMetrics: boolean;
   private processMetrics: Promise<void> | undefined;

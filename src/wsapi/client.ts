@@ -8,13 +8,14 @@
  */
 import { EventEmitter } from 'node:events';
 import type { Socket } from 'node:net';
-import { MAX_PENDING, SUPPORTED_VERSIONS, WSAPI_VERSION_1 } from './constants.js';
+import { DEFAULT_MAX_EVENT_TABLE_BYTES, MAX_PENDING, SUPPORTED_VERSIONS, WSAPI_VERSION_1, type LimitKind } from './constants.js';
 import {
   decodeMessage, parseJsonText, toJsonText, writeCall, writeDescribe, writeEventUnexpected,
   writeSessionCreate, writeSessionRemove, writeTokenCreate, writeTokenRemove, writeVersionOffer,
   type EventBroadcast, type Message,
 } from './codec.js';
 import { WsapiConnection, type ConnectionOptions, newConnectionStats } from './connection.js';
+import { framePayloadLength } from './frame-receiver.js';
 import { CallIdAllocator, RecentSet } from './ids.js';
 import { parseSpec, type SocketSpec } from './spec.js';
 import { ConnectError, connectSpec } from './sockets.js';
@@ -62,6 +63,12 @@ export interface ClientOptions extends ConnectionOptions {
   maxPending?: number;
   /** Versions offered in V (default [1]). */
   versions?: number[];
+  /**
+   * Bytes of event names (E) remembered per connection (default 1 MiB). An E
+   * beyond is ignored and counted; a P for its id is then answered U, after
+   * which a binder stops sending it.
+   */
+  maxEventTableBytes?: number;
 }
 
 interface PendingCall {
@@ -97,6 +104,8 @@ export interface ClientStats {
   unexpectedEvents: number;
   reconnects: number;
   strayReplies: number;
+  /** Calls refused locally with `too-large`: their K (or S/T) would exceed the peer's frame limit. */
+  tooLarge: number;
 }
 
 /**
@@ -105,13 +114,16 @@ export interface ClientStats {
  *  - 'subscribe' / 'unsubscribe' (name: string, callId: number, verb: string)
  *  - 'connect', 'disconnect' (reason: string), 'reconnecting' (delayMs: number, attempt: number),
  *    'connect_error' (err: Error, from start() and reconnects), 'resubscribed'
+ *  - 'limit' (kind: LimitKind, detail: string): a bound refused something (counted in stats or
+ *    connectionStats, logged rate-limited): `peer_frame` for a call refused with `too-large`,
+ *    `frame_in` when the server sent more than we accept (close 1009), `backlog`...
  */
 export class WsapiClient extends EventEmitter {
   readonly spec: SocketSpec;
   readonly api: string;
   readonly stats: ClientStats = {
     calls: 0, replies: 0, busy: 0, timeouts: 0, disconnectedCalls: 0, events: 0, broadcasts: 0,
-    duplicateBroadcasts: 0, unexpectedEvents: 0, reconnects: 0, strayReplies: 0,
+    duplicateBroadcasts: 0, unexpectedEvents: 0, reconnects: 0, strayReplies: 0, tooLarge: 0,
   };
   readonly connectionStats = newConnectionStats();
 
@@ -119,6 +131,7 @@ export class WsapiClient extends EventEmitter {
   private readonly ids: CallIdAllocator;
   private readonly pending = new Map<number, PendingCall | PendingDescribe>();
   private readonly eventTable = new Map<number, string>();
+  private eventTableBytes = 0;
   private readonly sessions = new Map<string, number>();
   private readonly tokens = new Map<string, number>();
   private readonly declaredSessions = new Set<number>();
@@ -186,7 +199,8 @@ export class WsapiClient extends EventEmitter {
 
   /** Uses an already connected stream (a socketpair, an inherited fd...). */
   attach(socket: Socket): void {
-    const conn = new WsapiConnection(socket, { ...this.options, label: this.options.label ?? `client ${this.spec.text}` }, this.connectionStats);
+    const conn = new WsapiConnection(socket, { ...this.options, label: this.options.label ?? `client ${this.spec.text}` }, this.connectionStats,
+      { onLimit: (kind: LimitKind, detail: string) => this.emit('limit', kind, detail) });
     this.conn = conn;
     this.serverVersion = null;
     conn.onMessage = (payload) => this.onMessage(conn, payload);
@@ -208,13 +222,23 @@ export class WsapiClient extends EventEmitter {
     return this.callText(verb, toJsonText(args), options);
   }
 
-  /** Like call(), with the args already as JSON text (relays, CLI). */
+  /**
+   * Like call(), with the args already as JSON text (relays, CLI).
+   *
+   * A call whose K frame (or the S/T declaring its session or token) would be
+   * larger than the peer accepts (`peerMaxFramePayload`, by default the native
+   * 1,048,500 bytes) resolves at once with error `too-large` and is not sent:
+   * a native binder would close the connection with 1009, failing every
+   * pending call and stopping every subscription on it.
+   */
   callText(verb: string, argsJson: string, options: CallOptions = {}): Promise<Reply> {
     const conn = this.conn;
     if (conn === null || !conn.isOpen) {
       this.stats.disconnectedCalls++;
       return Promise.resolve({ data: null, error: 'disconnected', info: 'not connected' });
     }
+    const tooLarge = this.tooLargeFor(conn, verb, argsJson, options);
+    if (tooLarge !== null) return Promise.resolve(tooLarge);
     const callId = this.ids.allocate();
     if (callId === 0) {
       this.stats.busy++;
@@ -295,6 +319,26 @@ export class WsapiClient extends EventEmitter {
 
   /* ---------------------------------------------------------- internals */
 
+  /** The `too-large` reply for a call the peer would refuse for its size, or null when it fits. */
+  private tooLargeFor(conn: WsapiConnection, verb: string, argsJson: string, options: CallOptions): Reply | null {
+    // Ids do not change sizes: 0 stands for the ones not allocated yet.
+    const parts: Array<[string, Buffer | null]> = [
+      ['session uuid', options.session !== undefined && !this.sessions.has(options.session) ? writeSessionCreate(0, options.session) : null],
+      ['token', options.token !== undefined && !this.tokens.has(options.token) ? writeTokenCreate(0, options.token) : null],
+      [`call ${this.api}/${verb}`, writeCall(0, verb, 0, 0, argsJson, options.creds ?? null)],
+    ];
+    for (const [what, frame] of parts) {
+      if (frame === null) continue;
+      const size = framePayloadLength(frame);
+      if (conn.fits(size)) continue;
+      this.stats.tooLarge++;
+      const info = `${what}: message of ${size} bytes exceeds the peer's frame limit of ${conn.peerMaxFramePayload} bytes (not sent)`;
+      conn.limit('peer_frame', info);
+      return { data: null, error: 'too-large', info };
+    }
+    return null;
+  }
+
   private static smallestFree(used: Iterable<number>): number {
     const taken = new Set(used);
     let id = 1;
@@ -374,12 +418,25 @@ export class WsapiClient extends EventEmitter {
         }
         this.serverVersion = m.version;
         return;
-      case 'E':
+      case 'E': {
+        const limit = this.options.maxEventTableBytes ?? DEFAULT_MAX_EVENT_TABLE_BYTES;
+        const old = this.eventTable.get(m.eventId);
+        const next = this.eventTableBytes - (old?.length ?? 0) + m.name.length;
+        if (next > limit) {
+          conn.stats.eventTableRefusals++;
+          conn.limit('events', `event ${m.eventId} (${m.name.slice(0, 64)}) ignored: the event table would hold ${next} bytes of names > limit ${limit}`);
+          return;
+        }
         this.eventTable.set(m.eventId, m.name);
+        this.eventTableBytes = next;
         return;
-      case 'e':
+      }
+      case 'e': {
+        const old = this.eventTable.get(m.eventId);
+        if (old !== undefined) this.eventTableBytes -= old.length;
         this.eventTable.delete(m.eventId);
         return;
+      }
       case 'X':
       case 'x': {
         const p = this.pending.get(m.callId);
@@ -430,6 +487,7 @@ export class WsapiClient extends EventEmitter {
     this.pending.clear();
     this.ids.clear();
     this.eventTable.clear();
+    this.eventTableBytes = 0;
     this.declaredSessions.clear();
     this.declaredTokens.clear();
     for (const p of pending) {

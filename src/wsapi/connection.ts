@@ -9,17 +9,36 @@
  *   memory grow without bound.
  * - Ping → empty pong; close received → hang up without echo; protocol
  *   errors → close frame with the RFC 6455 code, then hang up.
+ * - What is held for the peer is bounded: a message being received
+ *   (`maxMessageSize`, `maxFragments`), and for no longer than
+ *   `partialMessageTimeoutMs`; with a shared `receiveBudget`, the bytes held
+ *   by all connections together. A frame larger than the peer accepts
+ *   (`peerMaxFramePayload`) is never written: the peer would close with 1009.
  */
 import type { Socket } from 'node:net';
-import { CloseCode, DEFAULT_MAX_BACKLOG, DEFAULT_MAX_FRAME_PAYLOAD } from './constants.js';
-import { FrameReceiver, PONG_EMPTY, closeFrame, type FrameHandler } from './frame-receiver.js';
+import {
+  CloseCode, DEFAULT_MAX_BACKLOG, DEFAULT_MAX_FRAGMENTS, DEFAULT_MAX_FRAME_PAYLOAD, DEFAULT_MAX_MESSAGE_SIZE,
+  DEFAULT_PARTIAL_MESSAGE_TIMEOUT_MS, type LimitKind,
+} from './constants.js';
+import type { ByteBudget } from './byte-budget.js';
+import { FrameReceiver, PONG_EMPTY, closeFrame, framePayloadLength, type FrameHandler } from './frame-receiver.js';
 import { RateLimitedLog, silentLogger, type Logger } from '../util/log.js';
 
 export interface ConnectionOptions {
   /** Largest payload of one received frame (default 1,048,500, as the reference). */
   maxFramePayload?: number;
-  /** Largest reassembled fragmented message (default 64 MiB). */
+  /** Largest reassembled fragmented message (default 1,048,500: DEFAULT_MAX_MESSAGE_SIZE says why). */
   maxMessageSize?: number;
+  /** Most frames one fragmented message may arrive in (default 1024). */
+  maxFragments?: number;
+  /**
+   * Largest frame payload the peer accepts (default 1,048,500, a native
+   * binder's receive limit; not negotiated by the protocol). Larger messages
+   * are refused locally instead of getting the connection closed (1009).
+   */
+  peerMaxFramePayload?: number;
+  /** A half frame or half message older than this closes the connection with 1008 (default 10 s; 0: never). */
+  partialMessageTimeoutMs?: number;
   /** Bytes allowed to queue towards a peer that does not read (default 16 MiB). */
   maxBacklog?: number;
   logger?: Logger;
@@ -37,10 +56,34 @@ export interface ConnectionStats {
   backlogDisconnects: number;
   protocolErrors: number;
   handlerErrors: number;
+  /** Outbound messages refused because the peer would not accept their size. */
+  tooLargeRefused: number;
+  /** Connections closed for holding a half frame or half message too long. */
+  partialTimeouts: number;
+  /** Connections closed because unfinished messages of all connections exceeded the shared budget. */
+  bufferDisconnects: number;
+  /** S/T declarations refused by the session/token table bounds (server side). */
+  tableRefusals: number;
+  /** Calls answered `busy` because too many calls (or args bytes) were in progress (server side). */
+  busyRefusals: number;
+  /** E messages ignored because the client's event table was full (client side). */
+  eventTableRefusals: number;
 }
 
 export function newConnectionStats(): ConnectionStats {
-  return { messagesIn: 0, messagesOut: 0, bytesIn: 0, bytesOut: 0, malformed: 0, pingsIn: 0, backlogDisconnects: 0, protocolErrors: 0, handlerErrors: 0 };
+  return {
+    messagesIn: 0, messagesOut: 0, bytesIn: 0, bytesOut: 0, malformed: 0, pingsIn: 0, backlogDisconnects: 0,
+    protocolErrors: 0, handlerErrors: 0, tooLargeRefused: 0, partialTimeouts: 0, bufferDisconnects: 0, tableRefusals: 0,
+    busyRefusals: 0, eventTableRefusals: 0,
+  };
+}
+
+/** What a connection needs besides its options: the server's shared budget, and where limits are reported. */
+export interface ConnectionContext {
+  /** Bytes of unfinished messages, shared by the connections of one server. */
+  receiveBudget?: ByteBudget;
+  /** Called (after counting and logging) each time a bound refuses something. */
+  onLimit?: (kind: LimitKind, detail: string) => void;
 }
 
 export class WsapiConnection {
@@ -51,10 +94,20 @@ export class WsapiConnection {
 
   readonly stats: ConnectionStats;
   readonly label: string;
+  /** Largest frame payload we send: the peer's receive limit. */
+  readonly peerMaxFramePayload: number;
   private readonly receiver: FrameReceiver;
   private readonly maxBacklog: number;
+  private readonly partialTimeoutMs: number;
+  private readonly budget: ByteBudget | undefined;
+  private readonly onLimit: (kind: LimitKind, detail: string) => void;
   private readonly log: Logger;
   private readonly malformedLog: RateLimitedLog;
+  private readonly limitLog: RateLimitedLog;
+  /** This connection's share of the budget. */
+  private held = 0;
+  private partialTimer: NodeJS.Timeout | undefined;
+  private partialSince = 0;
   private corked = false;
   /** Bytes written since the current cork (this tick). */
   private batchBytes = 0;
@@ -62,12 +115,17 @@ export class WsapiConnection {
   private closed = false;
   private closeReason = 'connection closed';
 
-  constructor(readonly socket: Socket, options: ConnectionOptions = {}, stats?: ConnectionStats) {
+  constructor(readonly socket: Socket, options: ConnectionOptions = {}, stats?: ConnectionStats, context: ConnectionContext = {}) {
     this.stats = stats ?? newConnectionStats();
     this.label = options.label ?? 'wsapi';
     this.log = options.logger ?? silentLogger;
     this.maxBacklog = options.maxBacklog ?? DEFAULT_MAX_BACKLOG;
+    this.peerMaxFramePayload = options.peerMaxFramePayload ?? DEFAULT_MAX_FRAME_PAYLOAD;
+    this.partialTimeoutMs = options.partialMessageTimeoutMs ?? DEFAULT_PARTIAL_MESSAGE_TIMEOUT_MS;
+    this.budget = context.receiveBudget;
+    this.onLimit = context.onLimit ?? (() => {});
     this.malformedLog = new RateLimitedLog((m) => this.log.warn(`${this.label}: ${m}`));
+    this.limitLog = new RateLimitedLog((m) => this.log.warn(`${this.label}: ${m}`));
     const frames: FrameHandler = {
       onMessage: (payload) => {
         // Once we hung up (bad v, bad V, backlog...), later messages of the same
@@ -93,17 +151,24 @@ export class WsapiConnection {
       onProtocolError: (code, reason) => {
         this.stats.protocolErrors++;
         this.log.warn(`${this.label}: protocol error (close ${code}): ${reason}`);
+        if (code === CloseCode.MESSAGE_TOO_LARGE) this.onLimit('frame_in', reason);
         this.closeWith(code, `protocol error: ${reason}`);
       },
     };
     this.receiver = new FrameReceiver(frames, {
       maxFramePayload: options.maxFramePayload ?? DEFAULT_MAX_FRAME_PAYLOAD,
-      maxMessageSize: options.maxMessageSize,
+      maxMessageSize: options.maxMessageSize ?? DEFAULT_MAX_MESSAGE_SIZE,
+      maxFragments: options.maxFragments ?? DEFAULT_MAX_FRAGMENTS,
     });
     socket.setNoDelay?.(true);
     socket.on('data', (chunk: Buffer) => {
       this.stats.bytesIn += chunk.length;
+      // Once closing, nothing more is parsed or held (the reference stops reading at hang-up).
+      if (this.closing) return;
+      const completedBefore = this.receiver.messagesCompleted;
       this.receiver.push(chunk);
+      if (this.closing) return;
+      this.afterPush(completedBefore);
     });
     socket.on('error', (err: NodeJS.ErrnoException) => {
       if (!this.closing) this.closeReason = `socket error: ${err.code ?? err.message}`;
@@ -114,8 +179,73 @@ export class WsapiConnection {
     socket.on('close', () => {
       this.closed = true;
       this.closing = true;
+      this.releaseHeld();
       this.onClose(this.closeReason);
     });
+  }
+
+  /** Accounts what the receiver holds now, and watches how long a half message stays. */
+  private afterPush(completedBefore: number): void {
+    const held = this.receiver.heldBytes;
+    if (this.budget !== undefined && held !== this.held) {
+      if (!this.budget.resize(this.held, held)) {
+        this.stats.bufferDisconnects++;
+        this.limit('buffered_bytes', `unfinished messages of all connections would hold ${this.budget.used - this.held + held} bytes > limit ${this.budget.limit} (this one ${held})`);
+        this.closeWith(CloseCode.MESSAGE_TOO_LARGE, `receive budget exhausted (${held} bytes held here)`);
+        return;
+      }
+      this.held = held;
+    }
+    if (this.partialTimeoutMs <= 0) return;
+    if (!this.receiver.holdsPartial) {
+      this.clearPartialTimer();
+    } else if (this.partialTimer === undefined || this.receiver.messagesCompleted !== completedBefore) {
+      // A message completed: the half one held now is a new one, its clock starts now.
+      this.clearPartialTimer();
+      this.partialSince = Date.now();
+      this.partialTimer = setTimeout(this.partialExpired, this.partialTimeoutMs);
+      this.partialTimer.unref?.();
+    }
+  }
+
+  private readonly partialExpired = (): void => {
+    this.partialTimer = undefined;
+    if (this.closing || !this.receiver.holdsPartial) return;
+    this.stats.partialTimeouts++;
+    const age = Date.now() - this.partialSince;
+    this.limit('partial_timeout', `half a message (${this.receiver.heldBytes} bytes) held for ${age} ms > limit ${this.partialTimeoutMs} ms`);
+    this.closeWith(CloseCode.POLICY_VIOLATION, `half a message held for ${age} ms`);
+  };
+
+  private clearPartialTimer(): void {
+    if (this.partialTimer !== undefined) clearTimeout(this.partialTimer);
+    this.partialTimer = undefined;
+  }
+
+  private releaseHeld(): void {
+    this.clearPartialTimer();
+    if (this.budget !== undefined && this.held > 0) this.budget.resize(this.held, 0);
+    this.held = 0;
+  }
+
+  /** Logs (rate-limited) and reports a bound that refused something; the caller counts it. */
+  limit(kind: LimitKind, detail: string): void {
+    this.limitLog.log(`limit ${kind}: ${detail}`);
+    this.onLimit(kind, detail);
+  }
+
+  /** True when a frame with this payload length can be sent: the peer accepts it. */
+  fits(payloadLength: number): boolean {
+    return payloadLength <= this.peerMaxFramePayload;
+  }
+
+  /**
+   * Counts and reports an outbound message refused for its size. `what`
+   * names it (e.g. `reply to call 7`).
+   */
+  refuseTooLarge(what: string, payloadLength: number): void {
+    this.stats.tooLargeRefused++;
+    this.limit('peer_frame', `${what}: ${payloadLength} bytes > the peer's frame limit of ${this.peerMaxFramePayload} bytes, not sent`);
   }
 
   get isOpen(): boolean {
@@ -125,6 +255,12 @@ export class WsapiConnection {
   /** Queues one complete frame. Returns false when the connection is closing. */
   send(frame: Buffer): boolean {
     if (this.closing) return false;
+    // Last line of defence: callers check fits() first and send something else.
+    const payloadLength = framePayloadLength(frame);
+    if (!this.fits(payloadLength)) {
+      this.refuseTooLarge(`message '${String.fromCharCode(frame[frame.length - payloadLength] ?? 0x3f)}'`, payloadLength);
+      return false;
+    }
     if (!this.corked) {
       this.corked = true;
       this.batchBytes = 0;
@@ -137,6 +273,7 @@ export class WsapiConnection {
     const carried = this.socket.writableLength - this.batchBytes;
     if (carried > this.maxBacklog) {
       this.stats.backlogDisconnects++;
+      this.onLimit('backlog', `${carried} bytes unread > limit ${this.maxBacklog}`);
       this.hangUp(`peer not reading: ${carried} bytes still queued from earlier writes > limit ${this.maxBacklog}`, 'warn');
       return false;
     }
@@ -157,6 +294,7 @@ export class WsapiConnection {
     if (this.closing) return;
     this.closing = true;
     this.closeReason = reason;
+    this.releaseHeld();
     this.log[level](`${this.label}: hanging up: ${reason}`);
     // Hand what this tick already wrote to the kernel first: the native peer,
     // writing blocking, has always sent it before it hangs up.
@@ -169,6 +307,7 @@ export class WsapiConnection {
     if (this.closing) return;
     this.closing = true;
     this.closeReason = reason;
+    this.releaseHeld();
     if (this.corked) this.uncork();
     this.socket.end(closeFrame(code), () => this.socket.destroy());
     // A peer that never reads must not keep the socket alive.

@@ -37,14 +37,32 @@ export interface FrameHandler {
 export interface FrameReceiverOptions {
   /** Largest payload of one frame; bigger → close 1009 before the payload is read. */
   maxFramePayload?: number;
-  /** Largest reassembled fragmented message (the reference has none; we bound it). */
+  /**
+   * Largest reassembled fragmented message. The reference has none; this
+   * parser's default (64 MiB) only keeps it finite: WsapiConnection passes
+   * DEFAULT_MAX_MESSAGE_SIZE (see constants.ts for why that value).
+   */
   maxMessageSize?: number;
+  /** Most frames one fragmented message may arrive in (default 65,536; WsapiConnection: 1024). */
+  maxFragments?: number;
 }
 
 const enum State { HEADER, PAYLOAD, DEAD }
 
 /** Most fragments one message may arrive in (each costs a buffer even when empty). */
 const MAX_FRAGMENTS = 65_536;
+
+/**
+ * A standalone copy of `b`: a fragment kept until its message completes must
+ * not pin the whole socket chunk it was sliced from (a peer could otherwise
+ * make each 1-byte fragment hold a 64 KiB read, padded with pings).
+ */
+function own(b: Buffer): Buffer {
+  if (b.byteOffset === 0 && b.byteLength === b.buffer.byteLength) return b;
+  const copy = Buffer.allocUnsafeSlow(b.length);
+  b.copy(copy);
+  return copy;
+}
 
 export class FrameReceiver {
   private readonly chunks: Buffer[] = [];
@@ -64,15 +82,33 @@ export class FrameReceiver {
 
   private readonly maxFramePayload: number;
   private readonly maxMessageSize: number;
+  private readonly maxFragments: number;
+  private completedMessages = 0;
 
   constructor(private readonly handler: FrameHandler, options: FrameReceiverOptions = {}) {
     this.maxFramePayload = options.maxFramePayload ?? DEFAULT_MAX_FRAME_PAYLOAD;
     this.maxMessageSize = options.maxMessageSize ?? 64 * 1024 * 1024;
+    this.maxFragments = options.maxFragments ?? MAX_FRAGMENTS;
   }
 
   /** True once a protocol error or close made the parser stop. */
   get dead(): boolean {
     return this.state === State.DEAD;
+  }
+
+  /** Bytes held for frames and messages not complete yet. */
+  get heldBytes(): number {
+    return this.buffered + this.fragmentedSize;
+  }
+
+  /** True while part of a frame or of a fragmented message is held. */
+  get holdsPartial(): boolean {
+    return this.buffered > 0 || this.inFragmentedMessage;
+  }
+
+  /** Binary messages delivered so far (tells progress apart from a stalled half message). */
+  get messagesCompleted(): number {
+    return this.completedMessages;
   }
 
   /** Feeds bytes read from the socket. */
@@ -136,6 +172,8 @@ export class FrameReceiver {
     this.chunks.length = 0;
     this.buffered = 0;
     this.fragments = [];
+    this.fragmentedSize = 0;
+    this.inFragmentedMessage = false;
     this.handler.onProtocolError(code, reason);
     return false;
   }
@@ -194,8 +232,8 @@ export class FrameReceiver {
         return this.fail(CloseCode.MESSAGE_TOO_LARGE, `fragmented message > limit ${this.maxMessageSize}`);
       }
       // Empty fragments cost memory too: bound their number as well.
-      if (this.fragments.length >= MAX_FRAGMENTS) {
-        return this.fail(CloseCode.MESSAGE_TOO_LARGE, `fragmented message in more than ${MAX_FRAGMENTS} pieces`);
+      if (this.fragments.length >= this.maxFragments) {
+        return this.fail(CloseCode.MESSAGE_TOO_LARGE, `fragmented message in more than ${this.maxFragments} pieces`);
       }
     }
     if (this.buffered < headerSize) return false;
@@ -239,6 +277,9 @@ export class FrameReceiver {
         const reason = payload.length > 2 ? payload.toString('utf8', 2) : '';
         this.chunks.length = 0;
         this.buffered = 0;
+        this.fragments = [];
+        this.fragmentedSize = 0;
+        this.inFragmentedMessage = false;
         this.handler.onClose(code, reason);
         return;
       }
@@ -247,7 +288,7 @@ export class FrameReceiver {
     }
     if (!this.fin) {
       this.inFragmentedMessage = true;
-      this.fragments.push(payload);
+      this.fragments.push(own(payload));
       this.fragmentedSize += payload.length;
       return;
     }
@@ -257,11 +298,20 @@ export class FrameReceiver {
       this.fragments = [];
       this.fragmentedSize = 0;
       this.inFragmentedMessage = false;
+      this.completedMessages++;
       this.handler.onMessage(whole);
       return;
     }
+    this.completedMessages++;
     this.handler.onMessage(payload);
   }
+}
+
+/** Payload length of one complete unmasked frame built by the codec (header lengths as RFC 6455). */
+export function framePayloadLength(frame: Buffer): number {
+  const len7 = frame[1]! & 0x7f;
+  const header = len7 === 126 ? 4 : len7 === 127 ? 10 : 2;
+  return frame.length - header - ((frame[1]! & 0x80) !== 0 ? 4 : 0);
 }
 
 /** Control frames the endpoints send (always unmasked, like the reference). */

@@ -5,11 +5,12 @@
  */
 export * from './constants.js';
 export * from './codec.js';
-export { FrameReceiver, Opcode, closeFrame, type FrameHandler, type FrameReceiverOptions } from './frame-receiver.js';
-export { WsapiConnection, type ConnectionOptions, type ConnectionStats } from './connection.js';
+export { FrameReceiver, Opcode, closeFrame, framePayloadLength, type FrameHandler, type FrameReceiverOptions } from './frame-receiver.js';
+export { WsapiConnection, type ConnectionOptions, type ConnectionStats, type ConnectionContext } from './connection.js';
+export { ByteBudget } from './byte-budget.js';
 export { WsapiClient, type Reply, type CallOptions, type ClientOptions, type EventMeta, type ReconnectOptions } from './client.js';
 export { WsapiServer, type ServerOptions, type VerbHandler, type CredsTrust } from './server.js';
-export { ServerConnection } from './server-connection.js';
+export { ServerConnection, type TableLimits } from './server-connection.js';
 export { ServerEvent, type BroadcastOptions } from './server-event.js';
 export { Request, parseCreds, formatCreds, type Credentials } from './request.js';
 export { Session, SessionStore } from './session.js';

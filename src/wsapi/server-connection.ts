@@ -6,17 +6,34 @@
  * unknown letters are ignored, U is answered with e.
  */
 import type { Socket } from 'node:net';
-import { SUPPORTED_VERSIONS, WSAPI_IDENTIFIER } from './constants.js';
+import {
+  DEFAULT_MAX_DECLARED_STRING, DEFAULT_MAX_PENDING_CALLS_PER_CONNECTION, DEFAULT_MAX_SESSIONS_PER_CONNECTION,
+  DEFAULT_MAX_TOKENS_PER_CONNECTION,
+  SUPPORTED_VERSIONS, WSAPI_IDENTIFIER,
+} from './constants.js';
 import {
   decodeMessage, parseJsonText, writeDescription, writeEventCreate, writeEventRemove, writeEventSubscribe,
   writeEventUnsubscribe, writeReply, writeVersionSet, type Call, type VersionOffer,
 } from './codec.js';
-import { WsapiConnection, type ConnectionOptions, type ConnectionStats } from './connection.js';
+import { WsapiConnection, type ConnectionContext, type ConnectionOptions, type ConnectionStats } from './connection.js';
+import { framePayloadLength } from './frame-receiver.js';
 import { Request, parseCreds, type Credentials, type RequestChannel } from './request.js';
 import type { ServerEvent } from './server-event.js';
 import type { Session } from './session.js';
 import type { WsapiServer } from './server.js';
 import { peerCredentials } from './sockets.js';
+
+/** Bounds of the tables S and T fill on one connection (a peer chooses what it declares). */
+export interface TableLimits {
+  /** Sessions declared with S at once (default 256); beyond, S is ignored and counted. */
+  maxSessionsPerConnection?: number;
+  /** Tokens declared with T at once (default 256). */
+  maxTokensPerConnection?: number;
+  /** Longest session uuid or token, in bytes (default 512; native uuids are 36). */
+  maxDeclaredString?: number;
+  /** Calls in progress at once on one connection (default 4095, a native client's own cap); beyond: `busy`. */
+  maxPendingCallsPerConnection?: number;
+}
 
 export class ServerConnection implements RequestChannel {
   readonly conn: WsapiConnection;
@@ -26,12 +43,21 @@ export class ServerConnection implements RequestChannel {
   private readonly sessions = new Map<number, Session>();
   private readonly tokens = new Map<number, string>();
   private anonymous: Session | undefined;
-  private readonly pendingCalls = new Set<number>();
+  /** Calls not replied yet, with the bytes of args each keeps (charged to the server's budget). */
+  private readonly pendingCalls = new Map<number, number>();
+  private readonly maxPendingCalls: number;
+  private readonly maxSessions: number;
+  private readonly maxTokens: number;
+  private readonly maxDeclaredString: number;
 
-  constructor(private readonly server: WsapiServer, socket: Socket, options: ConnectionOptions, stats: ConnectionStats) {
+  constructor(private readonly server: WsapiServer, socket: Socket, options: ConnectionOptions & TableLimits, stats: ConnectionStats, context: ConnectionContext) {
     const cred = peerCredentials(socket);
     this.peer = cred === undefined ? undefined : { ...cred, label: 'NoLabel' };
-    this.conn = new WsapiConnection(socket, options, stats);
+    this.maxSessions = options.maxSessionsPerConnection ?? DEFAULT_MAX_SESSIONS_PER_CONNECTION;
+    this.maxTokens = options.maxTokensPerConnection ?? DEFAULT_MAX_TOKENS_PER_CONNECTION;
+    this.maxDeclaredString = options.maxDeclaredString ?? DEFAULT_MAX_DECLARED_STRING;
+    this.maxPendingCalls = options.maxPendingCallsPerConnection ?? DEFAULT_MAX_PENDING_CALLS_PER_CONNECTION;
+    this.conn = new WsapiConnection(socket, options, stats, context);
     this.conn.onMessage = (payload) => this.onMessage(payload);
     this.conn.onClose = (reason) => this.onClosed(reason);
   }
@@ -54,14 +80,22 @@ export class ServerConnection implements RequestChannel {
     switch (m.kind) {
       case 'V': this.onVersionOffer(m); return;
       case 'K': this.onCall(m); return;
-      case 'D':
-        this.conn.send(writeDescription(m.descId, this.server.describeText()));
+      case 'D': {
+        let frame = writeDescription(m.descId, this.server.describeText());
+        if (!this.conn.fits(framePayloadLength(frame))) {
+          // null is the reference's "no description": a valid answer, where the real one would get us closed.
+          this.conn.refuseTooLarge(`description for describe ${m.descId}`, framePayloadLength(frame));
+          frame = writeDescription(m.descId, 'null');
+        }
+        this.conn.send(frame);
         return;
+      }
       case 'S':
         if (this.sessions.has(m.sessionId)) {
           this.conn.malformed(`session id ${m.sessionId} declared twice (ignored, old mapping kept)`);
           return;
         }
+        if (!this.tableAdmits('sessions', this.sessions.size, this.maxSessions, m.sessionId, m.uuid)) return;
         this.sessions.set(m.sessionId, this.server.sessions.acquire(m.uuid));
         return;
       case 's': {
@@ -79,6 +113,7 @@ export class ServerConnection implements RequestChannel {
           this.conn.malformed(`token id ${m.tokenId} declared twice (ignored)`);
           return;
         }
+        if (!this.tableAdmits('tokens', this.tokens.size, this.maxTokens, m.tokenId, m.token)) return;
         this.tokens.set(m.tokenId, m.token);
         return;
       case 't':
@@ -95,6 +130,23 @@ export class ServerConnection implements RequestChannel {
       default:
         this.conn.malformed(`server-side message '${m.kind}' received from a client`);
     }
+  }
+
+  /**
+   * Whether one more S or T fits its table. When it does not, the declaration
+   * is ignored (counted, logged): a call naming that session id then gets
+   * `unknown-session`, one naming that token id runs without a token, as for
+   * any undeclared id.
+   */
+  private tableAdmits(kind: 'sessions' | 'tokens', size: number, max: number, id: number, text: string): boolean {
+    const bytes = Buffer.byteLength(text);
+    if (size < max && bytes <= this.maxDeclaredString) return true;
+    this.conn.stats.tableRefusals++;
+    const what = kind === 'sessions' ? `session id ${id}` : `token id ${id}`;
+    this.conn.limit(kind, size >= max
+      ? `${what} refused: ${size} already declared on this connection (limit ${max})`
+      : `${what} refused: ${bytes} bytes > limit ${this.maxDeclaredString}`);
+    return false;
   }
 
   private onVersionOffer(m: VersionOffer): void {
@@ -136,7 +188,19 @@ export class ServerConnection implements RequestChannel {
       if (forwarded === null) this.conn.malformed(`invalid on-behalf credentials '${m.creds}' (ignored)`);
     }
     const creds = forwarded !== null && this.server.trustsForwardedCreds(this.peer) ? forwarded : this.peer;
-    this.pendingCalls.add(m.callId);
+    // A verb answering later keeps its request (args included): bounded in number per connection and in
+    // bytes for the whole server, else a peer could pile up 65,535 calls of 1 MB each.
+    const argsBytes = m.args.length + m.verb.length;
+    if (this.pendingCalls.size >= this.maxPendingCalls || !this.server.pendingCallBytes.resize(0, argsBytes)) {
+      const why = this.pendingCalls.size >= this.maxPendingCalls
+        ? `${this.pendingCalls.size} calls in progress on this connection (limit ${this.maxPendingCalls})`
+        : `calls in progress keep ${this.server.pendingCallBytes.used} bytes of args (limit ${this.server.pendingCallBytes.limit})`;
+      this.conn.stats.busyRefusals++;
+      this.conn.limit('pending_calls', `call ${m.callId} (${m.verb}) refused: ${why}`);
+      this.conn.send(writeReply(m.callId, 'busy', why, 'null'));
+      return;
+    }
+    this.pendingCalls.set(m.callId, argsBytes);
     const req = new Request(this, m.callId, this.server.api, m.verb, parseJsonText(m.args), m.args, session,
       this.tokens.get(m.tokenId) ?? null, this.peer, forwarded, creds);
     this.server.dispatch(req);
@@ -144,15 +208,28 @@ export class ServerConnection implements RequestChannel {
 
   /* RequestChannel */
   sendReply(callId: number, error: string | null, info: string | null, data: string): void {
-    this.pendingCalls.delete(callId);
-    this.conn.send(writeReply(callId, error, info, data));
+    this.releaseCall(callId);
+    let frame = writeReply(callId, error, info, data);
+    const size = framePayloadLength(frame);
+    if (!this.conn.fits(size)) {
+      // The native binder sends it anyway and its native peer hangs up (16 f-too-large): every call and
+      // event of the connection lost. An error reply for this call alone keeps the rest.
+      this.conn.refuseTooLarge(`reply to call ${callId}`, size);
+      frame = writeReply(callId, 'too-large', `reply of ${size} bytes exceeds the peer's frame limit of ${this.conn.peerMaxFramePayload} bytes`, 'null');
+    }
+    this.conn.send(frame);
   }
 
   subscribe(callId: number, event: ServerEvent): boolean {
     if (event.removed || !this.pendingCalls.has(callId) || !this.conn.isOpen) return false;
     if (!this.knownEvents.has(event.id)) {
+      const create = writeEventCreate(event.id, event.name);
+      if (!this.conn.fits(framePayloadLength(create))) {
+        this.conn.refuseTooLarge(`event create of ${event.name.slice(0, 64)}`, framePayloadLength(create));
+        return false;
+      }
       this.knownEvents.add(event.id);
-      this.conn.send(writeEventCreate(event.id, event.name));
+      this.conn.send(create);
     }
     this.server.attachListener(event.id, this);
     this.conn.send(writeEventSubscribe(callId, event.id));
@@ -167,6 +244,13 @@ export class ServerConnection implements RequestChannel {
     return true;
   }
 
+  private releaseCall(callId: number): void {
+    const bytes = this.pendingCalls.get(callId);
+    if (bytes === undefined) return;
+    this.pendingCalls.delete(callId);
+    this.server.pendingCallBytes.resize(bytes, 0);
+  }
+
   /** The event was retired: tell this connection if it knew it. */
   forgetEvent(eventId: number): void {
     if (this.knownEvents.delete(eventId)) this.conn.send(writeEventRemove(eventId));
@@ -179,7 +263,7 @@ export class ServerConnection implements RequestChannel {
     this.sessions.clear();
     if (this.anonymous !== undefined) this.server.sessions.release(this.anonymous);
     this.anonymous = undefined;
-    this.pendingCalls.clear();
+    for (const id of [...this.pendingCalls.keys()]) this.releaseCall(id);
     this.server.connectionClosed(this, reason);
   }
 }

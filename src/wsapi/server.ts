@@ -5,17 +5,22 @@
 import { EventEmitter } from 'node:events';
 import type { Server, Socket } from 'node:net';
 import { unlinkSync } from 'node:fs';
-import { BROADCAST_HOP_MAX } from './constants.js';
+import {
+  BROADCAST_HOP_MAX, DEFAULT_MAX_BUFFERED_BYTES, DEFAULT_MAX_CONNECTIONS, DEFAULT_MAX_FRAME_PAYLOAD,
+  DEFAULT_MAX_PENDING_CALL_BYTES, type LimitKind,
+} from './constants.js';
 import { writeEventBroadcast, writeEventPush } from './codec.js';
+import { ByteBudget } from './byte-budget.js';
 import { newConnectionStats, type ConnectionOptions } from './connection.js';
+import { framePayloadLength } from './frame-receiver.js';
 import { RecentSet } from './ids.js';
 import type { Credentials, Request } from './request.js';
-import { ServerConnection } from './server-connection.js';
+import { ServerConnection, type TableLimits } from './server-connection.js';
 import { ServerEvent, type BroadcastOptions, type EventHost } from './server-event.js';
 import { SessionStore } from './session.js';
 import { parseSpec, type SocketSpec } from './spec.js';
 import { listenSpec } from './sockets.js';
-import { silentLogger, type Logger } from '../util/log.js';
+import { RateLimitedLog, silentLogger, type Logger } from '../util/log.js';
 import { lazyRequire } from '../util/lazy-require.js';
 
 // Broadcast ids only: the agent's start-up does not load crypto for them.
@@ -31,7 +36,7 @@ export interface VerbInfo {
 /** Who may pass on-behalf credentials in K: the reference trusts only privileged peers. */
 export type CredsTrust = 'always' | 'same-uid' | 'never';
 
-export interface ServerOptions extends ConnectionOptions {
+export interface ServerOptions extends ConnectionOptions, TableLimits {
   api: string;
   /** Description answered to D: any JSON (OpenAPI-like), or a function giving it; null by default. */
   description?: unknown | (() => unknown);
@@ -43,6 +48,18 @@ export interface ServerOptions extends ConnectionOptions {
    * 2021 AGL binder does, the default). Both are valid for every client.
    */
   stopPushesOnUnsubscribe?: boolean;
+  /** Connections served at once (default 64); one more is hung up at once and counted. */
+  maxConnections?: number;
+  /**
+   * Bytes of unfinished received messages all connections may hold together
+   * (default 16 MiB); the connection whose growth crosses it is closed (1009).
+   */
+  maxBufferedBytes?: number;
+  /**
+   * Bytes of args (and verb names) the calls in progress of all connections
+   * may keep (default 16 MiB); a call beyond gets `busy` at once.
+   */
+  maxPendingCallBytes?: number;
 }
 
 export interface ServerStats {
@@ -53,16 +70,20 @@ export interface ServerStats {
   handlerErrors: number;
   eventsPushed: number;
   broadcasts: number;
+  /** Connections hung up at once because maxConnections were open. */
+  connectionsRefused: number;
 }
 
 /**
- * Events emitted: 'connection' (ServerConnection), 'disconnect' (ServerConnection, reason).
+ * Events emitted: 'connection' (ServerConnection), 'disconnect' (ServerConnection, reason),
+ * 'limit' (kind: LimitKind, detail: string) each time a bound refuses something (already counted
+ * in stats / connectionStats and logged, rate-limited).
  */
 export class WsapiServer extends EventEmitter implements EventHost {
   readonly api: string;
   readonly sessions = new SessionStore();
   readonly connectionStats = newConnectionStats();
-  readonly stats: ServerStats = { connections: 0, connectionsTotal: 0, calls: 0, unknownVerbs: 0, handlerErrors: 0, eventsPushed: 0, broadcasts: 0 };
+  readonly stats: ServerStats = { connections: 0, connectionsTotal: 0, calls: 0, unknownVerbs: 0, handlerErrors: 0, eventsPushed: 0, broadcasts: 0, connectionsRefused: 0 };
   private readonly verbs = new Map<string, { handler: VerbHandler; info: VerbInfo }>();
   private readonly events = new Map<string, ServerEvent>();
   private readonly subscribers = new Map<number, Set<ServerConnection>>();
@@ -73,11 +94,37 @@ export class WsapiServer extends EventEmitter implements EventHost {
   private readonly log: Logger;
   private nextEventId = 1;
   private deferred: Array<() => void> = [];
+  private readonly budget: ByteBudget;
+  /** Args kept by calls in progress, all connections (used by ServerConnection). */
+  readonly pendingCallBytes: ByteBudget;
+  private readonly maxConnections: number;
+  private readonly peerMaxFramePayload: number;
+  private readonly limitLog: RateLimitedLog;
 
   constructor(private readonly options: ServerOptions) {
     super();
     this.api = options.api;
     this.log = options.logger ?? silentLogger;
+    this.budget = new ByteBudget(options.maxBufferedBytes ?? DEFAULT_MAX_BUFFERED_BYTES);
+    this.pendingCallBytes = new ByteBudget(options.maxPendingCallBytes ?? DEFAULT_MAX_PENDING_CALL_BYTES);
+    this.maxConnections = options.maxConnections ?? DEFAULT_MAX_CONNECTIONS;
+    this.peerMaxFramePayload = options.peerMaxFramePayload ?? DEFAULT_MAX_FRAME_PAYLOAD;
+    this.limitLog = new RateLimitedLog((m) => this.log.warn(`server ${this.api}: ${m}`));
+  }
+
+  /** Bytes of unfinished received messages held by all connections now. */
+  get bufferedBytes(): number {
+    return this.budget.used;
+  }
+
+  private readonly reportLimit = (kind: LimitKind, detail: string): void => {
+    this.emit('limit', kind, detail);
+  };
+
+  /** Counts nothing: logs (rate-limited) and reports a server-level refusal. */
+  private limit(kind: LimitKind, detail: string): void {
+    this.limitLog.log(`limit ${kind}: ${detail}`);
+    this.reportLimit(kind, detail);
   }
 
   /** Declares a verb. */
@@ -99,9 +146,20 @@ export class WsapiServer extends EventEmitter implements EventHost {
     this.log.info(`server ${this.api}: listening on ${s.text}`);
   }
 
-  /** Serves an already connected stream. */
-  accept(socket: Socket): ServerConnection {
-    const c = new ServerConnection(this, socket, { ...this.options, label: this.options.label ?? `server ${this.api}` }, this.connectionStats);
+  /**
+   * Serves an already connected stream; beyond maxConnections the stream is
+   * hung up at once (no frame: the server never speaks first) and undefined
+   * is returned.
+   */
+  accept(socket: Socket): ServerConnection | undefined {
+    if (this.connections.size >= this.maxConnections) {
+      this.stats.connectionsRefused++;
+      socket.destroy();
+      this.limit('connections', `connection refused: ${this.connections.size} open (limit ${this.maxConnections})`);
+      return undefined;
+    }
+    const c = new ServerConnection(this, socket, { ...this.options, label: this.options.label ?? `server ${this.api}` }, this.connectionStats,
+      { receiveBudget: this.budget, onLimit: this.reportLimit });
     this.connections.add(c);
     this.stats.connections++;
     this.stats.connectionsTotal++;
@@ -233,12 +291,26 @@ export class WsapiServer extends EventEmitter implements EventHost {
     const set = this.subscribers.get(event.id);
     const count = set?.size ?? 0;
     if (count === 0) return 0;
+    const frame = writeEventPush(event.id, dataJson);
+    if (this.refusedForSize(frame, `push of ${event.name}`)) return 0;
     this.defer(() => {
-      const frame = writeEventPush(event.id, dataJson);
       for (const c of set!) if (c.knownEvents.has(event.id)) c.conn.send(frame);
       this.stats.eventsPushed++;
     });
     return count;
+  }
+
+  /**
+   * An event or broadcast frame larger than the peers accept is not sent at
+   * all (a native peer would close the connection: 1009). Counted once in
+   * connectionStats.tooLargeRefused, whatever the number of connections.
+   */
+  private refusedForSize(frame: Buffer, what: string): boolean {
+    const size = framePayloadLength(frame);
+    if (size <= this.peerMaxFramePayload) return false;
+    this.connectionStats.tooLargeRefused++;
+    this.limit('peer_frame', `${what}: ${size} bytes > the peers' frame limit of ${this.peerMaxFramePayload} bytes, not sent`);
+    return true;
   }
 
   broadcastEvent(name: string, dataJson: string, options: BroadcastOptions = {}): boolean {
@@ -246,8 +318,9 @@ export class WsapiServer extends EventEmitter implements EventHost {
     const uuid = options.uuid ?? crypto().randomBytes(16);
     if (!this.seenBroadcasts.add(Buffer.from(uuid).toString('hex'))) return false; // loop: already relayed
     if (hop <= 0) return false;
+    const frame = writeEventBroadcast(name, dataJson, uuid, hop - 1);
+    if (this.refusedForSize(frame, `broadcast of ${name.slice(0, 64)}`)) return false;
     this.defer(() => {
-      const frame = writeEventBroadcast(name, dataJson, uuid, hop - 1);
       for (const c of this.connections) c.conn.send(frame);
       this.stats.broadcasts++;
     });

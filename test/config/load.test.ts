@@ -51,7 +51,7 @@ describe('valid files', () => {
       logging: { level: 'info' },
       health: { topic: '{prefix}/{device}/health' },
       serial: { links: [] },
-      ecu_api: { listen: [] },
+      ecu_api: { listen: [], max_connections: 16, max_buffered_bytes: 4194304, max_backlog_bytes: 1048576, partial_message_timeout_ms: 10000 },
     });
   });
 

@@ -190,7 +190,17 @@ export class Hello3 {
 
   constructor(options: Partial<ServerOptions> = {}) {
     const api = options.api ?? 'hello';
-    this.server = new WsapiServer({ description: () => hello3Description(api), ...options, api });
+    this.server = new WsapiServer({
+      description: () => hello3Description(api),
+      // The 2021 binder puts no bound on what it sends (15: 1.2 and 1.5 MB replies) nor on a reassembled
+      // message (15: a 1.5 MB call in two fragments): the emulation does the same. Our own defaults refuse
+      // both (docs/wsapi.md, "Limits"), since a native receiver closes on the first and no native sender
+      // produces the second.
+      peerMaxFramePayload: Number.MAX_SAFE_INTEGER,
+      maxMessageSize: Number.MAX_SAFE_INTEGER,
+      ...options,
+      api,
+    });
     const implemented: Record<string, (req: Request) => void> = {
       /* 02, 13, 14, 15: "Some String", info with the query as json-c prints it */
       ping: (req) => req.reply('Some String', this.pingInfo('pingSample', req)),

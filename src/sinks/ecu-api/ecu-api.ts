@@ -17,8 +17,14 @@
  *
  * One wsapi event per link, not per ECU event name: the set of events stays
  * as small and fixed as the set of links, whatever ids a bus carries.
+ *
+ * Local peers are untrusted for memory: connections, bytes of unfinished
+ * messages, unread backlog and half-message age are bounded by the `ecu_api`
+ * config (docs/wsapi.md, "Memory"), every refusal counted in
+ * afb_edge_wsapi_limited_total{endpoint="ecu_api NAME",limit}.
  */
 import type { EcuApiConfig } from '../../config/types.js';
+import type { AgentMetrics } from '../../health/metrics.js';
 import type { SerialLink } from '../../serial/link/serial-link.js';
 import { callLink } from '../../sources/serial/serial-source.js';
 import type { Logger } from '../../util/log.js';
@@ -28,6 +34,8 @@ export interface EcuApiDeps {
   logger: Logger;
   /** The agent's serial sources by name: the live map, which reloads change. */
   links: ReadonlyMap<string, { readonly link: SerialLink }>;
+  /** Where the API's limits and connections are counted (none: only in server.stats). */
+  metrics?: AgentMetrics;
 }
 
 const DESCRIPTION = {
@@ -42,7 +50,23 @@ export class EcuApi {
 
   constructor(private readonly config: EcuApiConfig, private readonly deps: EcuApiDeps) {
     const api = config.api ?? parseSpec(config.listen[0] ?? 'sd:ecu').api;
-    this.server = new WsapiServer({ api, logger: deps.logger, description: DESCRIPTION, label: `ecu api ${api}`, stopPushesOnUnsubscribe: true });
+    this.server = new WsapiServer({
+      api, logger: deps.logger, description: DESCRIPTION, label: `ecu api ${api}`, stopPushesOnUnsubscribe: true,
+      maxConnections: config.max_connections,
+      maxBufferedBytes: config.max_buffered_bytes,
+      // Args kept by calls in progress (a request waits for its ECU): the same budget again.
+      maxPendingCallBytes: config.max_buffered_bytes,
+      maxBacklog: config.max_backlog_bytes,
+      partialMessageTimeoutMs: config.partial_message_timeout_ms,
+    });
+    const metrics = deps.metrics;
+    if (metrics !== undefined) {
+      const endpoint = `ecu_api ${api}`;
+      metrics.wsapiConnections.set({ endpoint }, 0);
+      this.server.on('limit', (limit: string) => metrics.wsapiLimited.inc({ endpoint, limit }));
+      const count = (): void => { metrics.wsapiConnections.set({ endpoint }, this.server.stats.connections); };
+      this.server.on('connection', count).on('disconnect', count);
+    }
     this.server
       .verb('links', () => [...deps.links.values()].map((s) => s.link.info()))
       .verb('info', (req) => {

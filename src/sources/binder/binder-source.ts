@@ -58,6 +58,9 @@ export class BinderSource extends EventEmitter {
       this.emit('down', reason);
     });
     this.client.on('reconnecting', () => deps.metrics.reconnects.inc({ kind: 'binder', name: this.name }));
+    // A call too large for the binder (a remote command's args) is refused with `too-large` before it is
+    // sent: the binder would close the connection (1009) and every subscriber would lose events.
+    this.client.on('limit', (limit: string) => deps.metrics.wsapiLimited.inc({ endpoint: `binder ${this.name}`, limit }));
     this.client.on('connect_error', (err: Error) => {
       // Logged once per distinct failure, not once per retry.
       if (err.message !== this.lastError) {
@@ -83,7 +86,10 @@ export class BinderSource extends EventEmitter {
     this.deps.metrics.binderConnected.set({ binder: this.name }, 0);
   }
 
-  /** A call for a remote command. */
+  /**
+   * A call for a remote command. Args whose call frame would exceed the
+   * binder's frame limit (1,048,500 bytes) get error `too-large` at once.
+   */
   call(verb: string, argsJson: string, timeoutMs = this.config.call_timeout_ms): Promise<Reply> {
     return this.client.callText(verb, argsJson, { timeout: timeoutMs });
   }
