@@ -22,7 +22,7 @@ import {
 } from './constants.js';
 import type { ByteBudget } from './byte-budget.js';
 import { FrameReceiver, PONG_EMPTY, closeFrame, framePayloadLength, type FrameHandler } from './frame-receiver.js';
-import { RateLimitedLog, silentLogger, type Logger } from '../util/log.js';
+import { errorKind, OncePerKindLog, RateLimitedLog, silentLogger, type Logger } from '../util/log.js';
 
 export interface ConnectionOptions {
   /** Largest payload of one received frame (default 1,048,500, as the reference). */
@@ -102,6 +102,7 @@ export class WsapiConnection {
   private readonly budget: ByteBudget | undefined;
   private readonly onLimit: (kind: LimitKind, detail: string) => void;
   private readonly log: Logger;
+  private readonly handlerErrorLog: OncePerKindLog;
   private readonly malformedLog: RateLimitedLog;
   private readonly limitLog: RateLimitedLog;
   /** This connection's share of the budget. */
@@ -119,6 +120,7 @@ export class WsapiConnection {
     this.stats = stats ?? newConnectionStats();
     this.label = options.label ?? 'wsapi';
     this.log = options.logger ?? silentLogger;
+    this.handlerErrorLog = new OncePerKindLog((m) => this.log.error(m));
     this.maxBacklog = options.maxBacklog ?? DEFAULT_MAX_BACKLOG;
     this.peerMaxFramePayload = options.peerMaxFramePayload ?? DEFAULT_MAX_FRAME_PAYLOAD;
     this.partialTimeoutMs = options.partialMessageTimeoutMs ?? DEFAULT_PARTIAL_MESSAGE_TIMEOUT_MS;
@@ -137,7 +139,8 @@ export class WsapiConnection {
         } catch (err) {
           // A throwing handler (ours or a user's event listener) must not take the process down.
           this.stats.handlerErrors++;
-          this.log.error(`${this.label}: message handler failed: ${(err as Error)?.stack ?? String(err)}`);
+          // the stack of the first one of each kind: a bug hit by every message is one log record
+          this.handlerErrorLog.log(errorKind(err), `${this.label}: message handler failed: ${(err as Error)?.stack ?? String(err)}`);
         }
       },
       onPing: () => {

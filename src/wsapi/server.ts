@@ -20,7 +20,7 @@ import { ServerEvent, type BroadcastOptions, type EventHost } from './server-eve
 import { SessionStore } from './session.js';
 import { parseSpec, type SocketSpec } from './spec.js';
 import { listenSpec } from './sockets.js';
-import { RateLimitedLog, silentLogger, type Logger } from '../util/log.js';
+import { errorKind, OncePerKindLog, RateLimitedLog, silentLogger, type Logger } from '../util/log.js';
 import { lazyRequire } from '../util/lazy-require.js';
 
 // Broadcast ids only: the agent's start-up does not load crypto for them.
@@ -92,6 +92,7 @@ export class WsapiServer extends EventEmitter implements EventHost {
   private readonly socketPaths: string[] = [];
   private readonly seenBroadcasts = new RecentSet(1024);
   private readonly log: Logger;
+  private readonly verbErrors: OncePerKindLog;
   private nextEventId = 1;
   private deferred: Array<() => void> = [];
   private readonly budget: ByteBudget;
@@ -105,6 +106,7 @@ export class WsapiServer extends EventEmitter implements EventHost {
     super();
     this.api = options.api;
     this.log = options.logger ?? silentLogger;
+    this.verbErrors = new OncePerKindLog((m) => this.log.warn(m));
     this.budget = new ByteBudget(options.maxBufferedBytes ?? DEFAULT_MAX_BUFFERED_BYTES);
     this.pendingCallBytes = new ByteBudget(options.maxPendingCallBytes ?? DEFAULT_MAX_PENDING_CALL_BYTES);
     this.maxConnections = options.maxConnections ?? DEFAULT_MAX_CONNECTIONS;
@@ -231,7 +233,9 @@ export class WsapiServer extends EventEmitter implements EventHost {
     }
     const failed = (err: unknown): void => {
       this.stats.handlerErrors++;
-      this.log.warn(`server ${this.api}: verb ${req.verb} failed: ${(err as Error)?.message ?? String(err)}`);
+      const kind = errorKind(err);
+      // a peer may call a failing verb in a loop: once per verb and kind
+      this.verbErrors.log(`${req.verb}\u0000${kind}`, `server ${this.api}: verb ${req.verb} failed: ${kind}`);
       req.fail('internal-error', (err as Error)?.message ?? String(err));
     };
     try {

@@ -100,6 +100,15 @@ describe('hostile remote commands (afb-edge run, mosquitto)', () => {
     }
   });
 
+  it('args too large for the binder\'s frame limit get too-large locally; the binder connection stays up', async () => {
+    // under the 1 MiB payload bound, over the native binder's 1,048,500-byte frame: the wsapi client refuses it
+    const reply = await agent.request(`${CALL}/ping`, `{"id":"near","args":"${'y'.repeat(1_048_520)}"}`, `${REPLY}/ping`, {}, 10_000);
+    expect(body(reply)).toMatchObject({ id: 'near', error: 'too-large', data: null });
+    expect(await agent.metric('afb_edge_reconnects_total', { kind: 'binder' })).toBe(0);
+    expect(await agent.metric('afb_edge_wsapi_limited_total', { limit: 'peer_frame' })).toBe(1);
+    await stillServing();
+  });
+
   it('refuses a payload larger than 1 MiB before parsing it', async () => {
     const reply = await agent.request(`${CALL}/ping`, `{"id":"big","args":"${'x'.repeat(1_048_600)}"}`, `${REPLY}/ping`, {}, 10_000);
     expect(body(reply)).toMatchObject({ id: null, error: 'invalid-request' });
