@@ -70,6 +70,23 @@ describe('link protocols: hostile input', () => {
     });
   }
 
+  it('slcan: a BEL is a refusal only while a frame or poll waits for its answer; a stray one is unexpected-bell', () => {
+    const h = harness({ device: '/dev/null', protocol: 'slcan', slcan: { timestamps: false } });
+    const p = h.protocol;
+    p.push(Buffer.from('\x07\x07\x07')); // nothing sent yet: line noise
+    expect(h.rejected).toEqual(['unexpected-bell', 'unexpected-bell', 'unexpected-bell']);
+    p.sent!(p.encodeSend({ id: 0x100, data: '01' }));
+    p.sent!(p.encodeSend({ id: 0x101, data: '02' }));
+    p.push(Buffer.from('z\r\x07\x07')); // one ack, one refusal, one stray
+    expect(h.rejected.slice(3)).toEqual(['tx-refused', 'unexpected-bell']);
+    expect(p.stats()).toMatchObject({ tx_acks: 1, tx_refused: 1, unexpected_bells: 4 });
+    // after a reset nothing is owed any more
+    p.sent!(p.encodeSend({ id: 0x102 }));
+    p.reset('port closed');
+    p.push(Buffer.from('\x07'));
+    expect(h.rejected.at(-1)).toBe('unexpected-bell');
+  });
+
   it('encodeSend refuses malformed sends with invalid-request, naming the problem', () => {
     const slcan = harness({ device: '/dev/null', protocol: 'slcan' }).protocol;
     const json = harness({ device: '/dev/null', protocol: 'ndjson' }).protocol;

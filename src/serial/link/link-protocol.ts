@@ -46,6 +46,8 @@ export interface LinkProtocol {
   encodeSend(args: unknown): Buffer;
   /** Encodes an event a route forwards to the ECU. Throws LinkError 'invalid-request'. */
   encodeRouted(send: RoutedSend): Buffer;
+  /** What encodeSend/encodeRouted made was queued for the device (a protocol whose device answers each send counts it here). */
+  sent?(bytes: Buffer): void;
   /** Sends a request and resolves with the ECU's answer; rejects with a LinkError. */
   request(args: unknown, timeoutMs: number): Promise<unknown>;
   /** Protocol counters for the `links` verb and logs. */

@@ -174,6 +174,7 @@ export class SerialLink extends EventEmitter {
       throw err instanceof LinkError ? err : new LinkError('invalid-request', (err as Error).message);
     }
     this.write(bytes);
+    this.protocol.sent?.(bytes);
   }
 
   /** Queues bytes for the device; the writes of one turn go out together. */

@@ -17,6 +17,9 @@ import { PendingRequests } from './pending-requests.js';
 
 const frameKey = (id: number, extended: boolean): string => (extended ? 'x' : 's') + id.toString(16);
 
+/** Answers owed at most: far more than any adapter's transmit queue. */
+const MAX_UNANSWERED = 4096;
+
 /** Event name of an unmapped id: uppercase hex, 3 digits (standard) or 8 (extended). */
 export function canIdName(id: number, extended: boolean): string {
   return id.toString(16).toUpperCase().padStart(extended ? 8 : 3, '0');
@@ -52,6 +55,14 @@ export class SlcanProtocol implements LinkProtocol {
   private readonly waiting: CommandWaiter[] = [];
   private txAcks = 0;
   private txRefused = 0;
+  /**
+   * Frames and status polls written since the handshake and not answered yet
+   * (each gets CR, z/Z, F or BEL). Only then is a BEL a refusal; a BEL with
+   * nothing waiting is line noise or a confused adapter (`unexpected-bell`).
+   * Saturates: an adapter that never answers cannot grow it.
+   */
+  private unanswered = 0;
+  private unexpectedBells = 0;
   private statusTimer: NodeJS.Timeout | undefined;
   /** Last status flags reported (undefined: none since the link opened). */
   private lastFlags: number | undefined;
@@ -81,6 +92,7 @@ export class SlcanProtocol implements LinkProtocol {
   }
 
   reset(reason: string): void {
+    this.unanswered = 0;
     clearInterval(this.statusTimer);
     this.statusTimer = undefined;
     this.lastFlags = undefined;
@@ -110,12 +122,20 @@ export class SlcanProtocol implements LinkProtocol {
       throw new LinkError('invalid-request', 'response_id must be the CAN id of the answer (e.g. 0x7E8 = 2024)');
     }
     const bytes = this.encodeSend(args);
-    return this.requests.add(frameKey(responseId, responseExtended), timeoutMs, () => this.io.write(bytes));
+    return this.requests.add(frameKey(responseId, responseExtended), timeoutMs, () => {
+      this.io.write(bytes);
+      this.sent();
+    });
+  }
+
+  /** A frame or poll went out: the adapter owes one answer. */
+  sent(): void {
+    if (this.unanswered < MAX_UNANSWERED) this.unanswered++;
   }
 
   stats(): Record<string, unknown> {
     const d = this.decoder.stats;
-    return { frames: d.frames, adapter_errors: d.errors, tx_acks: this.txAcks, tx_refused: this.txRefused, rejected: { ...d.rejected }, late_replies: this.requests.late };
+    return { frames: d.frames, adapter_errors: d.errors, tx_acks: this.txAcks, tx_refused: this.txRefused, unexpected_bells: this.unexpectedBells, rejected: { ...d.rejected }, late_replies: this.requests.late };
   }
 
   private command(bytes: Buffer, timeoutMs: number, ignoreRefusal = false): Promise<void> {
@@ -151,6 +171,7 @@ export class SlcanProtocol implements LinkProtocol {
         // Outside the setup, an F reply is the poll's: matched by its kind, not by order
         // (frames sent meanwhile get their own z/Z/CR replies).
         if (this.waiting.length === 0) {
+          this.answered();
           this.onStatus(item.flags);
           return;
         }
@@ -162,15 +183,22 @@ export class SlcanProtocol implements LinkProtocol {
       case 'serial': {
         const w = this.waiting.shift();
         if (w !== undefined) w.resolve();
-        else this.txAcks++;
+        else {
+          this.answered();
+          this.txAcks++;
+        }
         return;
       }
       case 'error': {
         const w = this.waiting.shift();
         if (w !== undefined) w.reject(new LinkError('ecu-error', `the adapter refused '${w.command}'`));
-        else {
+        else if (this.unanswered > 0) {
+          this.answered();
           this.txRefused++;
           this.io.rejected('tx-refused', 'the adapter refused a frame (BEL): bus off, queue full or channel closed');
+        } else {
+          this.unexpectedBells++;
+          this.io.rejected('unexpected-bell', 'a BEL while no command or frame waited for an answer (line noise?)');
         }
       }
     }
@@ -183,11 +211,16 @@ export class SlcanProtocol implements LinkProtocol {
     this.statusTimer = setInterval(() => {
       try {
         this.io.write(slcanCommands.readStatus());
+        this.sent();
       } catch {
         /* busy or closing: the next tick asks again */
       }
     }, every);
     this.statusTimer.unref();
+  }
+
+  private answered(): void {
+    if (this.unanswered > 0) this.unanswered--;
   }
 
   private onStatus(flags: number): void {
