@@ -115,6 +115,20 @@ for (const version of [4, 5] as const) {
       expect(await sink.publishNow(`v${version}/reply/2`, Buffer.from('x'), { qos: 1, retain: false })).toBe(false);
     });
 
+    it('publishNow refuses a topic the broker would drop the connection for, and stays connected', async () => {
+      if (v5Missing()) return;
+      const c = await collector([`v${version}/guard/#`], 1);
+      const { sink, metrics, logger } = await makeSink();
+      for (const bad of [`v${version}/guard/\u0001`, `v${version}/guard/#`, `v${version}/guard/\ud800`, '$SYS/x', '']) {
+        expect(await sink.publishNow(bad, Buffer.from('x'), { qos: 1, retain: false }), JSON.stringify(bad)).toBe(false);
+      }
+      expect(await sink.publishNow(`v${version}/guard/ok`, Buffer.from('x'), { qos: 1, retain: false })).toBe(true);
+      await c.waitCount(`v${version}/guard/`, 1);
+      expect(await counter(metrics.dropped, { reason: 'topic_invalid' })).toBe(5);
+      expect(await counter(metrics.reconnects, { kind: 'mqtt' })).toBe(0);
+      expect(logger.matching(/not published to .*control character/).length).toBe(1);
+    });
+
     it('a burst of QoS 1 messages: all delivered in order, in flight bounded (MQTT 5: by the broker\'s Receive Maximum)', async () => {
       if (v5Missing()) return;
       const c = await collector([`v${version}/burst/#`], 1);

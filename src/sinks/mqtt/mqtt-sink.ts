@@ -18,6 +18,7 @@ import type { DeviceConfig, MqttConfig, OutboxConfig } from '../../config/types.
 import type { OutboundMessage } from '../../core/event.js';
 import type { AgentMetrics } from '../../health/metrics.js';
 import { OncePerKindLog, RateLimitedLog, type Logger } from '../../util/log.js';
+import { topicNameProblem } from '../../core/topic-name.js';
 import { Backoff } from '../../util/backoff.js';
 import { brokerLabel, buildConnectOptions } from './connect-options.js';
 import { connectMqtt, UniqueMessageIdProvider, type MqttClient } from './mqtt-transport.js';
@@ -216,6 +217,13 @@ export class MqttSink extends EventEmitter {
    */
   publishNow(topic: string, payload: Buffer, options: PublishNowOptions): Promise<boolean> {
     if (!this.isConnected || this.stopped) return Promise.resolve(false);
+    // Last line of defence (callers check their topics): one bad topic would make the broker drop the connection.
+    const problem = topicNameProblem(topic);
+    if (problem !== null) {
+      this.metrics.dropped.inc({ reason: 'topic_invalid' });
+      this.rejections.log(`mqtt: not published to ${JSON.stringify(topic.slice(0, 200))}: ${problem}`);
+      return Promise.resolve(false);
+    }
     return new Promise((resolve) => {
       if (options.qos === 0) {
         this.client!.publish(topic, payload, this.publishOpts(options), (err) => resolve(!err));
