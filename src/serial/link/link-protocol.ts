@@ -52,6 +52,8 @@ export interface LinkProtocol {
   request(args: unknown, timeoutMs: number): Promise<unknown>;
   /** Protocol counters for the `links` verb and logs. */
   stats(): Record<string, unknown>;
+  /** What the handshake found out about the device (slcan: the adapter dialect and why), for the open log. */
+  describe?(): string;
 }
 
 export const isPlainObject = (x: unknown): x is Record<string, unknown> => typeof x === 'object' && x !== null && !Array.isArray(x);

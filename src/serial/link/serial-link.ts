@@ -249,7 +249,8 @@ export class SerialLink extends EventEmitter {
         this.backoff.reset();
         this.lastFailure = '';
         this.deps.metrics.serialUp.set({ link: this.name }, 1);
-        this.log.info(`link ${this.name}: ${c.protocol} on ${c.device} open`);
+        const about = this.protocol.describe?.() ?? '';
+        this.log.info(`link ${this.name}: ${c.protocol} on ${c.device} open${about ? `: ${about}` : ''}`);
         this.setState('open', '');
       },
       (e: Error) => {
