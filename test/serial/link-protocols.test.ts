@@ -20,12 +20,14 @@ function harness(over: Parameters<typeof linkConfig>[0]) {
   const events: Array<[string, unknown]> = [];
   const rejected: string[] = [];
   const written: Buffer[] = [];
+  const reopens: string[] = [];
   const io: LinkIO = {
     write: (b) => { written.push(b); },
     event: (name, data) => events.push([name, data]),
     rejected: (reason) => rejected.push(reason),
+    reopen: (reason) => reopens.push(reason),
   };
-  return { protocol: createProtocol(linkConfig(over), io), events, rejected, written };
+  return { protocol: createProtocol(linkConfig(over), io), events, rejected, written, reopens };
 }
 
 const noise = fc.uint8Array({ maxLength: 300 });
@@ -103,6 +105,21 @@ describe('link protocols: hostile input', () => {
     p.push(Buffer.from('\x07z\r'));
     expect(h.rejected).toEqual(['unexpected-bell', 'unexpected-reply']);
     expect(p.stats()).toMatchObject({ adapter: 'canable', tx_acks: 0, tx_refused: 0, unexpected_bells: 1, unexpected_replies: 1 });
+    expect(h.reopens).toEqual([]); // configured, not probed: the operator's choice stands
+  });
+
+  it('slcan auto: a probe that heard nothing chose no-ack; an acknowledgement afterwards reopens the link once, to probe again', async () => {
+    const h = harness({ device: '/dev/null', protocol: 'slcan', slcan: { probe_timeout_ms: 50 } });
+    const p = h.protocol;
+    // Nothing answers: twice a failure (the link retries: the adapter may not be ready), then no-ack.
+    await expect(p.handshake(1000)).rejects.toThrow(/silent probe 1 of 3/);
+    await expect(p.handshake(1000)).rejects.toThrow(/silent probe 2 of 3/);
+    await p.handshake(1000);
+    expect(Buffer.concat(h.written).toString('latin1')).toBe('C\rV\rv\r'.repeat(3) + 'S6\rO\r');
+    expect(p.stats()).toMatchObject({ adapter: 'no-ack' });
+    p.push(Buffer.from('\r\r')); // the adapter was only late: it acknowledges S6 and O
+    expect(h.reopens).toHaveLength(1);
+    expect(h.reopens[0]).toMatch(/probing it again/);
   });
 
   it('encodeSend refuses malformed sends with invalid-request, naming the problem', () => {

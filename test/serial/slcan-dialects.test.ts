@@ -198,23 +198,43 @@ describe('slcan adapter dialects: acknowledging adapters', () => {
 });
 
 describe('slcan adapter dialects: an adapter that answers nothing', () => {
-  it('auto waits probe_timeout_ms at most, picks no-ack, sends only C, S and O, and says so', async () => {
+  it('auto: three silent probes of probe_timeout_ms (the adapter may not be ready), then no-ack: only C, S and O, and it says so', async () => {
     const dir = tempDir(cleanup, 'slcan-dialects');
     const pty = await ptyPair(cleanup, dir);
     const port = await openPeer(cleanup, pty.peer);
     const commands: string[] = [];
     lines(port, (l) => commands.push(l));
     const started = Date.now();
-    const { link, events } = startLink({ device: pty.device, protocol: 'slcan', slcan: { probe_timeout_ms: 300 } });
-    await waitFor(() => link.isOpen, 5000, 'link open');
+    const { link, events, logger } = startLink({ device: pty.device, protocol: 'slcan', slcan: { probe_timeout_ms: 300 } });
+    await waitFor(() => link.isOpen, 8000, 'link open');
     const took = Date.now() - started;
-    expect(took).toBeGreaterThanOrEqual(290);
-    expect(took).toBeLessThan(2000);
-    await waitFor(() => commands.length === 5, 3000, 'setup written');
-    expect(commands).toEqual(['C', 'V', 'v', 'S6', 'O']);
+    expect(took).toBeGreaterThanOrEqual(3 * 290);
+    expect(took).toBeLessThan(4000); // 3 probes + 2 reopen delays (50-200 ms)
+    await waitFor(() => commands.length === 11, 3000, 'setup written');
+    expect(commands).toEqual(['C', 'V', 'v', 'C', 'V', 'v', 'C', 'V', 'v', 'S6', 'O']);
     expect(link.info().stats).toMatchObject({ adapter: 'no-ack' });
     expect(link.info().stats.adapter_reason).toMatch(/nothing answered C, V or v within 300 ms/);
+    expect(logger.matching(/<warn>.*nothing answered the slcan probe .*silent probe [12] of 3/)).toHaveLength(2);
     port.write('t1001FF\r');
     await waitFor(() => events.length === 1, 3000, 'a frame');
+  });
+
+  it('an adapter that was not ready for the probe (silent, then acknowledging) is probed again and set up in its own dialect', async () => {
+    const dir = tempDir(cleanup, 'slcan-dialects');
+    const pty = await ptyPair(cleanup, dir);
+    const port = await openPeer(cleanup, pty.peer);
+    let powered = false;
+    const before: string[] = [];
+    let peer: Peer | undefined;
+    lines(port, (l) => { if (!powered) before.push(l); });
+    const { link, logger } = startLink({ device: pty.device, protocol: 'slcan', slcan: { probe_timeout_ms: 100 }, reopen: { initial_delay_ms: 50, max_delay_ms: 100 } });
+    await waitFor(() => link.isOpen && link.info().stats.adapter === 'no-ack', 5000, 'open as no-ack');
+    await waitFor(() => before.length === 11, 3000, 'three probes and the no-ack setup');
+    powered = true; // the adapter comes up (a CAN232 on ignition power): from now on it answers
+    peer = ackingAdapter(port, 'lawicel');
+    port.write('\r'); // it acknowledges the O it got while booting
+    await waitFor(() => link.isOpen && link.info().stats.adapter === 'lawicel', 5000, 'reopened as lawicel');
+    expect(peer.commands.slice(0, 6)).toEqual(['C', 'V', 'v', 'S6', 'Z1', 'O']);
+    expect(logger.matching(/<warn>.*probing it again/)).toHaveLength(1);
   });
 });

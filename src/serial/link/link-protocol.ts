@@ -22,6 +22,8 @@ export interface LinkIO {
   event(name: string, data: unknown): void;
   /** Input the decoder dropped, per reason (counted, logged rate-limited). */
   rejected(reason: string, detail?: string): void;
+  /** The device is not what the handshake took it for: close the port and open it again (with backoff). */
+  reopen(reason: string): void;
 }
 
 /** What a route asks to send: the event, and for slcan maps the message and its values. */

@@ -90,6 +90,10 @@ export class SerialLink extends EventEmitter {
         m.serialRejected.inc({ link: this.name, reason });
         this.rejectLog.log(`link ${this.name}: dropped input from ${config.device}: ${reason}${detail ? ` (${detail})` : ''}`);
       },
+      reopen: (reason) => {
+        const port = this.port;
+        if (port !== undefined && (this.stateValue === 'open' || this.stateValue === 'initializing')) this.lost(port, reason);
+      },
     });
   }
 

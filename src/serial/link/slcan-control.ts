@@ -19,6 +19,14 @@ import { SLCAN_PROBE_REQUEST, SlcanProbe, type SlcanProbeResult } from './slcan-
 /** Answers owed at most: far more than any adapter's transmit queue. */
 const MAX_UNANSWERED = 4096;
 
+/**
+ * Silent probes in a row before `auto` takes the adapter for one without
+ * acknowledgements: silence is also what an adapter gives that is not ready
+ * yet (booting, powered later, its tty just flushed), and opening it as
+ * no-ack would skip Z and F for as long as the link stays open.
+ */
+export const SILENT_PROBES_BEFORE_NO_ACK = 3;
+
 interface CommandWaiter {
   command: string;
   resolve: () => void;
@@ -35,6 +43,10 @@ export class SlcanControl {
   private dialect: SlcanDialect | undefined;
   /** How the dialect was chosen, for stats and the open log. */
   private chosen: { reason: string; version?: string } = { reason: 'not opened yet' };
+  /** The probe chose a dialect without acks: an acknowledgement later means it misjudged (adapter not ready yet?). */
+  private probedWithoutAcks = false;
+  /** Probes in a row that heard nothing (kept across reopens; an answer resets it). */
+  private silentProbes = 0;
   private probing: ActiveProbe | undefined;
   /** Setup commands of an acknowledging dialect, answered in order by CR or BEL. */
   private readonly waiting: CommandWaiter[] = [];
@@ -68,8 +80,14 @@ export class SlcanControl {
   async handshake(timeoutMs: number): Promise<void> {
     const s = this.config.slcan;
     let probed = false;
+    this.probedWithoutAcks = false;
     if (s.adapter === 'auto') {
       const r = await this.probe(s.probe_timeout_ms);
+      if (r.silent !== true) this.silentProbes = 0;
+      else if (++this.silentProbes < SILENT_PROBES_BEFORE_NO_ACK) {
+        throw new LinkError('timeout', `nothing answered the slcan probe (C, V, v) within ${s.probe_timeout_ms} ms ` +
+          `(silent probe ${this.silentProbes} of ${SILENT_PROBES_BEFORE_NO_ACK}; after that the adapter is taken for one without acknowledgements)`);
+      }
       this.dialect = SLCAN_DIALECTS[r.adapter];
       this.chosen = { reason: `probed: ${r.reason}`, ...(r.version !== undefined ? { version: r.version } : {}) };
       probed = true;
@@ -78,6 +96,7 @@ export class SlcanControl {
       this.chosen = { reason: 'slcan.adapter in the config (not probed)' };
     }
     const d = this.dialect;
+    this.probedWithoutAcks = probed && !d.acks;
     this.decoder.rtrCarriesData = d.rtrCarriesData;
     const plan: string[] = [];
     // C first (the probe already sent it): an adapter left open by a previous run refuses S and Z.
@@ -126,6 +145,7 @@ export class SlcanControl {
       case 'status':
         // Outside the setup, an F reply is the poll's: matched by its kind, not by order
         // (frames sent meanwhile get their own z/Z/CR replies).
+        if (this.waiting.length === 0 && !acks) return this.unexpectedReply();
         if (this.waiting.length === 0) {
           this.answered();
           this.onStatus(item.flags);
@@ -142,10 +162,7 @@ export class SlcanControl {
         else if (acks) {
           this.answered();
           this.txAcks++;
-        } else {
-          this.unexpectedReplies++;
-          this.io.rejected('unexpected-reply', `an acknowledgement from an adapter set up as ${this.dialect?.name ?? 'unknown'}, which sends none: is slcan.adapter right?`);
-        }
+        } else this.unexpectedReply();
         return;
       }
       case 'error': {
@@ -158,9 +175,26 @@ export class SlcanControl {
         } else {
           this.unexpectedBells++;
           this.io.rejected('unexpected-bell', 'a BEL while no command or frame waited for an answer (line noise?)');
+          if (this.probedWithoutAcks) this.reprobe('BEL');
         }
       }
     }
+  }
+
+  private unexpectedReply(): void {
+    this.unexpectedReplies++;
+    this.io.rejected('unexpected-reply', `an acknowledgement from an adapter set up as ${this.dialect?.name ?? 'unknown'}, which sends none: is slcan.adapter right?`);
+    if (this.probedWithoutAcks) this.reprobe('an acknowledgement');
+  }
+
+  /**
+   * The probe heard no acknowledgement, yet one came: the adapter was not
+   * ready then (powered later, or still booting), or lost its answers.
+   * Open again, once, so it is probed again and set up in its own dialect.
+   */
+  private reprobe(what: string): void {
+    this.probedWithoutAcks = false;
+    this.io.reopen(`the adapter sent ${what} although the probe chose ${this.dialect?.name ?? '?'} (no acknowledgements): probing it again`);
   }
 
   stats(): Record<string, unknown> {

@@ -31,6 +31,8 @@ export interface SlcanProbeResult {
   reason: string;
   /** What the adapter said about its version, when it said anything. */
   version?: string;
+  /** Nothing at all came back (an absent, unpowered or booting adapter answers the same as a silent one). */
+  silent?: true;
 }
 
 type Answer =
@@ -84,7 +86,7 @@ export class SlcanProbe {
     if (this.answers.length > 0) {
       return { adapter: 'no-ack', reason: `acknowledged nothing within ${timeoutMs} ms (answers: ${heard}): commands are sent without waiting`, ...this.version() };
     }
-    return { adapter: 'no-ack', reason: `nothing answered C, V or v within ${timeoutMs} ms: commands are sent without waiting, as slcand does (frames will show whether it works)` };
+    return { adapter: 'no-ack', silent: true, reason: `nothing answered C, V or v within ${timeoutMs} ms: commands are sent without waiting, as slcand does (frames will show whether it works)` };
   }
 
   private onLine(text: string): void {
