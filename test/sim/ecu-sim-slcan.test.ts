@@ -80,8 +80,8 @@ describe('ecu-sim slcan: adapter commands', () => {
     expect(h.rx.values.at(-1)).toEqual({ kind: 'error' });
   });
 
-  it('usbtin: V0100 / v0107 / NFFFF, Z at any time, C refused when closed, an empty line is an unknown command, LF ignored', async () => {
-    const { h } = await setup(['--adapter', 'usbtin', '--rate', '0']);
+  it('usbtin: V0100 / v0107 / NFFFF, Z at any time, C refused when closed, an empty line is an unknown command, LF ignored, l = loop-back', async () => {
+    const { h, sim } = await setup(['--adapter', 'usbtin', '--rate', '0']);
     h.send('C\rV\rv\rN\rS6\rZ1\r\rF\r');
     await h.rx.until(() => h.rx.items.length >= 8, 3000, 'eight replies');
     expect(h.rx.values).toEqual([
@@ -91,6 +91,17 @@ describe('ecu-sim slcan: adapter commands', () => {
     h.send('O\r\nZ0\r\nS5\rt1231AA\r');
     await h.rx.until(() => h.rx.items.length >= 12, 3000, 'four more');
     expect(h.rx.values.slice(8)).toEqual([{ kind: 'ok' }, { kind: 'ok' }, { kind: 'error' }, { kind: 'tx-ack', extended: false }]);
+    // Loop-back (l): a transmitted frame is acknowledged and comes back to the host, and never reaches the ECU.
+    await waitFor(() => sim.stdout.length === 1, 3000, 'the frame sent while open');
+    h.send('C\rl\rt3212BEEF\r');
+    await h.rx.until(() => h.rx.items.length >= 15, 3000, 'C, l, the ack and the echo');
+    expect(h.rx.values.slice(12, 15)).toEqual([
+      { kind: 'ok' }, { kind: 'ok' }, { kind: 'tx-ack', extended: false },
+    ]);
+    await h.rx.until(() => h.rx.items.length >= 16, 3000, 'the echoed frame');
+    expect(h.rx.values[15]).toMatchObject({ kind: 'frame', frame: { id: 0x321, data: Buffer.from([0xbe, 0xef]) } });
+    await sleep(100);
+    expect(sim.stdout).toHaveLength(1);
   });
 
   it('canable: answers nothing but V (a text line), ignores what it does not know, re-runs the previous command on an empty line, M1 = silent', async () => {
