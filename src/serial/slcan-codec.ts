@@ -1,6 +1,8 @@
 /**
- * slcan (LAWICEL ASCII CAN) codec, no I/O: the line protocol CANable/USBtin
- * adapters and the Linux slcan driver speak over a serial link.
+ * slcan (LAWICEL ASCII CAN) codec, no I/O: the line format the slcan
+ * firmwares (LAWICEL, USBtin, CANable stock) and the Linux slcan driver share
+ * over a serial link. Which commands exist and whether they are answered
+ * differs per firmware: link/slcan-dialects.ts.
  *
  * Receive side: `SlcanDecoder` is fed arbitrary byte chunks (a UART cuts
  * lines anywhere) and yields frames and command replies. A line that is not a
