@@ -41,9 +41,10 @@ Usage:
       Subscribes to the agents' topics ({prefix}/{device}/#, prefix afb-edge) and shows live
       events and agent status: a live table on a terminal, JSON lines when piped or --json.
   afb-edge ecu-sim --protocol slcan|cobs|ndjson --device PATH [--baud N] [--rate N] [--count N]
-                   [--crc crc16|crc32] [--payload json|raw] [--noise N]
-      A simulated ECU on a serial device (e.g. a socat pty): slcan as a CANable adapter (answers
-      C O L S0-S8 Z0/Z1 F V N, OBD-II on 0x7DF), or JSON/raw messages over cobs (crc16 default,
+                   [--adapter lawicel|canable|usbtin] [--crc crc16|crc32] [--payload json|raw] [--noise N]
+      A simulated ECU on a serial device (e.g. a socat pty): slcan as the --adapter firmware answers
+      (lawicel, default: CR/BEL, z/Z, Z, F, V, N; canable: the stock CANable firmware, no answers but
+      a V text line; usbtin: CR/BEL, V/v, Z, F), OBD-II on 0x7DF; or JSON/raw messages over cobs (crc16 default,
       payload json default) or ndjson (verbs ping, echo, get, set). Periodic frames at --rate per
       second (default 10; half of them counters 0,1,2…), stopping after --count counters (0 = never);
       --noise N adds a garbage burst every N frames. Received messages print as {"rx":…} lines.

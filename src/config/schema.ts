@@ -256,7 +256,9 @@ const serialLink = {
       additionalProperties: false,
       default: {},
       properties: {
-        bitrate: { enum: [10_000, 20_000, 50_000, 100_000, 125_000, 250_000, 500_000, 800_000, 1_000_000], default: 500_000 },
+        adapter: { enum: ['auto', 'lawicel', 'canable', 'usbtin', 'no-ack'], default: 'auto' },
+        probe_timeout_ms: { type: 'integer', minimum: 50, maximum: 60_000, default: 1000 },
+        bitrate: { enum: [10_000, 20_000, 50_000, 100_000, 125_000, 250_000, 500_000, 750_000, 800_000, 1_000_000], default: 500_000 },
         listen_only: { type: 'boolean', default: false },
         timestamps: { type: 'boolean', default: true },
         status_interval_ms: { type: 'integer', minimum: 0, default: 1000 },

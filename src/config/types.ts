@@ -192,13 +192,20 @@ export interface HealthConfig {
 export type SerialProtocol = 'slcan' | 'cobs' | 'ndjson';
 
 export interface SlcanLinkOptions {
-  /** CAN bit rate set with S0..S8 when the link opens. */
+  /**
+   * The adapter's slcan dialect (src/serial/link/slcan-dialects.ts): `auto`
+   * probes it each time the port opens; a name skips the probe.
+   */
+  adapter: 'auto' | 'lawicel' | 'canable' | 'usbtin' | 'no-ack';
+  /** `auto`: how long the probe waits for answers before deciding (bounded). */
+  probe_timeout_ms: number;
+  /** CAN bit rate set with S0..S8 when the link opens (which S it is depends on the dialect). */
   bitrate: number;
-  /** Open with L (listen only: no ACKs, nothing sent on the bus) instead of O. */
+  /** Open listen-only (L; CANable: M1) — no ACKs, nothing sent on the bus. */
   listen_only: boolean;
-  /** Z1: the adapter appends a ms timestamp (0-59999) to each frame. */
+  /** Z1: the adapter appends a ms timestamp (0-60000) to each frame; dialects without Z have none. */
   timestamps: boolean;
-  /** Period of the F (status flags) poll while open, 0 = never; a change becomes the event {link}/status. */
+  /** Period of the F (status flags) poll while open, 0 = never; a change becomes the event {link}/status. Dialects without F are never polled. */
   status_interval_ms: number;
 }
 

@@ -1,6 +1,8 @@
 /**
- * slcan (LAWICEL ASCII CAN) codec, no I/O: the line protocol CANable/USBtin
- * adapters and the Linux slcan driver speak over a serial link.
+ * slcan (LAWICEL ASCII CAN) codec, no I/O: the line format the slcan
+ * firmwares (LAWICEL, USBtin, CANable stock) and the Linux slcan driver share
+ * over a serial link. Which commands exist and whether they are answered
+ * differs per firmware: link/slcan-dialects.ts.
  *
  * Receive side: `SlcanDecoder` is fed arbitrary byte chunks (a UART cuts
  * lines anywhere) and yields frames and command replies. A line that is not a
@@ -23,7 +25,7 @@ export interface CanFrame {
   /** Data length code 0-8; for RTR frames the requested length (data is empty). */
   dlc: number;
   data: Buffer;
-  /** Adapter timestamp in ms (0-59999, wraps every minute) when timestamps are on (Z1). */
+  /** Adapter timestamp in ms within the minute (0-60000, see SLCAN_MAX_TIMESTAMP) when timestamps are on (Z1). */
   timestamp?: number;
 }
 
@@ -59,6 +61,13 @@ export const SLCAN_REJECT_REASONS: readonly SlcanRejectReason[] = [
 
 /** Longest valid line without its CR: `T` + 8 id + 1 dlc + 16 data + 4 timestamp. */
 export const SLCAN_MAX_LINE = 1 + 8 + 1 + 16 + 4;
+
+/**
+ * Largest timestamp accepted. LAWICEL counts 0-59999 (0xEA5F); USBtin's clock
+ * (firmware v1.7 clock.c) resets only once its ms counter is above 60000, so it
+ * stamps frames of that one millisecond with 60000 (0xEA60): not a corrupt line.
+ */
+export const SLCAN_MAX_TIMESTAMP = 60_000;
 
 /** Status flags of the `F` reply as LAWICEL defines them (CANUSB manual). */
 export const SLCAN_STATUS = {
@@ -101,6 +110,14 @@ export interface SlcanDecoderOptions {
 }
 
 export class SlcanDecoder {
+  /**
+   * The CANable stock firmware (canable-fw and canable2-fw, slcan.c
+   * slcan_parse_frame) writes DLC data bytes after an RTR frame's DLC too.
+   * When true, an `r`/`R` line carries 2×DLC hex digits (checked, then
+   * dropped: an RTR frame has no data); when false (LAWICEL), none.
+   */
+  rtrCarriesData = false;
+
   readonly stats: SlcanStats = {
     frames: 0, acks: 0, errors: 0,
     rejected: { 'bad-id': 0, 'bad-dlc': 0, 'bad-hex': 0, 'bad-timestamp': 0, 'length-mismatch': 0, 'too-long': 0, cut: 0, unknown: 0 },
@@ -245,7 +262,7 @@ export class SlcanDecoder {
     if (id > (extended ? 0x1fffffff : 0x7ff)) return this.reject('bad-id');
     const dlc = HEX[buf[s + idLen + 1]!]!;
     if (dlc < 0 || dlc > 8) return this.reject('bad-dlc');
-    const dataLen = rtr ? 0 : dlc * 2;
+    const dataLen = rtr && !this.rtrCarriesData ? 0 : dlc * 2;
     const bare = head + dataLen;
     if (len !== bare && len !== bare + 4) return this.reject('length-mismatch');
     let data = EMPTY;
@@ -257,6 +274,7 @@ export class SlcanDecoder {
         if (hi < 0 || lo < 0) return this.reject('bad-hex');
         data[k] = (hi << 4) | lo;
       }
+      if (rtr) data = EMPTY;
     }
     const frame: CanFrame = { id, extended, rtr, dlc, data };
     if (len === bare + 4) {
@@ -267,7 +285,7 @@ export class SlcanDecoder {
         ts = ts * 16 + h;
       }
       // Z1 timestamps count ms within a minute; more is not a timestamp but a corrupted line.
-      if (ts > 59999) return this.reject('bad-timestamp');
+      if (ts > SLCAN_MAX_TIMESTAMP) return this.reject('bad-timestamp');
       frame.timestamp = ts;
     }
     this.stats.frames++;
@@ -326,7 +344,7 @@ export function encodeFrame(frame: CanFrameInput): Buffer {
   return out;
 }
 
-/** Bit rates of the `Sn` command, index = n. */
+/** Bit rates of the `Sn` command, index = n, as LAWICEL and USBtin define them (CANable's S7 is 750 kbit/s: see link/slcan-dialects.ts). */
 export const SLCAN_BITRATES = [10_000, 20_000, 50_000, 100_000, 125_000, 250_000, 500_000, 800_000, 1_000_000] as const;
 export type SlcanBitrate = (typeof SLCAN_BITRATES)[number];
 
@@ -348,4 +366,8 @@ export const slcanCommands = {
   timestamps: (on: boolean): Buffer => cmd(on ? 'Z1' : 'Z0'),
   readStatus: (): Buffer => cmd('F'),
   version: (): Buffer => cmd('V'),
+  /** `v`: USBtin's firmware version (vMMmm); LAWICEL refuses it, CANable ignores it. */
+  firmwareVersion: (): Buffer => cmd('v'),
+  /** CANable stock firmware only: `M1` silent (listen-only) / `M0` normal mode, while closed; it has no `L`. */
+  silentMode: (on: boolean): Buffer => cmd(on ? 'M1' : 'M0'),
 } as const;

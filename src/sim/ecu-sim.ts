@@ -28,11 +28,12 @@ import { lastSlotForCount, slotContent } from './ecu/periodic-slots.js';
 import type { EcuPersonality, PersonalityHooks } from './ecu/personality.js';
 import { RawEcu } from './ecu/raw-ecu.js';
 import { SlcanAdapter } from './ecu/slcan-adapter.js';
+import { SIM_ADAPTERS, type SimAdapter } from './ecu/slcan-firmwares.js';
 
 export { ECU_SIM_IDS, ECU_SIM_SIGNAL_MAP } from './ecu/can-messages.js';
 export { INITIAL_STORE } from './ecu/json-requests.js';
 export { RAW_PAYLOAD_TYPE } from './ecu/raw-ecu.js';
-export { SLCAN_SIM_IDENTITY } from './ecu/slcan-adapter.js';
+export { CANABLE_VERSION_LINE, SIM_ADAPTERS, type SimAdapter } from './ecu/slcan-firmwares.js';
 export { slotContent, lastSlotForCount } from './ecu/periodic-slots.js';
 
 export const ECU_PROTOCOLS = ['slcan', 'cobs', 'ndjson'] as const;
@@ -40,6 +41,8 @@ export type EcuProtocol = (typeof ECU_PROTOCOLS)[number];
 
 export interface EcuSimOptions {
   protocol: EcuProtocol;
+  /** slcan only: the firmware whose command behaviour is simulated (default lawicel). */
+  adapter?: SimAdapter;
   /** Periodic frames per second, all kinds together (default 10; 0 = none; fractions allowed). */
   rate?: number;
   /** Counter messages to send before periodic output stops (0 or absent = forever); see ecu/periodic-slots.ts. */
@@ -96,6 +99,7 @@ export class EcuSimulator extends EventEmitter {
     super();
     this.options = {
       protocol: options.protocol,
+      adapter: options.adapter ?? 'lawicel',
       rate: options.rate ?? 10,
       count: options.count ?? 0,
       crc: options.crc ?? 'crc16',
@@ -109,6 +113,7 @@ export class EcuSimulator extends EventEmitter {
     if (!Number.isInteger(o.count) || o.count < 0) throw new RangeError(`EcuSimulator: count must be an integer ≥ 0, got ${o.count}`);
     if (!Number.isInteger(o.noise) || o.noise < 0) throw new RangeError(`EcuSimulator: noise must be an integer ≥ 0, got ${o.noise}`);
     if (o.crc !== 'crc16' && o.crc !== 'crc32') throw new RangeError(`EcuSimulator: crc must be crc16 or crc32, got ${JSON.stringify(o.crc)}`);
+    if (!SIM_ADAPTERS.includes(o.adapter)) throw new RangeError(`EcuSimulator: adapter must be one of ${SIM_ADAPTERS.join(', ')}, got ${JSON.stringify(o.adapter)}`);
     if (o.payload !== 'json' && o.payload !== 'raw') throw new RangeError(`EcuSimulator: payload must be json or raw, got ${JSON.stringify(o.payload)}`);
     this.logger = options.logger ?? silentLogger;
     this.rng = new NoiseRandom(o.noiseSeed);
@@ -126,7 +131,7 @@ export class EcuSimulator extends EventEmitter {
       elapsedMs: () => performance.now() - this.startedAt,
       logger: this.logger,
     };
-    this.personality = o.protocol === 'slcan' ? new SlcanAdapter(hooks)
+    this.personality = o.protocol === 'slcan' ? new SlcanAdapter(hooks, o.adapter)
       : o.protocol === 'ndjson' ? new JsonEcu(new NdjsonFraming(), hooks)
       : o.payload === 'raw' ? new RawEcu(new CobsRawFraming(o.crc), hooks)
       : new JsonEcu(new CobsJsonFraming(o.crc), hooks);

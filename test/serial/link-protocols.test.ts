@@ -20,12 +20,14 @@ function harness(over: Parameters<typeof linkConfig>[0]) {
   const events: Array<[string, unknown]> = [];
   const rejected: string[] = [];
   const written: Buffer[] = [];
+  const reopens: string[] = [];
   const io: LinkIO = {
     write: (b) => { written.push(b); },
     event: (name, data) => events.push([name, data]),
     rejected: (reason) => rejected.push(reason),
+    reopen: (reason) => reopens.push(reason),
   };
-  return { protocol: createProtocol(linkConfig(over), io), events, rejected, written };
+  return { protocol: createProtocol(linkConfig(over), io), events, rejected, written, reopens };
 }
 
 const noise = fc.uint8Array({ maxLength: 300 });
@@ -70,9 +72,16 @@ describe('link protocols: hostile input', () => {
     });
   }
 
-  it('slcan: a BEL is a refusal only while a frame or poll waits for its answer; a stray one is unexpected-bell', () => {
-    const h = harness({ device: '/dev/null', protocol: 'slcan', slcan: { timestamps: false } });
+  it('slcan: a BEL is a refusal only while a frame or poll waits for its answer; a stray one is unexpected-bell', async () => {
+    const h = harness({ device: '/dev/null', protocol: 'slcan', slcan: { adapter: 'lawicel', timestamps: false } });
     const p = h.protocol;
+    const setup = p.handshake(1000);
+    for (let i = 0; i < 4; i++) { // C, S6, Z0, O, each awaited before the next is written
+      await new Promise((r) => setImmediate(r));
+      p.push(Buffer.from('\r'));
+    }
+    await setup;
+    expect(Buffer.concat(h.written).toString('latin1')).toBe('C\rS6\rZ0\rO\r');
     p.push(Buffer.from('\x07\x07\x07')); // nothing sent yet: line noise
     expect(h.rejected).toEqual(['unexpected-bell', 'unexpected-bell', 'unexpected-bell']);
     p.sent!(p.encodeSend({ id: 0x100, data: '01' }));
@@ -85,6 +94,32 @@ describe('link protocols: hostile input', () => {
     p.reset('port closed');
     p.push(Buffer.from('\x07'));
     expect(h.rejected.at(-1)).toBe('unexpected-bell');
+  });
+
+  it('slcan: an adapter without acknowledgements (CANable) never owes an answer: its setup is written at once, a BEL is unexpected, a CR unexpected-reply', async () => {
+    const h = harness({ device: '/dev/null', protocol: 'slcan', slcan: { adapter: 'canable' } });
+    const p = h.protocol;
+    await p.handshake(1000); // resolves with nothing answered
+    expect(Buffer.concat(h.written).toString('latin1')).toBe('C\rS6\rM0\rO\r');
+    for (let i = 0; i < 3; i++) p.sent!(p.encodeSend({ id: 0x100, data: '01' }));
+    p.push(Buffer.from('\x07z\r'));
+    expect(h.rejected).toEqual(['unexpected-bell', 'unexpected-reply']);
+    expect(p.stats()).toMatchObject({ adapter: 'canable', tx_acks: 0, tx_refused: 0, unexpected_bells: 1, unexpected_replies: 1 });
+    expect(h.reopens).toEqual([]); // configured, not probed: the operator's choice stands
+  });
+
+  it('slcan auto: a probe that heard nothing chose no-ack; an acknowledgement afterwards reopens the link once, to probe again', async () => {
+    const h = harness({ device: '/dev/null', protocol: 'slcan', slcan: { probe_timeout_ms: 50 } });
+    const p = h.protocol;
+    // Nothing answers: twice a failure (the link retries: the adapter may not be ready), then no-ack.
+    await expect(p.handshake(1000)).rejects.toThrow(/silent probe 1 of 3/);
+    await expect(p.handshake(1000)).rejects.toThrow(/silent probe 2 of 3/);
+    await p.handshake(1000);
+    expect(Buffer.concat(h.written).toString('latin1')).toBe('C\rV\rv\r'.repeat(3) + 'S6\rO\r');
+    expect(p.stats()).toMatchObject({ adapter: 'no-ack' });
+    p.push(Buffer.from('\r\r')); // the adapter was only late: it acknowledges S6 and O
+    expect(h.reopens).toHaveLength(1);
+    expect(h.reopens[0]).toMatch(/probing it again/);
   });
 
   it('encodeSend refuses malformed sends with invalid-request, naming the problem', () => {

@@ -64,7 +64,7 @@ describe('SerialLink slcan', () => {
     const peer = await openPeer(cleanup, pty.peer);
     const adapter = slcanAdapter(peer);
     const { link, events } = startLink({
-      device: pty.device, protocol: 'slcan', slcan: { bitrate: 500000 },
+      device: pty.device, protocol: 'slcan', slcan: { adapter: 'lawicel', bitrate: 500000 },
       messages: [{ id: 0x0cf00400, extended: true, name: 'EEC1', signals: [{ name: 'engine_speed', start_bit: 24, length: 16, scale: 0.125, unit: 'rpm' }] }],
     });
     await waitFor(() => link.isOpen, 5000, 'link open');
@@ -83,7 +83,7 @@ describe('SerialLink slcan', () => {
     const pty = await ptyPair(cleanup, dir);
     const peer = await openPeer(cleanup, pty.peer);
     slcanAdapter(peer);
-    const { link, events, metrics } = startLink({ device: pty.device, protocol: 'slcan', slcan: { timestamps: false } });
+    const { link, events, metrics } = startLink({ device: pty.device, protocol: 'slcan', slcan: { adapter: 'lawicel', timestamps: false } });
     await waitFor(() => link.isOpen, 5000, 'link open');
     peer.write('t12Z\rxyz\rt1FF0\r\x00\xff\xfe\rt7FF1AA\r');
     await waitFor(() => events.length === 2, 3000, 'valid frames after garbage');
@@ -98,7 +98,7 @@ describe('SerialLink slcan', () => {
     const peer = await openPeer(cleanup, pty.peer);
     const adapter = slcanAdapter(peer);
     const { link } = startLink({
-      device: pty.device, protocol: 'slcan', slcan: { timestamps: false },
+      device: pty.device, protocol: 'slcan', slcan: { adapter: 'lawicel', timestamps: false },
       messages: [{ id: 0x100, name: 'Speed', signals: [{ name: 'kmh', start_bit: 0, length: 16, scale: 0.01 }] }],
     });
     await waitFor(() => link.isOpen, 5000, 'link open');
@@ -123,7 +123,7 @@ describe('SerialLink slcan', () => {
     const pty = await ptyPair(cleanup, dir);
     const peer = await openPeer(cleanup, pty.peer);
     const adapter = slcanAdapter(peer);
-    const { link, events } = startLink({ device: pty.device, protocol: 'slcan', slcan: { status_interval_ms: 30 } });
+    const { link, events } = startLink({ device: pty.device, protocol: 'slcan', slcan: { adapter: 'lawicel', status_interval_ms: 30 } });
     await waitFor(() => link.isOpen, 5000, 'link open');
     await waitFor(() => events.length === 1, 3000, 'first status');
     await new Promise((r) => setTimeout(r, 150)); // several polls, same flags: no new event
@@ -146,7 +146,7 @@ describe('SerialLink slcan', () => {
     const pty = await ptyPair(cleanup, dir);
     const peer = await openPeer(cleanup, pty.peer);
     const adapter = slcanAdapter(peer, ['S8']);
-    const { link, logger } = startLink({ device: pty.device, protocol: 'slcan', slcan: { bitrate: 1000000 } });
+    const { link, logger } = startLink({ device: pty.device, protocol: 'slcan', slcan: { adapter: 'lawicel', bitrate: 1000000 } });
     await waitFor(() => adapter.commands.filter((c) => c === 'S8').length >= 2, 5000, 'second attempt');
     expect(link.state).not.toBe('open');
     expect(link.info().reason).toMatch(/refused 'S8'/);
@@ -158,7 +158,7 @@ describe('SerialLink slcan', () => {
     const pty = await ptyPair(cleanup, dir);
     const peer = await openPeer(cleanup, pty.peer);
     slcanAdapter(peer);
-    const { link, metrics } = startLink({ device: pty.device, protocol: 'slcan', write_queue_bytes: 256 });
+    const { link, metrics } = startLink({ device: pty.device, protocol: 'slcan', slcan: { adapter: 'lawicel' }, write_queue_bytes: 256 });
     await waitFor(() => link.isOpen, 5000, 'link open');
     let busy = 0;
     for (let i = 0; i < 40; i++) {

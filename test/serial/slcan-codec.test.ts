@@ -54,6 +54,25 @@ describe('SlcanDecoder: message kinds', () => {
     ]);
   });
 
+  it('CANable RTR lines carry DLC data bytes (rtrCarriesData): checked, then dropped; without it they are a length mismatch', () => {
+    const dec = new SlcanDecoder();
+    dec.rtrCarriesData = true;
+    const items = dec.push(Buffer.from('r1232AABB\rR000001001FF\rr1232AAXB\rr1232\r'));
+    expect(items.map(frameOf)).toEqual([
+      { id: 0x123, extended: false, rtr: true, dlc: 2, data: Buffer.alloc(0) },
+      { id: 0x100, extended: true, rtr: true, dlc: 1, data: Buffer.alloc(0) },
+    ]);
+    expect(dec.stats.rejected).toMatchObject({ 'bad-hex': 1, 'length-mismatch': 1 });
+    // Read as LAWICEL, a 2-byte RTR's data looks like a timestamp: why the dialect must say which it is.
+    const lawicel = new SlcanDecoder();
+    expect(frameOf(lawicel.push(Buffer.from('r1232AABB\r'))[0]).timestamp).toBe(0xaabb);
+  });
+
+  it('accepts timestamp 60000 (USBtin clock.c resets its ms counter only above 60000)', () => {
+    const { items } = decodeAll('t1231AAEA60\r');
+    expect(frameOf(items[0]).timestamp).toBe(60_000);
+  });
+
   it('decodes command replies: CR, BEL, z, Z, F, V, v, N', () => {
     const { items, dec } = decodeAll('\r\x07z\rZ\rF8A\rV1013\rv0107\rNA1b2\r');
     expect(items).toEqual([
@@ -91,7 +110,7 @@ describe('SlcanDecoder: rejections', () => {
     ['F1X', 'bad-hex'],
     ['V10G3', 'bad-hex'],
     ['N12-4', 'bad-hex'],
-    ['t1231AAEA60', 'bad-timestamp'], // 60000 ms
+    ['t1231AAEA61', 'bad-timestamp'], // 60001 ms (60000 is USBtin's last ms of the minute)
     ['t12', 'length-mismatch'],
     ['t1232AA', 'length-mismatch'],
     ['t1231AA1', 'length-mismatch'],

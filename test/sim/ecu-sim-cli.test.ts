@@ -35,6 +35,8 @@ const USAGE_ERRORS: Array<[string, string[], RegExp]> = [
   ['an unknown option', ['--protocol', 'slcan', '--parity', 'odd', ...DEV], /Unknown option '--parity'/],
   ['a stray argument', ['--protocol', 'slcan', ...DEV, 'extra'], /unexpected argument 'extra'/],
   ['a bad log level', ['--protocol', 'slcan', ...DEV, '--log-level', 'loud'], /--log-level must be/],
+  ['an unknown adapter', ['--protocol', 'slcan', '--adapter', 'peak', ...DEV], /--adapter must be lawicel, canable, usbtin, not 'peak'/],
+  ['--adapter on cobs', ['--protocol', 'cobs', '--adapter', 'canable', ...DEV], /--adapter applies to --protocol slcan only, not cobs/],
 ];
 
 describe('afb-edge ecu-sim: arguments', () => {
@@ -49,6 +51,8 @@ describe('afb-edge ecu-sim: arguments', () => {
     const o = parseEcuSimArgs(['--protocol', 'cobs', ...DEV, '--baud', '1000000', '--rate', '0.5', '--count', '7', '--crc', 'crc32', '--payload', 'raw', '--noise', '3']);
     expect([o.baudRate, o.sim]).toEqual([1_000_000, { protocol: 'cobs', rate: 0.5, count: 7, crc: 'crc32', payload: 'raw', noise: 3 }]);
     expect(parseEcuSimArgs(['--protocol', 'ndjson', '--payload', 'json', ...DEV]).sim.payload).toBe('json');
+    expect(parseEcuSimArgs(['--protocol', 'slcan', '--adapter', 'canable', ...DEV]).sim.adapter).toBe('canable');
+    expect(parseEcuSimArgs(['--protocol', 'slcan', ...DEV]).sim.adapter).toBeUndefined(); // lawicel, EcuSimulator's default
   });
 
   it('the command exits 2 with one line on stderr for a usage error', async () => {

@@ -6,6 +6,7 @@
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { compileSignalMap } from '../../src/serial/can-signals.js';
 import { SlcanDecoder, encodeFrame, slcanCommands, type CanFrame, type SlcanItem } from '../../src/serial/slcan-codec.js';
+import { CANABLE_VERSION_LINE } from '../../src/sim/ecu-sim.js';
 import { ensureBuilt } from '../helpers/cli.js';
 import { Cleanup, waitFor, withTimeout } from '../helpers/net-helpers.js';
 import { Received, openPort, ptyPair, sleep, startSim } from './ecu-sim-harness.js';
@@ -49,13 +50,14 @@ const frames = (items: SlcanItem[]): CanFrame[] => items.flatMap((i) => (i.kind 
 const replies = (items: SlcanItem[]): SlcanItem[] => items.filter((i) => i.kind !== 'frame');
 
 describe('ecu-sim slcan: adapter commands', () => {
-  it('answers the init sequence and identification like a CANable, refuses what LAWICEL refuses with BEL', async () => {
+  it('lawicel (default): answers the init sequence and identification like a CANUSB, refuses what LAWICEL refuses with BEL', async () => {
     const { h } = await setup(['--rate', '0']);
+    // C on a closed channel is refused (LAWICEL: C only acts on an open channel); hosts send it anyway.
     h.send(Buffer.concat([slcanCommands.close(), slcanCommands.bitrate(500_000), slcanCommands.timestamps(false), slcanCommands.readStatus(), slcanCommands.version(), Buffer.from('N\r')]));
     await h.rx.until(() => h.rx.items.length >= 6, 3000, 'six replies');
     expect(h.rx.values).toEqual([
-      { kind: 'ok' }, { kind: 'ok' }, { kind: 'ok' },
-      { kind: 'status', flags: 0 }, { kind: 'version', which: 'V', value: '1013' }, { kind: 'serial', value: 'A123' }, // the wire reply is NA123: N + 4 characters
+      { kind: 'error' }, { kind: 'ok' }, { kind: 'ok' },
+      { kind: 'status', flags: 0 }, { kind: 'version', which: 'V', value: '1011' }, { kind: 'serial', value: 'A123' }, // the wire reply is NA123: N + 4 characters
     ]);
 
     h.send(slcanCommands.open());
@@ -63,7 +65,7 @@ describe('ecu-sim slcan: adapter commands', () => {
     expect(h.rx.values[6]).toEqual({ kind: 'ok' });
 
     // While open: no bit rate, no timestamp setting, no second open; then malformed commands and frames.
-    const refused = ['S6', 'Z1', 'O', 'L', 'S9', 'X', 'O1', 'V1', '', 't12', 't1239AA', 'T2FFFFFFF0', 'tABC1ZZ'];
+    const refused = ['S6', 'Z1', 'O', 'L', 'S9', 'X', 'O1', 'V1', 'v', '', 't12', 't1239AA', 'T2FFFFFFF0', 'tABC1ZZ'];
     h.send(refused.map((c) => c + '\r').join(''));
     const expectedBels = refused.filter((c) => c !== '').length; // an empty line is a flush, not a command
     await h.rx.until(() => h.rx.items.length >= 7 + expectedBels, 3000, `${expectedBels} BELs`);
@@ -73,10 +75,52 @@ describe('ecu-sim slcan: adapter commands', () => {
     h.send(slcanCommands.close());
     await h.rx.until(() => h.rx.items.length === 8 + expectedBels, 3000, 'the answer to C');
     expect(h.rx.values.at(-1)).toEqual({ kind: 'ok' });
-    // C is accepted when already closed too: hosts send it first, whatever state the adapter is in.
     h.send(slcanCommands.close());
     await h.rx.until(() => h.rx.items.length === 9 + expectedBels, 3000, 'the answer to a second C');
-    expect(h.rx.values.at(-1)).toEqual({ kind: 'ok' });
+    expect(h.rx.values.at(-1)).toEqual({ kind: 'error' });
+  });
+
+  it('usbtin: V0100 / v0107 / NFFFF, Z at any time, C refused when closed, an empty line is an unknown command, LF ignored, l = loop-back', async () => {
+    const { h, sim } = await setup(['--adapter', 'usbtin', '--rate', '0']);
+    h.send('C\rV\rv\rN\rS6\rZ1\r\rF\r');
+    await h.rx.until(() => h.rx.items.length >= 8, 3000, 'eight replies');
+    expect(h.rx.values).toEqual([
+      { kind: 'error' }, { kind: 'version', which: 'V', value: '0100' }, { kind: 'version', which: 'v', value: '0107' },
+      { kind: 'serial', value: 'FFFF' }, { kind: 'ok' }, { kind: 'ok' }, { kind: 'error' }, { kind: 'status', flags: 0 },
+    ]);
+    h.send('O\r\nZ0\r\nS5\rt1231AA\r');
+    await h.rx.until(() => h.rx.items.length >= 12, 3000, 'four more');
+    expect(h.rx.values.slice(8)).toEqual([{ kind: 'ok' }, { kind: 'ok' }, { kind: 'error' }, { kind: 'tx-ack', extended: false }]);
+    // Loop-back (l): a transmitted frame is acknowledged and comes back to the host, and never reaches the ECU.
+    await waitFor(() => sim.stdout.length === 1, 3000, 'the frame sent while open');
+    h.send('C\rl\rt3212BEEF\r');
+    await h.rx.until(() => h.rx.items.length >= 15, 3000, 'C, l, the ack and the echo');
+    expect(h.rx.values.slice(12, 15)).toEqual([
+      { kind: 'ok' }, { kind: 'ok' }, { kind: 'tx-ack', extended: false },
+    ]);
+    await h.rx.until(() => h.rx.items.length >= 16, 3000, 'the echoed frame');
+    expect(h.rx.values[15]).toMatchObject({ kind: 'frame', frame: { id: 0x321, data: Buffer.from([0xbe, 0xef]) } });
+    await sleep(100);
+    expect(sim.stdout).toHaveLength(1);
+  });
+
+  it('canable: answers nothing but V (a text line), ignores what it does not know, re-runs the previous command on an empty line, M1 = silent', async () => {
+    const { h, sim } = await setup(['--adapter', 'canable', '--rate', '0']);
+    const raw: Buffer[] = [];
+    h.port.on('data', (d: Buffer) => raw.push(d));
+    h.send('C\rZ1\rF\rN\rL\rv\rS6\rO\rV\r');
+    await waitFor(() => Buffer.concat(raw).includes(0x0d), 3000, 'the V line');
+    await sleep(150);
+    expect(Buffer.concat(raw).toString('latin1')).toBe(`${CANABLE_VERSION_LINE}\r`);
+    // Open (no answer): a frame goes out, unacknowledged; an empty line sends it again.
+    h.send('t3211AA\r\r');
+    await waitFor(() => sim.stdout.length === 2, 3000, 'the frame twice on the bus');
+    expect(sim.stdout).toEqual([{ rx: { id: 0x321, extended: false, rtr: false, dlc: 1, data: 'aa' } }, { rx: { id: 0x321, extended: false, rtr: false, dlc: 1, data: 'aa' } }]);
+    // Silent mode (set while closed) keeps transmissions off the bus.
+    h.send('C\rM1\rO\rt3211BB\r');
+    await sleep(200);
+    expect(sim.stdout).toHaveLength(2);
+    expect(Buffer.concat(raw).toString('latin1')).toBe(`${CANABLE_VERSION_LINE}\r`); // still not one acknowledgement
   });
 
   it('sends frames only while the channel is open (O or L), with timestamps under Z1 only', async () => {

@@ -1,5 +1,5 @@
 /**
- * afb-edge ecu-sim --protocol slcan|cobs|ndjson --device PATH … : a simulated
+ * afb-edge ecu-sim --protocol slcan|cobs|ndjson [--adapter lawicel|canable|usbtin] --device PATH … : a simulated
  * ECU on a serial device (src/sim/ecu-sim.ts). Received messages go to
  * stdout as JSON lines {"rx":…}; the ready line, logs and errors to stderr.
  *
@@ -8,7 +8,7 @@
  * usage errors.
  */
 import { realpathSync } from 'node:fs';
-import { ECU_PROTOCOLS, EcuSimulator, type EcuProtocol, type EcuSimOptions } from '../../sim/ecu-sim.js';
+import { ECU_PROTOCOLS, EcuSimulator, SIM_ADAPTERS, type EcuProtocol, type EcuSimOptions, type SimAdapter } from '../../sim/ecu-sim.js';
 import { SerialOpenError, openSerialPort, type OpenedPort } from '../../sim/ecu/serial-port.js';
 import type { Logger } from '../../util/log.js';
 import { intArg, loggerArg, parse } from '../args.js';
@@ -76,7 +76,8 @@ function describe(args: SimArgs): string {
     resolved = realpathSync(args.device);
   } catch { /* shown as given */ }
   const where = resolved === args.device ? args.device : `${args.device} (${resolved})`;
-  const framing = s.protocol === 'cobs' ? `, ${s.crc ?? 'crc16'}, payload ${s.payload ?? 'json'}` : '';
+  const framing = s.protocol === 'cobs' ? `, ${s.crc ?? 'crc16'}, payload ${s.payload ?? 'json'}`
+    : s.protocol === 'slcan' ? `, adapter ${s.adapter ?? 'lawicel'}` : '';
   const count = s.count ? `${s.count} counters` : 'no end';
   const noise = s.noise ? `, noise every ${s.noise} frames` : '';
   return `${s.protocol} on ${where}: ${args.baudRate} baud${framing}, ${s.rate} frames/s, ${count}${noise}` +
@@ -99,6 +100,7 @@ function closePort(port: OpenedPort, logger: Logger): Promise<void> {
 export function parseEcuSimArgs(argv: string[]): SimArgs {
   const { values, positionals } = parse(argv, {
     protocol: { type: 'string' },
+    adapter: { type: 'string' },
     device: { type: 'string' },
     baud: { type: 'string' },
     rate: { type: 'string' },
@@ -116,6 +118,11 @@ export function parseEcuSimArgs(argv: string[]): SimArgs {
   const device = values.device as string | undefined;
   if (device === undefined || device === '') throw new UsageError('ecu-sim needs --device PATH (e.g. a pty made by socat)');
 
+  const adapter = values.adapter as string | undefined;
+  if (adapter !== undefined) {
+    if (protocol !== 'slcan') throw new UsageError(`--adapter applies to --protocol slcan only, not ${protocol}`);
+    if (!(SIM_ADAPTERS as readonly string[]).includes(adapter)) throw new UsageError(`--adapter must be ${SIM_ADAPTERS.join(', ')}, not '${adapter}'`);
+  }
   const crc = values.crc as string | undefined;
   const payload = values.payload as string | undefined;
   if (crc !== undefined && crc !== 'crc16' && crc !== 'crc32') throw new UsageError(`--crc must be crc16 or crc32, not '${crc}'`);
@@ -133,6 +140,7 @@ export function parseEcuSimArgs(argv: string[]): SimArgs {
     logger: loggerArg(values['log-level'] ?? 'info'),
     sim: {
       protocol: protocol as EcuProtocol,
+      ...(adapter !== undefined ? { adapter: adapter as SimAdapter } : {}),
       rate: rateArg(values.rate as string | undefined),
       count: intArg(values.count as string | undefined, '--count', 0) ?? 0,
       crc: crc as 'crc16' | 'crc32' | undefined,

@@ -22,6 +22,8 @@ export interface LinkIO {
   event(name: string, data: unknown): void;
   /** Input the decoder dropped, per reason (counted, logged rate-limited). */
   rejected(reason: string, detail?: string): void;
+  /** The device is not what the handshake took it for: close the port and open it again (with backoff). */
+  reopen(reason: string): void;
 }
 
 /** What a route asks to send: the event, and for slcan maps the message and its values. */
@@ -52,6 +54,8 @@ export interface LinkProtocol {
   request(args: unknown, timeoutMs: number): Promise<unknown>;
   /** Protocol counters for the `links` verb and logs. */
   stats(): Record<string, unknown>;
+  /** What the handshake found out about the device (slcan: the adapter dialect and why), for the open log. */
+  describe?(): string;
 }
 
 export const isPlainObject = (x: unknown): x is Record<string, unknown> => typeof x === 'object' && x !== null && !Array.isArray(x);

@@ -90,6 +90,10 @@ export class SerialLink extends EventEmitter {
         m.serialRejected.inc({ link: this.name, reason });
         this.rejectLog.log(`link ${this.name}: dropped input from ${config.device}: ${reason}${detail ? ` (${detail})` : ''}`);
       },
+      reopen: (reason) => {
+        const port = this.port;
+        if (port !== undefined && (this.stateValue === 'open' || this.stateValue === 'initializing')) this.lost(port, reason);
+      },
     });
   }
 
@@ -249,7 +253,8 @@ export class SerialLink extends EventEmitter {
         this.backoff.reset();
         this.lastFailure = '';
         this.deps.metrics.serialUp.set({ link: this.name }, 1);
-        this.log.info(`link ${this.name}: ${c.protocol} on ${c.device} open`);
+        const about = this.protocol.describe?.() ?? '';
+        this.log.info(`link ${this.name}: ${c.protocol} on ${c.device} open${about ? `: ${about}` : ''}`);
         this.setState('open', '');
       },
       (e: Error) => {

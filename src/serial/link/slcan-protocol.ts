@@ -1,8 +1,8 @@
 /**
- * slcan on a link: the adapter is initialised when the port opens (C, S<n>,
- * Z<0|1>, then O or L, each answered by CR or refused by BEL), received
- * frames become events named after their id or the message map, and frames
- * are sent from raw ids/bytes or from a message's physical values.
+ * slcan on a link: the adapter is set up when the port opens, per its
+ * dialect (slcan-control.ts: probed or configured, acknowledged or not),
+ * received frames become events named after their id or the message map,
+ * and frames are sent from raw ids/bytes or from a message's physical values.
  *
  * Request/response: CAN frames carry no correlation, so a request is "send
  * this frame, answer with the next frame carrying that response id"
@@ -11,14 +11,12 @@
  */
 import type { SerialLinkConfig } from '../../config/types.js';
 import { compileSignalMap, type CompiledSignalMap } from '../can-signals.js';
-import { encodeFrame, slcanCommands, SlcanDecoder, SLCAN_STATUS, type CanFrame, type CanFrameInput, type SlcanItem } from '../slcan-codec.js';
+import { encodeFrame, SlcanDecoder, type CanFrame, type CanFrameInput, type SlcanItem } from '../slcan-codec.js';
 import { hexBytes, isPlainObject, LinkError, type LinkIO, type LinkProtocol, type RoutedSend } from './link-protocol.js';
 import { PendingRequests } from './pending-requests.js';
+import { SlcanControl } from './slcan-control.js';
 
 const frameKey = (id: number, extended: boolean): string => (extended ? 'x' : 's') + id.toString(16);
-
-/** Answers owed at most: far more than any adapter's transmit queue. */
-const MAX_UNANSWERED = 4096;
 
 /** Event name of an unmapped id: uppercase hex, 3 digits (standard) or 8 (extended). */
 export function canIdName(id: number, extended: boolean): string {
@@ -37,12 +35,6 @@ export interface CanFrameData {
   units?: Record<string, string>;
 }
 
-interface CommandWaiter {
-  command: string;
-  resolve: () => void;
-  reject: (err: Error) => void;
-}
-
 export class SlcanProtocol implements LinkProtocol {
   readonly kind = 'slcan' as const;
   readonly namedVerbs = false;
@@ -51,24 +43,12 @@ export class SlcanProtocol implements LinkProtocol {
   /** frameKey → message name, for event names. */
   private readonly names = new Map<string, string>();
   private readonly requests: PendingRequests<string>;
-  /** Commands sent during the handshake, answered in order by CR or BEL. */
-  private readonly waiting: CommandWaiter[] = [];
-  private txAcks = 0;
-  private txRefused = 0;
-  /**
-   * Frames and status polls written since the handshake and not answered yet
-   * (each gets CR, z/Z, F or BEL). Only then is a BEL a refusal; a BEL with
-   * nothing waiting is line noise or a confused adapter (`unexpected-bell`).
-   * Saturates: an adapter that never answers cannot grow it.
-   */
-  private unanswered = 0;
-  private unexpectedBells = 0;
-  private statusTimer: NodeJS.Timeout | undefined;
-  /** Last status flags reported (undefined: none since the link opened). */
-  private lastFlags: number | undefined;
+  /** Dialect, setup, acks, status polls. */
+  private readonly control: SlcanControl;
 
   constructor(private readonly config: SerialLinkConfig, private readonly io: LinkIO) {
     this.decoder = new SlcanDecoder({ onItem: (item) => this.onItem(item), onReject: (reason) => io.rejected(reason) });
+    this.control = new SlcanControl(config, io, this.decoder);
     if (config.messages.length > 0) {
       this.map = compileSignalMap({ messages: config.messages });
       for (const m of config.messages) this.names.set(frameKey(m.id, m.extended ?? false), m.name);
@@ -77,27 +57,20 @@ export class SlcanProtocol implements LinkProtocol {
   }
 
   push(chunk: Buffer): void {
-    this.decoder.push(chunk);
+    if (!this.control.intercept(chunk)) this.decoder.push(chunk);
   }
 
-  async handshake(timeoutMs: number): Promise<void> {
-    const s = this.config.slcan;
-    // C first: an adapter left open by a previous run refuses S and Z. Its answer
-    // is ignored (a closed adapter may refuse C itself).
-    await this.command(slcanCommands.close(), timeoutMs, true);
-    await this.command(slcanCommands.bitrate(s.bitrate), timeoutMs);
-    await this.command(slcanCommands.timestamps(s.timestamps), timeoutMs);
-    await this.command(s.listen_only ? slcanCommands.listenOnly() : slcanCommands.open(), timeoutMs);
-    this.startStatusPoll();
+  handshake(timeoutMs: number): Promise<void> {
+    return this.control.handshake(timeoutMs);
+  }
+
+  describe(): string {
+    return this.control.describe();
   }
 
   reset(reason: string): void {
-    this.unanswered = 0;
-    clearInterval(this.statusTimer);
-    this.statusTimer = undefined;
-    this.lastFlags = undefined;
+    this.control.reset(reason);
     this.decoder.reset();
-    for (const w of this.waiting.splice(0)) w.reject(new LinkError('disconnected', reason));
     this.requests.failAll(reason);
   }
 
@@ -128,106 +101,19 @@ export class SlcanProtocol implements LinkProtocol {
     });
   }
 
-  /** A frame or poll went out: the adapter owes one answer. */
+  /** A frame went out: whether the adapter owes an answer depends on its dialect. */
   sent(): void {
-    if (this.unanswered < MAX_UNANSWERED) this.unanswered++;
+    this.control.sent();
   }
 
   stats(): Record<string, unknown> {
     const d = this.decoder.stats;
-    return { frames: d.frames, adapter_errors: d.errors, tx_acks: this.txAcks, tx_refused: this.txRefused, unexpected_bells: this.unexpectedBells, rejected: { ...d.rejected }, late_replies: this.requests.late };
-  }
-
-  private command(bytes: Buffer, timeoutMs: number, ignoreRefusal = false): Promise<void> {
-    const command = bytes.toString('latin1', 0, bytes.length - 1);
-    return new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(() => {
-        const i = this.waiting.indexOf(waiter);
-        if (i >= 0) this.waiting.splice(i, 1);
-        reject(new LinkError('timeout', `the adapter did not answer '${command}' within ${timeoutMs} ms (is it an slcan adapter at this baud rate?)`));
-      }, timeoutMs);
-      const waiter: CommandWaiter = {
-        command,
-        resolve: () => { clearTimeout(timer); resolve(); },
-        reject: (err) => { clearTimeout(timer); if (ignoreRefusal && err instanceof LinkError && err.code === 'ecu-error') resolve(); else reject(err); },
-      };
-      this.waiting.push(waiter);
-      try {
-        this.io.write(bytes);
-      } catch (err) {
-        this.waiting.pop();
-        clearTimeout(timer);
-        reject(err);
-      }
-    });
+    return { frames: d.frames, adapter_errors: d.errors, ...this.control.stats(), rejected: { ...d.rejected }, late_replies: this.requests.late };
   }
 
   private onItem(item: SlcanItem): void {
-    switch (item.kind) {
-      case 'frame':
-        this.onFrame(item.frame);
-        return;
-      case 'status':
-        // Outside the setup, an F reply is the poll's: matched by its kind, not by order
-        // (frames sent meanwhile get their own z/Z/CR replies).
-        if (this.waiting.length === 0) {
-          this.answered();
-          this.onStatus(item.flags);
-          return;
-        }
-        this.waiting.shift()!.resolve();
-        return;
-      case 'ok':
-      case 'tx-ack':
-      case 'version':
-      case 'serial': {
-        const w = this.waiting.shift();
-        if (w !== undefined) w.resolve();
-        else {
-          this.answered();
-          this.txAcks++;
-        }
-        return;
-      }
-      case 'error': {
-        const w = this.waiting.shift();
-        if (w !== undefined) w.reject(new LinkError('ecu-error', `the adapter refused '${w.command}'`));
-        else if (this.unanswered > 0) {
-          this.answered();
-          this.txRefused++;
-          this.io.rejected('tx-refused', 'the adapter refused a frame (BEL): bus off, queue full or channel closed');
-        } else {
-          this.unexpectedBells++;
-          this.io.rejected('unexpected-bell', 'a BEL while no command or frame waited for an answer (line noise?)');
-        }
-      }
-    }
-  }
-
-  /** Polls the adapter's status flags (bus errors are otherwise invisible on slcan). */
-  private startStatusPoll(): void {
-    const every = this.config.slcan.status_interval_ms;
-    if (every <= 0) return;
-    this.statusTimer = setInterval(() => {
-      try {
-        this.io.write(slcanCommands.readStatus());
-        this.sent();
-      } catch {
-        /* busy or closing: the next tick asks again */
-      }
-    }, every);
-    this.statusTimer.unref();
-  }
-
-  private answered(): void {
-    if (this.unanswered > 0) this.unanswered--;
-  }
-
-  private onStatus(flags: number): void {
-    if (flags === this.lastFlags) return;
-    this.lastFlags = flags;
-    const errors = Object.entries(SLCAN_STATUS).filter(([, bit]) => (flags & bit) !== 0).map(([name]) => name);
-    this.io.event('status', { flags, errors });
+    if (item.kind === 'frame') this.onFrame(item.frame);
+    else this.control.onReply(item);
   }
 
   private onFrame(frame: CanFrame): void {
