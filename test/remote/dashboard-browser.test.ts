@@ -262,8 +262,8 @@ describe('dashboard in Chromium (real broker, real agents)', () => {
     const upgrade = (headers: Record<string, string>) => new Promise<string>((resolve) => {
       const ws = new WebSocket(wsUrl, { headers });
       ws.once('open', () => { ws.close(); resolve('open'); });
-      ws.once('unexpected-response', (_req, res) => { resolve(String(res.statusCode)); ws.terminate(); });
-      ws.once('error', (e) => resolve(e.message));
+      ws.once('unexpected-response', (req, res) => { resolve(String(res.statusCode)); res.resume(); req.destroy(); });
+      ws.on('error', (e) => resolve(e.message));
     });
 
     const w = await open(guarded.url);
