@@ -16,7 +16,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { WsapiClient } from '../../src/wsapi/index.js';
 import { projectRoot } from '../helpers/cli.js';
 import { Cleanup, waitFor } from '../helpers/net-helpers.js';
-import { launchChromium } from './browser.js';
+import { launchChromium } from '../../bench/support/chromium.js';
 import { startCli, startFleet, startMonitor, type Fleet, type Monitor } from './fleet-harness.js';
 
 const ARTIFACTS = join(projectRoot, '.tmp/dashboard-artifacts');

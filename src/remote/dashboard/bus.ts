@@ -7,7 +7,8 @@
  * A payload that is not what its topic promises (a status that is no JSON
  * object...) is counted (afb_edge_monitor_malformed_total{kind}), logged
  * rate-limited with its topic, and still listed in the device's messages as
- * text. An empty status (the retained status cleared) removes the device.
+ * text. An empty status (the retained status cleared) removes the device;
+ * an empty health or link message (cleared too) is ignored.
  * A payload larger than MAX_SHOWN_BYTES is listed as a text preview
  * (its size in `truncated`; afb_edge_monitor_dropped_total{reason="payload-truncated"}).
  */
@@ -45,9 +46,12 @@ export class BusIngest {
     }
     metrics.messages.inc({ kind: info.kind });
     const device = info.device;
-    if (info.kind === 'status' && payload.length === 0) {
-      fleet.forget(device);
-      this.parts.log.forget(device);
+    if (payload.length === 0 && (info.kind === 'status' || info.kind === 'health' || info.kind === 'link')) {
+      // A retained message cleared; a cleared status removes the device.
+      if (info.kind === 'status') {
+        fleet.forget(device);
+        this.parts.log.forget(device);
+      }
       return;
     }
     if (!fleet.seen(device, now)) {

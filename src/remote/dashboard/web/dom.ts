@@ -59,6 +59,15 @@ export function setText(el: HTMLElement, text: string): void {
   if (el.textContent !== text) el.textContent = text;
 }
 
+/** Sets a class name or a title when it changed: a write of the same value still costs a style recalculation. */
+export function setClass(el: HTMLElement, cls: string): void {
+  if (el.className !== cls) el.className = cls;
+}
+
+export function setTitle(el: HTMLElement, title: string): void {
+  if (el.title !== title) el.title = title;
+}
+
 export function clear(el: Node): void {
   while (el.firstChild) el.removeChild(el.firstChild);
 }

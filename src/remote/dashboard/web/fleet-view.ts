@@ -4,10 +4,13 @@
  * drops, RSS, event rate), sortable by any column, filterable by name;
  * devices gone silent are flagged. Rows are updated in place: a message
  * changes text nodes, never rebuilds the table; ages tick once a second.
+ * Only rows on screen (or near it) are redrawn: the others are marked and
+ * redrawn when they scroll into view (an IntersectionObserver), so 500
+ * devices cost the page what the 20-odd visible ones do.
  */
 import type { ActivityTuple, DeviceRow } from '../protocol.js';
-import { append, clear, h, setText } from './dom.js';
-import { age, bytes, count, dateTime, duration } from './format.js';
+import { append, clear, h, setClass, setText, setTitle } from './dom.js';
+import { age, ageCoarse, bytes, count, dateTime, duration } from './format.js';
 import { clockOffset, shown } from './probe.js';
 
 interface Column {
@@ -42,15 +45,15 @@ const COLUMNS: Column[] = [
   { key: 'state', title: 'State', help: 'retained status; silent: online but nothing heard for longer than its threshold', sort: stateRank, render: (td, r) => {
     const label = r.state === 'online' && r.silent ? 'silent' : r.state;
     setText(td, label);
-    td.className = `state ${label}`;
-    td.title = r.silent ? `online, but nothing heard for more than ${age(r.silentAfterMs)}` : r.state;
+    setClass(td, `state ${label}`);
+    setTitle(td, r.silent ? `online, but nothing heard for more than ${age(r.silentAfterMs)}` : r.state);
   } },
   { key: 'reason', title: 'Reason', help: 'the reason the status gives', cls: 'reason', sort: (r) => r.reason ?? '', render: (td, r) => setText(td, r.reason ?? '') },
   { key: 'since', title: 'Since', help: 'time in this state', sort: (r) => r.since ?? 0, render: (td, r, now) => {
-    setText(td, age(r.since === undefined ? undefined : now - r.since));
-    td.title = r.since === undefined ? '' : `${dateTime(r.since)} (${r.sinceFrom === 'agent' ? "the agent's time" : 'seen by the monitor'})`;
+    setText(td, ageCoarse(r.since === undefined ? undefined : now - r.since));
+    setTitle(td, r.since === undefined ? '' : `${dateTime(r.since)} (${r.sinceFrom === 'agent' ? "the agent's time" : 'seen by the monitor'})`);
   } },
-  { key: 'last', title: 'Last msg', help: 'age of the last message of any kind', sort: (r) => -r.lastSeen, render: (td, r, now) => setText(td, age(now - r.lastSeen)) },
+  { key: 'last', title: 'Last msg', help: 'age of the last message of any kind', sort: (r) => -r.lastSeen, render: (td, r, now) => setText(td, ageCoarse(now - r.lastSeen)) },
   { key: 'uptime', title: 'Uptime', help: "the agent's uptime (health)", sort: (r, now) => (r.uptimeS === undefined ? -1 : r.uptimeS + (r.state === 'online' && r.uptimeAt ? (now - r.uptimeAt) / 1000 : 0)), render: (td, r, now) => {
     setText(td, r.uptimeS === undefined ? '–' : duration(r.uptimeS + (r.state === 'online' && r.uptimeAt !== undefined ? Math.max(0, now - r.uptimeAt) / 1000 : 0)));
   } },
@@ -58,19 +61,19 @@ const COLUMNS: Column[] = [
   { key: 'links', title: 'Links', help: 'serial links (health, retained link state)', cls: 'chips', sort: (r) => worst(Object.values(r.links).map((l) => l.state)), render: (td, r) => chips(td, Object.entries(r.links).map(([n, l]) => [n, l.state, l.reason])) },
   { key: 'outbox', title: 'Outbox', help: 'messages waiting in the durable outbox', cls: 'num', sort: (r) => r.outbox.messages ?? -1, render: (td, r) => {
     setText(td, count(r.outbox.messages));
-    td.title = r.outbox.bytes !== undefined ? `${bytes(r.outbox.bytes)} waiting${r.outbox.detail ? ' ' + JSON.stringify(r.outbox.detail) : ''}` : '';
+    setTitle(td, r.outbox.bytes !== undefined ? `${bytes(r.outbox.bytes)} waiting${r.outbox.detail ? ' ' + JSON.stringify(r.outbox.detail) : ''}` : '');
     td.classList.toggle('warn', (r.outbox.messages ?? 0) > 0);
   } },
   { key: 'oldest', title: 'Oldest', help: 'age of the oldest message in the outbox', cls: 'num', sort: (r) => r.outbox.oldestAgeS ?? -1, render: (td, r) => setText(td, r.outbox.oldestAgeS ? age(r.outbox.oldestAgeS * 1000) : '–') },
   { key: 'drops', title: 'Drops', help: 'messages dropped by the agent (all reasons)', cls: 'num', sort: (r) => r.dropped.total, render: (td, r) => {
     setText(td, count(r.dropped.total));
-    td.title = Object.entries(r.dropped.byReason).map(([k, v]) => `${k}: ${v}`).join('\n');
+    setTitle(td, Object.entries(r.dropped.byReason).map(([k, v]) => `${k}: ${v}`).join('\n'));
     td.classList.toggle('warn', r.dropped.total > 0);
   } },
   { key: 'rss', title: 'RSS', help: "the agent's resident memory", cls: 'num', sort: (r) => r.rssBytes ?? -1, render: (td, r) => setText(td, bytes(r.rssBytes)) },
   { key: 'rate', title: 'Ev/s', help: 'events per second over the last 10 s (monitor)', cls: 'num', sort: (r) => r.rate, render: (td, r) => {
     setText(td, r.rate.toFixed(1));
-    td.title = `${r.events} events seen`;
+    setTitle(td, `${r.events} events seen`);
   } },
   { key: 'version', title: 'Version', help: 'agent version', cls: 'version', sort: (r) => r.version ?? '', render: (td, r) => setText(td, r.version ?? '') },
 ];
@@ -94,7 +97,22 @@ export class FleetView {
   private orderDirty = true;
   private frame = 0;
   private readonly headers: HTMLTableCellElement[] = [];
-  private readonly pendingLatency: Array<['fleetRow' | 'fleetActivity', number]> = [];
+  private readonly pendingLatency: Array<['fleetRow' | 'fleetActivity', number, string]> = [];
+  /** Rows on screen or near it; the others' changes wait in `stale`. */
+  private readonly visible = new Set<string>();
+  private readonly stale = new Set<string>();
+  private readonly observer = new IntersectionObserver((entries) => {
+    for (const e of entries) {
+      const device = (e.target as HTMLElement).dataset.device!;
+      if (e.isIntersecting) {
+        this.visible.add(device);
+        if (this.stale.delete(device)) this.dirty.add(device);
+      } else {
+        this.visible.delete(device);
+      }
+    }
+    if (this.dirty.size > 0) this.schedule();
+  }, { rootMargin: '300px 0px' });
 
   constructor() {
     const head = h('tr');
@@ -117,7 +135,10 @@ export class FleetView {
 
   reset(): void {
     this.rows.clear();
+    for (const v of this.views.values()) this.observer.unobserve(v.tr);
     this.views.clear();
+    this.visible.clear();
+    this.stale.clear();
     clear(this.tbody);
     this.orderDirty = true;
     this.schedule();
@@ -127,8 +148,14 @@ export class FleetView {
     if (full) this.reset();
     for (const device of removed) {
       this.rows.delete(device);
-      this.views.get(device)?.tr.remove();
+      const v = this.views.get(device);
+      if (v !== undefined) {
+        this.observer.unobserve(v.tr);
+        v.tr.remove();
+      }
       this.views.delete(device);
+      this.visible.delete(device);
+      this.stale.delete(device);
       this.orderDirty = true;
     }
     for (const r of rows) {
@@ -136,7 +163,7 @@ export class FleetView {
       this.rows.set(r.device, r);
       this.dirty.add(r.device);
       if (prev === undefined) this.orderDirty = true;
-      if (r.healthAt !== undefined && r.healthAt !== prev?.healthAt) this.pendingLatency.push(['fleetRow', r.healthAt]);
+      if (r.healthAt !== undefined && r.healthAt !== prev?.healthAt) this.pendingLatency.push(['fleetRow', r.healthAt, r.device]);
     }
     this.schedule();
   }
@@ -145,7 +172,7 @@ export class FleetView {
     for (const [device, lastSeen, events, rate, lastEventTs, silent] of tuples) {
       const r = this.rows.get(device);
       if (r === undefined) continue;
-      if (lastEventTs !== null && lastEventTs !== r.lastEventTs) this.pendingLatency.push(['fleetActivity', lastEventTs]);
+      if (lastEventTs !== null && lastEventTs !== r.lastEventTs) this.pendingLatency.push(['fleetActivity', lastEventTs, device]);
       Object.assign(r, { lastSeen, events, rate, silent, lastEventTs: lastEventTs ?? undefined });
       this.dirty.add(device);
     }
@@ -186,6 +213,7 @@ export class FleetView {
 
   private render(): void {
     const now = Date.now() + clockOffset;
+    const drawn = new Set<string>();
     for (const device of this.dirty) {
       const r = this.rows.get(device);
       if (r === undefined) continue;
@@ -194,14 +222,21 @@ export class FleetView {
         const cells = COLUMNS.map((c) => h('td', { class: c.cls }));
         v = { tr: h('tr', { data: { device } }, ...cells), cells };
         this.views.set(device, v);
+        this.observer.observe(v.tr);
+      } else if (!this.visible.has(device)) {
+        // Off screen: drawn when it comes into view. (A new row is drawn once, to have its size.)
+        this.stale.add(device);
+        continue;
       }
       for (let i = 0; i < COLUMNS.length; i++) COLUMNS[i]!.render(v.cells[i]!, r, now);
+      drawn.add(device);
       v.tr.classList.toggle('offline', r.state === 'offline');
       v.tr.classList.toggle('silent', r.silent && r.state === 'online');
     }
     this.dirty.clear();
     if (this.orderDirty) this.reorder(now);
-    for (const [k, ts] of this.pendingLatency.splice(0)) shown(k, ts);
+    // Latency counts what is painted: rows off screen are not.
+    for (const [k, ts, device] of this.pendingLatency.splice(0)) if (drawn.has(device)) shown(k, ts);
     this.renderSummary();
   }
 

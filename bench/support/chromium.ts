@@ -1,5 +1,5 @@
 /**
- * Headless Chromium for the dashboard tests and bench: Debian's `chromium`
+ * Headless Chromium for the dashboard tests (test/remote) and bench/dashboard-scale.ts: Debian's `chromium`
  * package (CI installs it: .ci/run), driven by playwright-core with that
  * executable (no browser download). The flags keep it off the network: on a
  * closed machine its background connections would only be refused.
