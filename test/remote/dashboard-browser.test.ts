@@ -5,7 +5,8 @@
  * operator runs them. One Chromium for the file, closed in afterAll; each
  * test's page closed in afterEach. Screenshots (1280×800 and a phone width)
  * go to .tmp/dashboard-artifacts/; with AFB_EDGE_UPDATE_SCREENSHOT=1 the
- * fleet one also replaces docs/dashboard.png (the README's).
+ * 1280×800 ones also replace docs/dashboard.png (fleet) and
+ * docs/dashboard-device.png (device view), which the README shows.
  */
 import { copyFileSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -165,7 +166,8 @@ describe('dashboard in Chromium (real broker, real agents)', () => {
     // Link and binder states in the header.
     expect(await w.page.textContent('.link-chips')).toMatch(/binder vehicle: connected.*link can0: open/);
 
-    await shot(w.page, 'device-1280x800.png');
+    const deviceShot = await shot(w.page, 'device-1280x800.png');
+    if (process.env.AFB_EDGE_UPDATE_SCREENSHOT === '1') copyFileSync(deviceShot, join(projectRoot, 'docs/dashboard-device.png'));
     await w.page.setViewportSize({ width: 390, height: 844 });
     await w.page.waitForTimeout(500);
     await shot(w.page, 'device-390x844.png');
