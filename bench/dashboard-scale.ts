@@ -6,7 +6,12 @@
  * runs it), with headless Chromium showing the fleet view in one page and a
  * device view (with a chart of its speed) in another.
  *
- *   node dist/bench/dashboard-scale.js [--devices N] [--rate R] [--warmup S] [--seconds S]
+ *   node dist/bench/dashboard-scale.js [--devices N] [--rate R] [--warmup S] [--seconds S] [--trace FILE]
+ *
+ * --trace: a Chromium trace (devtools timeline) of the measured window, for
+ * chrome://tracing; the bench then also reports, for the renderers' tasks
+ * over 50 ms of wall time, how much CPU time they took (a task stretched by
+ * a busy machine has a long wall time and a short CPU time).
  *
  * Reports, over the measured window: the monitor's CPU (% of one core) and
  * RSS, each page's long tasks (PerformanceObserver 'longtask': count and the
@@ -17,6 +22,13 @@
  * then a message posted from it, which runs after the paint). Ends with one
  * summary line. Aims (issue 14): no long task over 50 ms, p99 under 500 ms,
  * monitor RSS under 150 MB.
+ *
+ * Two controls, because a shared machine stretches tasks: a third page that
+ * does nothing but count frames and long tasks (what the machine's load
+ * alone costs a page), and each page's main-thread time per second from
+ * Chromium's own counters (CDP Performance.getMetrics: TaskDuration,
+ * ScriptDuration, LayoutDuration, RecalcStyleDuration), which contention
+ * does not inflate as much as wall-clock task lengths.
  */
 import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -29,7 +41,7 @@ import type { Page } from 'playwright-core';
 import { launchChromium } from './support/chromium.js';
 import { pct, rssMb, startMosquitto } from './support/mosquitto.js';
 
-const { values } = parseArgs({ options: { devices: { type: 'string' }, rate: { type: 'string' }, warmup: { type: 'string' }, seconds: { type: 'string' } } });
+const { values } = parseArgs({ options: { devices: { type: 'string' }, rate: { type: 'string' }, warmup: { type: 'string' }, seconds: { type: 'string' }, trace: { type: 'string' } } });
 const DEVICES = Number(values.devices ?? 500);
 const RATE = Number(values.rate ?? 5);
 const WARMUP_S = Number(values.warmup ?? 10);
@@ -99,15 +111,51 @@ new PerformanceObserver((l) => { for (const e of l.getEntries()) window.__bench.
 const f = () => { window.__bench.frames++; requestAnimationFrame(f); }; requestAnimationFrame(f);
 `;
 
-interface PageFigures { longTasks: number; longestMs: number; fps: number; latency: Record<string, number[]> }
+interface PageFigures { longTasks: number; longestMs: number; fps: number; latency: Record<string, number[]>; busy: string }
+
+type Metrics = Record<string, number>;
+const cdp = new Map<Page, { send(m: string): Promise<unknown> }>();
+
+async function metrics(page: Page): Promise<Metrics> {
+  let s = cdp.get(page);
+  if (s === undefined) {
+    s = await page.context().newCDPSession(page) as unknown as { send(m: string): Promise<unknown> };
+    await s.send('Performance.enable');
+    cdp.set(page, s);
+  }
+  const r = await s.send('Performance.getMetrics') as { metrics: Array<{ name: string; value: number }> };
+  return Object.fromEntries(r.metrics.map((m) => [m.name, m.value]));
+}
+
+const before = new Map<Page, Metrics>();
 
 async function reset(page: Page): Promise<void> {
-  await page.evaluate('window.__bench.long = []; window.__bench.frames = 0; window.afbEdgeDashboard.resetLatency()');
+  await page.evaluate('window.__bench.long = []; window.__bench.frames = 0; window.afbEdgeDashboard?.resetLatency()');
+  before.set(page, await metrics(page));
 }
 
 async function figures(page: Page, seconds: number): Promise<PageFigures> {
-  const b = await page.evaluate('({ long: window.__bench.long, frames: window.__bench.frames, latency: window.afbEdgeDashboard.latency() })') as { long: number[]; frames: number; latency: Record<string, number[]> };
-  return { longTasks: b.long.length, longestMs: b.long.length ? Math.max(...b.long) : 0, fps: b.frames / seconds, latency: b.latency };
+  const b = await page.evaluate('({ long: window.__bench.long, frames: window.__bench.frames, latency: window.afbEdgeDashboard ? window.afbEdgeDashboard.latency() : {} })') as { long: number[]; frames: number; latency: Record<string, number[]> };
+  const m0 = before.get(page)!;
+  const m1 = await metrics(page);
+  const per = (k: string) => (((m1[k] ?? 0) - (m0[k] ?? 0)) * 1000) / seconds;
+  const busy = `main thread ${per('TaskDuration').toFixed(0)} ms/s (script ${per('ScriptDuration').toFixed(0)}, layout ${per('LayoutDuration').toFixed(0)}, style ${per('RecalcStyleDuration').toFixed(0)})`;
+  return { longTasks: b.long.length, longestMs: b.long.length ? Math.max(...b.long) : 0, fps: b.frames / seconds, latency: b.latency, busy };
+}
+
+/** Renderer main-thread tasks over 50 ms of wall time in a trace, and their CPU time (ms). */
+function traceLongTasks(file: string): { count: number; maxWallMs: number; maxCpuMs: number; over50Cpu: number } {
+  type Ev = { ph?: string; name?: string; pid: number; tid: number; dur?: number; tdur?: number; args?: { name?: string } };
+  const raw = JSON.parse(readFileSync(file, 'utf8')) as { traceEvents?: Ev[] } | Ev[];
+  const events = Array.isArray(raw) ? raw : raw.traceEvents ?? [];
+  const mains = new Set(events.filter((e) => e.ph === 'M' && e.name === 'thread_name' && e.args?.name === 'CrRendererMain').map((e) => `${e.pid}:${e.tid}`));
+  const long = events.filter((e) => e.ph === 'X' && e.name === 'ThreadControllerImpl::RunTask' && (e.dur ?? 0) > 50_000 && mains.has(`${e.pid}:${e.tid}`));
+  return {
+    count: long.length,
+    maxWallMs: Math.max(0, ...long.map((e) => (e.dur ?? 0) / 1000)),
+    maxCpuMs: Math.max(0, ...long.map((e) => (e.tdur ?? 0) / 1000)),
+    over50Cpu: long.filter((e) => (e.tdur ?? 0) > 50_000).length,
+  };
 }
 
 const fmt = (a: number[]) => {
@@ -136,30 +184,41 @@ async function main(): Promise<void> {
     };
     const fleetPage = await open('');
     const devicePage = await open(`#/device/${id(7)}?s=vehicle/speed|data.value`);
+    // The control: the same observer on a page of the same server that draws nothing (its 404 text).
+    const controlPage = await open('nothing-here');
     console.log(`dashboard-scale: ${DEVICES} devices × ${RATE} events/s + health every ${HEALTH_EVERY_S} s; warm-up ${WARMUP_S} s, measured ${SECONDS} s; ${cpus().length} × ${cpus()[0]?.model ?? '?'}`);
     await sleep(WARMUP_S * 1000);
     await reset(fleetPage);
     await reset(devicePage);
+    await reset(controlPage);
     const cpu0 = cpuSeconds(monitor.pid!);
     const sent0 = fleet.sent();
+    if (values.trace) await browser.startTracing(undefined, { path: values.trace, categories: ['devtools.timeline', 'disabled-by-default-devtools.timeline', 'v8.execute', 'blink.user_timing'] });
     const t0 = Date.now();
     let rssMax = 0;
     const rssTimer = setInterval(() => { rssMax = Math.max(rssMax, rssMb(monitor.pid!)); }, 500);
     await sleep(SECONDS * 1000);
     clearInterval(rssTimer);
+    if (values.trace) await browser.stopTracing();
     const secs = (Date.now() - t0) / 1000;
     const cpu = ((cpuSeconds(monitor.pid!) - cpu0) / secs) * 100;
     const rssEnd = rssMb(monitor.pid!);
     const msgRate = (fleet.sent() - sent0) / secs;
     const f = await figures(fleetPage, secs);
     const d = await figures(devicePage, secs);
+    const c = await figures(controlPage, secs);
     const rows = await fleetPage.evaluate('document.querySelectorAll(".fleet-table tbody tr").length') as number;
     console.log(`published ${msgRate.toFixed(0)} messages/s; fleet page shows ${rows} rows`);
     console.log(`monitor: CPU ${cpu.toFixed(1)} % of one core, RSS ${rssEnd.toFixed(1)} MB (max ${rssMax.toFixed(1)} MB)`);
-    console.log(`fleet view: ${f.longTasks} long tasks (longest ${f.longestMs.toFixed(0)} ms), ${f.fps.toFixed(1)} frames/s; latency row (health) ${fmt(f.latency.fleetRow!)}; activity (events) ${fmt(f.latency.fleetActivity!)}`);
-    console.log(`device view: ${d.longTasks} long tasks (longest ${d.longestMs.toFixed(0)} ms), ${d.fps.toFixed(1)} frames/s; latency events ${fmt(d.latency.events!)}; chart ${fmt(d.latency.chart!)}`);
+    console.log(`fleet view: ${f.longTasks} long tasks (longest ${f.longestMs.toFixed(0)} ms), ${f.fps.toFixed(1)} frames/s, ${f.busy}; latency row (health) ${fmt(f.latency.fleetRow!)}; activity (events) ${fmt(f.latency.fleetActivity!)}`);
+    console.log(`device view: ${d.longTasks} long tasks (longest ${d.longestMs.toFixed(0)} ms), ${d.fps.toFixed(1)} frames/s, ${d.busy}; latency events ${fmt(d.latency.events!)}; chart ${fmt(d.latency.chart!)}`);
+    console.log(`control page (draws nothing): ${c.longTasks} long tasks (longest ${c.longestMs.toFixed(0)} ms), ${c.fps.toFixed(1)} frames/s, ${c.busy}; load average ${readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ')}`);
+    if (values.trace) {
+      const t = traceLongTasks(values.trace);
+      console.log(`trace (all pages): ${t.count} renderer tasks over 50 ms of wall time (longest ${t.maxWallMs.toFixed(0)} ms); their CPU time at most ${t.maxCpuMs.toFixed(0)} ms; ${t.over50Cpu} over 50 ms of CPU`);
+    }
     const all = [...d.latency.events!, ...d.latency.chart!, ...f.latency.fleetRow!].sort((a, b) => a - b);
-    console.log(`summary: devices=${DEVICES} msg_s=${msgRate.toFixed(0)} monitor_cpu_pct=${cpu.toFixed(1)} monitor_rss_mb=${rssMax.toFixed(1)} longest_task_ms=${Math.max(f.longestMs, d.longestMs).toFixed(0)} fleet_fps=${f.fps.toFixed(1)} device_fps=${d.fps.toFixed(1)} p50_ms=${pct(all, 0.5).toFixed(0)} p99_ms=${pct(all, 0.99).toFixed(0)}`);
+    console.log(`summary: devices=${DEVICES} msg_s=${msgRate.toFixed(0)} monitor_cpu_pct=${cpu.toFixed(1)} monitor_rss_mb=${rssMax.toFixed(1)} longest_task_ms=${Math.max(f.longestMs, d.longestMs).toFixed(0)} control_longest_task_ms=${c.longestMs.toFixed(0)} fleet_fps=${f.fps.toFixed(1)} device_fps=${d.fps.toFixed(1)} p50_ms=${pct(all, 0.5).toFixed(0)} p99_ms=${pct(all, 0.99).toFixed(0)}`);
   } finally {
     await browser.closeAll();
     await fleet.stop();

@@ -117,16 +117,16 @@ describe('dashboard in Chromium (real broker, real agents)', () => {
     expect(await w.cspViolations()).toBe(0);
   }, 60_000);
 
-  it('a device view lists live messages (filter, pause, detail) and charts two live series, the binder one at ≥ 10 points/s', async () => {
+  it('a device view lists live messages (filter, pause, detail) and charts two live series, the binder one at about 10 points/s', async () => {
     const w = await open(`${monitor.url}#/device/car-1?s=vehicle/speed|data.value&s=can/VehicleSpeed|data.values.speed`);
     type Chart = { series: Array<{ label: string; points: number }>; width: number; height: number } | null;
     await waitFor(async () => ((await probe<Chart>(w.page, 'chart()'))?.series[1]?.points ?? 0) > 2, 15_000, 'both series drawing', 100);
     const a = (await probe<Chart>(w.page, 'chart()'))!;
-    await w.page.waitForTimeout(2000);
+    await w.page.waitForTimeout(3000);
     const b = (await probe<Chart>(w.page, 'chart()'))!;
     expect(b.series.map((s) => s.label)).toEqual(['vehicle/speed data.value', 'can/VehicleSpeed data.values.speed']);
-    // vehicle/speed comes every 100 ms: 2 s add about 20 points (history may start the count higher).
-    expect(b.series[0]!.points - a.series[0]!.points).toBeGreaterThanOrEqual(15);
+    // vehicle/speed comes every 100 ms: 3 s add about 30 points (a loaded CI machine may delay a few).
+    expect(b.series[0]!.points - a.series[0]!.points).toBeGreaterThanOrEqual(24);
     expect(b.series[1]!.points).toBeGreaterThan(a.series[1]!.points);
     // The canvas is not blank: pixels of both series' colours are drawn.
     const colours = await w.page.evaluate(`(() => {
