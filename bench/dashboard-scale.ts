@@ -149,7 +149,7 @@ function traceLongTasks(file: string): { count: number; maxWallMs: number; maxCp
   const raw = JSON.parse(readFileSync(file, 'utf8')) as { traceEvents?: Ev[] } | Ev[];
   const events = Array.isArray(raw) ? raw : raw.traceEvents ?? [];
   const mains = new Set(events.filter((e) => e.ph === 'M' && e.name === 'thread_name' && e.args?.name === 'CrRendererMain').map((e) => `${e.pid}:${e.tid}`));
-  const long = events.filter((e) => e.ph === 'X' && e.name === 'ThreadControllerImpl::RunTask' && (e.dur ?? 0) > 50_000 && mains.has(`${e.pid}:${e.tid}`));
+  const long = events.filter((e) => e.ph === 'X' && (e.name === 'RunTask' || e.name === 'ThreadControllerImpl::RunTask') && (e.dur ?? 0) > 50_000 && mains.has(`${e.pid}:${e.tid}`));
   return {
     count: long.length,
     maxWallMs: Math.max(0, ...long.map((e) => (e.dur ?? 0) / 1000)),
@@ -207,8 +207,8 @@ async function main(): Promise<void> {
     const f = await figures(fleetPage, secs);
     const d = await figures(devicePage, secs);
     const c = await figures(controlPage, secs);
-    const rows = await fleetPage.evaluate('document.querySelectorAll(".fleet-table tbody tr").length') as number;
-    console.log(`published ${msgRate.toFixed(0)} messages/s; fleet page shows ${rows} rows`);
+    const counts = await fleetPage.evaluate('window.afbEdgeDashboard.counts()') as { devices: number; fleetRows: number };
+    console.log(`published ${msgRate.toFixed(0)} messages/s; fleet page knows ${counts.devices} devices, ${counts.fleetRows} rows in its DOM (windowed)`);
     console.log(`monitor: CPU ${cpu.toFixed(1)} % of one core, RSS ${rssEnd.toFixed(1)} MB (max ${rssMax.toFixed(1)} MB)`);
     console.log(`fleet view: ${f.longTasks} long tasks (longest ${f.longestMs.toFixed(0)} ms), ${f.fps.toFixed(1)} frames/s, ${f.busy}; latency row (health) ${fmt(f.latency.fleetRow!)}; activity (events) ${fmt(f.latency.fleetActivity!)}`);
     console.log(`device view: ${d.longTasks} long tasks (longest ${d.longestMs.toFixed(0)} ms), ${d.fps.toFixed(1)} frames/s, ${d.busy}; latency events ${fmt(d.latency.events!)}; chart ${fmt(d.latency.chart!)}`);

@@ -4,9 +4,8 @@
  * drops, RSS, event rate), sortable by any column, filterable by name;
  * devices gone silent are flagged. Rows are updated in place: a message
  * changes text nodes, never rebuilds the table; ages tick once a second.
- * Only rows on screen (or near it) are redrawn: the others are marked and
- * redrawn when they scroll into view (an IntersectionObserver), so 500
- * devices cost the page what the 20-odd visible ones do.
+ * Only the rows on screen (and a few around) are in the DOM (render()), so
+ * 500 devices cost the page what the 30-odd visible ones do.
  */
 import type { ActivityTuple, DeviceRow } from '../protocol.js';
 import { append, clear, h, setClass, setText, setTitle } from './dom.js';
@@ -83,36 +82,32 @@ interface RowView {
   cells: HTMLTableCellElement[];
 }
 
+/** Row height in px (app.css sets it): the table is windowed on it. */
+const ROW_H = 30;
+/** Rows drawn above and below the screen. */
+const OVERSCAN = 10;
+
 export class FleetView {
   readonly root: HTMLElement;
   private readonly rows = new Map<string, DeviceRow>();
   private readonly views = new Map<string, RowView>();
   private readonly tbody = h('tbody');
+  private readonly padTop = h('td', { class: 'pad' });
+  private readonly padBottom = h('td', { class: 'pad' });
   private readonly summary = h('div', { class: 'summary' });
   private readonly empty = h('p', { class: 'empty' }, 'No device seen yet: waiting for retained status and messages on the broker.');
   private sortKey = 'device';
   private sortDesc = false;
   private filter = '';
+  /** Devices whose row changed since it was last drawn. */
   private dirty = new Set<string>();
+  private order: string[] = [];
   private orderDirty = true;
   private frame = 0;
   private readonly headers: HTMLTableCellElement[] = [];
   private readonly pendingLatency: Array<['fleetRow' | 'fleetActivity', number, string]> = [];
-  /** Rows on screen or near it; the others' changes wait in `stale`. */
-  private readonly visible = new Set<string>();
-  private readonly stale = new Set<string>();
-  private readonly observer = new IntersectionObserver((entries) => {
-    for (const e of entries) {
-      const device = (e.target as HTMLElement).dataset.device!;
-      if (e.isIntersecting) {
-        this.visible.add(device);
-        if (this.stale.delete(device)) this.dirty.add(device);
-      } else {
-        this.visible.delete(device);
-      }
-    }
-    if (this.dirty.size > 0) this.schedule();
-  }, { rootMargin: '300px 0px' });
+  /** The rows in the DOM now (a window of `order` around the screen). */
+  private shownRows: string[] = [];
 
   constructor() {
     const head = h('tr');
@@ -121,6 +116,7 @@ export class FleetView {
       this.headers.push(th);
       head.append(th);
     }
+    this.padTop.colSpan = this.padBottom.colSpan = COLUMNS.length;
     const filter = h('input', { type: 'search', placeholder: 'filter devices', class: 'filter', spellcheck: false, oninput: (e) => {
       this.filter = (e.target as HTMLInputElement).value.trim().toLowerCase();
       this.orderDirty = true;
@@ -131,14 +127,20 @@ export class FleetView {
       h('div', { class: 'table-wrap' }, h('table', { class: 'fleet-table' }, h('thead', {}, head), this.tbody)),
       this.empty);
     this.markSort();
+    // The window follows the page's scroll and size.
+    window.addEventListener('scroll', () => this.schedule(), { passive: true });
+    window.addEventListener('resize', () => this.schedule());
+  }
+
+  get size(): number {
+    return this.rows.size;
   }
 
   reset(): void {
     this.rows.clear();
-    for (const v of this.views.values()) this.observer.unobserve(v.tr);
     this.views.clear();
-    this.visible.clear();
-    this.stale.clear();
+    this.dirty.clear();
+    this.shownRows = [];
     clear(this.tbody);
     this.orderDirty = true;
     this.schedule();
@@ -148,14 +150,8 @@ export class FleetView {
     if (full) this.reset();
     for (const device of removed) {
       this.rows.delete(device);
-      const v = this.views.get(device);
-      if (v !== undefined) {
-        this.observer.unobserve(v.tr);
-        v.tr.remove();
-      }
       this.views.delete(device);
-      this.visible.delete(device);
-      this.stale.delete(device);
+      this.dirty.delete(device);
       this.orderDirty = true;
     }
     for (const r of rows) {
@@ -181,7 +177,7 @@ export class FleetView {
 
   /** Once a second: ages move on, and the order when it depends on them. */
   tick(): void {
-    for (const d of this.rows.keys()) this.dirty.add(d);
+    for (const d of this.shownRows) this.dirty.add(d);
     this.orderDirty = true;
     this.schedule();
   }
@@ -207,59 +203,67 @@ export class FleetView {
     if (this.frame !== 0) return;
     this.frame = requestAnimationFrame(() => {
       this.frame = 0;
-      this.render();
+      if (this.root.isConnected) this.render();
     });
   }
 
+  /**
+   * Only the rows around the screen are in the DOM (a spacer row above and
+   * below stands for the others): with 500 devices the browser lays out and
+   * paints some 50 rows, not 500. Rows keep their elements while off screen,
+   * and are redrawn when they come back if they changed.
+   */
   private render(): void {
     const now = Date.now() + clockOffset;
+    if (this.orderDirty) this.sort(now);
+    // Where the screen is over the table (one layout read, before any write).
+    const top = this.tbody.getBoundingClientRect().top;
+    const first = Math.max(0, Math.min(this.order.length, Math.floor(-top / ROW_H) - OVERSCAN));
+    const last = Math.min(this.order.length, first + Math.ceil(window.innerHeight / ROW_H) + 2 * OVERSCAN);
+    const want = this.order.slice(first, last);
     const drawn = new Set<string>();
-    for (const device of this.dirty) {
-      const r = this.rows.get(device);
-      if (r === undefined) continue;
+    for (const device of want) {
       let v = this.views.get(device);
       if (v === undefined) {
         const cells = COLUMNS.map((c) => h('td', { class: c.cls }));
         v = { tr: h('tr', { data: { device } }, ...cells), cells };
         this.views.set(device, v);
-        this.observer.observe(v.tr);
-      } else if (!this.visible.has(device)) {
-        // Off screen: drawn when it comes into view. (A new row is drawn once, to have its size.)
-        this.stale.add(device);
-        continue;
+        this.dirty.add(device);
       }
+      if (!this.dirty.has(device)) continue;
+      const r = this.rows.get(device)!;
       for (let i = 0; i < COLUMNS.length; i++) COLUMNS[i]!.render(v.cells[i]!, r, now);
-      drawn.add(device);
       v.tr.classList.toggle('offline', r.state === 'offline');
       v.tr.classList.toggle('silent', r.silent && r.state === 'online');
+      this.dirty.delete(device);
+      drawn.add(device);
     }
-    this.dirty.clear();
-    if (this.orderDirty) this.reorder(now);
+    if (want.length !== this.shownRows.length || want.some((d, i) => d !== this.shownRows[i])) {
+      const padTop = (first * ROW_H) + 'px';
+      const padBottom = ((this.order.length - last) * ROW_H) + 'px';
+      if (this.padTop.style.height !== padTop) this.padTop.style.height = padTop;
+      if (this.padBottom.style.height !== padBottom) this.padBottom.style.height = padBottom;
+      const rows: HTMLElement[] = [this.padTop.parentElement ?? h('tr', { class: 'pad-row' }, this.padTop)];
+      for (const d of want) rows.push(this.views.get(d)!.tr);
+      rows.push(this.padBottom.parentElement ?? h('tr', { class: 'pad-row' }, this.padBottom));
+      this.tbody.replaceChildren(...rows);
+      this.shownRows = want;
+    }
     // Latency counts what is painted: rows off screen are not.
     for (const [k, ts, device] of this.pendingLatency.splice(0)) if (drawn.has(device)) shown(k, ts);
+    this.empty.hidden = this.rows.size > 0;
     this.renderSummary();
   }
 
-  private reorder(now: number): void {
+  private sort(now: number): void {
     this.orderDirty = false;
     const col = COLUMNS.find((c) => c.key === this.sortKey)!;
-    const visible = [...this.rows.values()].filter((r) => this.filter === '' || r.device.toLowerCase().includes(this.filter));
-    const keyed = visible.map((r) => ({ r, k: col.sort(r, now) }));
+    const keyed = [...this.rows.values()].filter((r) => this.filter === '' || r.device.toLowerCase().includes(this.filter)).map((r) => ({ r, k: col.sort(r, now) }));
     keyed.sort((a, b) => {
       const c = a.k < b.k ? -1 : a.k > b.k ? 1 : a.r.device < b.r.device ? -1 : a.r.device > b.r.device ? 1 : 0;
       return this.sortDesc ? -c : c;
     });
-    // Only rows out of place move: appendChild of every row each second would re-layout the table.
-    const want = keyed.map(({ r }) => this.views.get(r.device)!.tr);
-    const have = this.tbody.children;
-    let same = have.length === want.length;
-    for (let i = 0; same && i < want.length; i++) same = have[i] === want[i];
-    if (!same) {
-      const wanted = new Set(want);
-      for (const tr of Array.from(have) as HTMLTableRowElement[]) if (!wanted.has(tr)) tr.remove();
-      for (let i = 0; i < want.length; i++) if (this.tbody.children[i] !== want[i]) this.tbody.insertBefore(want[i]!, this.tbody.children[i] ?? null);
-    }
-    this.empty.hidden = this.rows.size > 0;
+    this.order = keyed.map(({ r }) => r.device);
   }
 
   private renderSummary(): void {

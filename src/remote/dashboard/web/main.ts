@@ -101,7 +101,7 @@ function boot(): void {
   }, 1000);
   installProbe({
     chart: () => device?.chart.describe() ?? null,
-    counts: () => ({ eventRows: document.querySelectorAll('.event-table tbody tr').length, fleetRows: document.querySelectorAll('.fleet-table tbody tr').length }),
+    counts: () => ({ eventRows: document.querySelectorAll('.event-table tbody tr').length, fleetRows: document.querySelectorAll('.fleet-table tbody tr[data-device]').length, devices: fleet.size }),
   });
   connection.start();
 }
