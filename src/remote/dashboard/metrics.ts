@@ -11,8 +11,8 @@ export class DashboardMetrics {
   readonly registry = new Registry();
   readonly messages = new Counter({ name: 'afb_edge_monitor_messages_total', help: 'MQTT messages received, per kind (status, link, health, event, call, reply, other)', labelNames: ['kind'], registers: [this.registry] });
   readonly malformed = new Counter({ name: 'afb_edge_monitor_malformed_total', help: 'Messages whose payload is not what their topic promises, per kind (shown as far as possible)', labelNames: ['kind'], registers: [this.registry] });
-  readonly dropped = new Counter({ name: 'afb_edge_monitor_dropped_total', help: 'Updates not delivered, per reason (max-devices, slow-browser, view-rate, browser-queue, payload-truncated)', labelNames: ['reason'], registers: [this.registry] });
-  readonly refused = new Counter({ name: 'afb_edge_monitor_refused_total', help: 'HTTP requests and WebSocket upgrades refused, per reason (token, origin, host, max-clients, message)', labelNames: ['reason'], registers: [this.registry] });
+  readonly dropped = new Counter({ name: 'afb_edge_monitor_dropped_total', help: 'Updates not delivered, per reason (max-devices, slow-browser, browser-queue, payload-truncated)', labelNames: ['reason'], registers: [this.registry] });
+  readonly refused = new Counter({ name: 'afb_edge_monitor_refused_total', help: 'HTTP requests and WebSocket upgrades refused, per reason (token, host, origin, path, max-clients, message)', labelNames: ['reason'], registers: [this.registry] });
   readonly commands = new Counter({ name: 'afb_edge_monitor_commands_total', help: 'Remote commands sent from the console, per outcome (ok, error, timeout, refused)', labelNames: ['outcome'], registers: [this.registry] });
   readonly clients = new Gauge({ name: 'afb_edge_monitor_clients', help: 'Browsers connected', registers: [this.registry] });
   readonly devices = new Gauge({ name: 'afb_edge_monitor_devices', help: 'Devices known to the monitor', registers: [this.registry] });
