@@ -25,7 +25,7 @@
  * --esbuild: the esbuild JS API to use (a path), e.g. esbuild-wasm's
  * lib/main.js where no native esbuild binary runs (the Yocto recipe).
  */
-import { readFileSync, readdirSync, rmSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { dirname, join, resolve } from 'node:path';
@@ -132,8 +132,9 @@ const result = await build({
   target: 'node20',
   // better-sqlite3's JS is bundled (14 files the CommonJS loader would resolve, read and
   // compile at each start); its addon is loaded by path (src/sinks/mqtt/outbox-db.ts), so
-  // `bindings`, its default lookup, is never reached. binding-mock: tests only.
-  external: ['bindings', '@serialport/binding-mock', 'aedes'],
+  // `bindings`, its default lookup, is never reached. binding-mock: tests only. ws: only the
+  // dashboard (monitor --web) uses it, loaded from node_modules then, as mqtt's index is.
+  external: ['bindings', '@serialport/binding-mock', 'aedes', 'ws'],
   plugins: [mqttIndexExternal, lazyDebug, lazyModules, serialportAddonDir],
   // import.meta does not exist in CommonJS: the same file URL, from __filename.
   define: { 'import.meta.url': '__afbEdgeModuleUrl' },
@@ -157,3 +158,34 @@ const high = text.findIndex((b) => b > 0x7f);
 if (high >= 0) throw new Error(`bundle: ${outfile} is not ASCII (byte 0x${text[high].toString(16)} at offset ${high}): launch.cjs reads it as latin1`);
 const bytes = Object.values(result.metafile.outputs).reduce((n, o) => n + o.bytes, 0);
 console.log(`bundle: dist/src/cli/afb-edge.bundle.cjs, ${Object.keys(result.metafile.inputs).length} modules, ${(bytes / 1024).toFixed(0)} KiB`);
+
+/**
+ * The dashboard's browser code (src/remote/dashboard/web/, TypeScript with
+ * uPlot, a devDependency) as one script and one style sheet in dist/web/,
+ * which `afb-edge monitor --web` serves from the package: no CDN, no
+ * network at run time. picomatch's posix entry replaces its index there (the
+ * index reads process.platform). License comments are kept at the end.
+ * Where the sources are not (the Yocto recipe bundles the installed package,
+ * which has none), there is no dashboard bundle, and the monitor says so.
+ */
+const webEntry = join(root, 'src/remote/dashboard/web/main.ts');
+if (existsSync(webEntry)) {
+  const web = await build({
+    entryPoints: [webEntry],
+    outfile: join(root, 'dist/web/app.js'),
+    bundle: true,
+    platform: 'browser',
+    format: 'iife',
+    target: ['chrome100', 'firefox100', 'safari15'],
+    alias: { picomatch: 'picomatch/posix' },
+    minify: true,
+    charset: 'ascii',
+    legalComments: 'eof',
+    logLevel: 'warning',
+    metafile: true,
+  });
+  const sizes = Object.entries(web.metafile.outputs).map(([f, o]) => `${f.slice(f.lastIndexOf('/') + 1)} ${(o.bytes / 1024).toFixed(0)} KiB`);
+  console.log(`bundle: dist/web/ (dashboard), ${sizes.join(', ')}`);
+} else {
+  console.log(`bundle: no ${webEntry}: dashboard bundle not made`);
+}

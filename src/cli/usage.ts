@@ -30,16 +30,24 @@ Usage:
       MQTT (durable outbox) and to links, takes remote commands, exports the ecu API. SIGHUP
       reloads FILE (an invalid one is rejected). Under systemd: Type=notify (READY=1, STATUS=,
       watchdog). --board NAME (or $AFB_EDGE_BOARD) merges boards/NAME.yaml under FILE.
-  afb-edge demo [--duration S] [--json]
-      Simulated binder + embedded MQTT broker + agent + monitor, for S seconds (default 15,
-      0 = until Ctrl-C). demo --wsapi [--count N]: only a simulated binder and a wsapi client.
+  afb-edge demo [--duration S] [--json] [--web [HOST:]PORT]
+      Simulated binder + embedded MQTT broker + agent + monitor + the web dashboard (its URL is
+      printed; --web picks the address, default 127.0.0.1 on a free port), for S seconds
+      (default 15, 0 = until Ctrl-C). demo --wsapi [--count N]: only a simulated binder and a
+      wsapi client.
   afb-edge check-config FILE [--board NAME]
       Validates an agent configuration (YAML or JSON): every error with its path, line and a hint;
       exit 0 when valid, 1 when not.
-  afb-edge monitor --broker URL [--device ID] [--prefix P] [--topic FILTER]… [--count N] [--json]
+  afb-edge monitor --broker URL [--device ID]… [--prefix P] [--topic FILTER]… [--count N] [--json]
                    [--username U] [--password-file F] [--ca F] [--cert F] [--key F]
       Subscribes to the agents' topics ({prefix}/{device}/#, prefix afb-edge) and shows live
       events and agent status: a live table on a terminal, JSON lines when piped or --json.
+  afb-edge monitor --web [HOST:]PORT --broker URL [--device ID]… [--prefix P] [--token-file F]
+                   [--allow-commands] [--silent-after S] [--ui-rate N] [--max-devices N] [--history N]
+                   [--username U] [--password-file F] [--ca F] [--cert F] [--key F]
+      The fleet dashboard in a browser (docs/dashboard.md): fleet view, device views with live
+      messages, charts and a command console (--allow-commands). Binds 127.0.0.1 unless HOST is
+      given; any other address needs --token-file (a bearer token for the page and the socket).
   afb-edge ecu-sim --protocol slcan|cobs|ndjson --device PATH [--baud N] [--rate N] [--count N]
                    [--adapter lawicel|canable|usbtin] [--crc crc16|crc32] [--payload json|raw] [--noise N]
       A simulated ECU on a serial device (e.g. a socat pty): slcan as the --adapter firmware answers

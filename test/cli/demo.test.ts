@@ -14,24 +14,35 @@ beforeAll(() => ensureBuilt());
 
 interface Line { topic: string; payload: Record<string, unknown> }
 
-function demo(env: NodeJS.ProcessEnv): Promise<{ code: number | null; lines: Line[]; stderr: string }> {
+interface DemoRun { code: number | null; lines: Line[]; stderr: string; page?: { status: number; csp: string | null; text: string } }
+
+function demo(env: NodeJS.ProcessEnv): Promise<DemoRun> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [cliMain, 'demo', '--duration', '4', '--json'], { env, stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
     let err = '';
+    let page: Promise<DemoRun['page']> | undefined;
     child.stdout.on('data', (d: Buffer) => { out += d.toString(); });
-    child.stderr.on('data', (d: Buffer) => { err += d.toString(); });
+    child.stderr.on('data', (d: Buffer) => {
+      err += d.toString();
+      // The dashboard it prints, fetched while the demo runs.
+      const url = /dashboard on (http:\/\/\S+)/.exec(err)?.[1];
+      if (url !== undefined && page === undefined) page = fetch(url).then(async (r) => ({ status: r.status, csp: r.headers.get('content-security-policy'), text: await r.text() }));
+    });
     const t = setTimeout(() => child.kill('SIGKILL'), 30_000);
     child.once('error', reject);
     child.once('close', (code) => {
       clearTimeout(t);
-      resolve({ code, stderr: err, lines: out.split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as Line) });
+      void (page ?? Promise.resolve(undefined)).then((p) => resolve({ code, stderr: err, page: p, lines: out.split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as Line) }));
     });
   });
 }
 
-function expectFullDemo(r: { code: number | null; lines: Line[]; stderr: string }): void {
+function expectFullDemo(r: DemoRun): void {
   expect(r.code, r.stderr).toBe(0);
+  // npm start also serves the dashboard, on loopback, and says where.
+  expect(r.stderr).toMatch(/demo: dashboard on http:\/\/127\.0\.0\.1:\d+\//);
+  expect(r.page).toMatchObject({ status: 200, csp: expect.stringContaining("script-src 'self'"), text: expect.stringContaining('<script src="/app.js"') });
   const topics = r.lines.map((l) => l.topic);
   expect(topics).toContain('afb-edge/demo-car/status');
   expect(topics.some((t) => t.startsWith('afb-edge/demo-car/events/vehicle/'))).toBe(true);

@@ -1,8 +1,9 @@
 /**
  * The full demo (npm start): a simulated binder, a simulated CAN adapter on a
  * serial line (demo-ecu.ts), an embedded MQTT broker (aedes) on a free local
- * port, the agent with a demo configuration, and the monitor view of what
- * reaches the broker — events, CAN signals, status, remote commands.
+ * port, the agent with a demo configuration, the monitor view of what
+ * reaches the broker — events, CAN signals, status, remote commands — and
+ * the web dashboard on it (its URL printed), commands allowed.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import net from 'node:net';
@@ -17,6 +18,7 @@ import type { Logger } from '../../util/log.js';
 import { startDemoEcu, type DemoEcu } from './demo-ecu.js';
 import { LiveTable } from './monitor-table.js';
 import { version } from '../version.js';
+import type { WebListen } from '../../remote/dashboard/listen.js';
 
 interface Broker { port: number; close(): Promise<void> }
 
@@ -86,7 +88,23 @@ outbox: { path: ${join(dir, 'outbox.db')} }
 `;
 }
 
-export async function runAgentDemo(options: { durationS: number; logger: Logger; json: boolean }): Promise<void> {
+/** The dashboard on the demo's broker; undefined (said on the console) when it cannot start. */
+async function startDemoDashboard(port: number, listen: WebListen, logger: Logger, say: (s: string) => void): Promise<{ close(): Promise<void> } | undefined> {
+  const { startDashboard } = await import('../../remote/dashboard/server.js');
+  try {
+    const d = await startDashboard({
+      listen, broker: `mqtt://127.0.0.1:${port}`, mqtt: { clientId: 'afb-edge-demo-dashboard', protocolVersion: 4, reconnectPeriod: 500 },
+      prefix: 'afb-edge', devices: [], allowCommands: true, version: version(), logger,
+    });
+    say(`dashboard on ${d.url} (open it in a browser; --duration 0 keeps the demo running)`);
+    return d;
+  } catch (err) {
+    say(`no dashboard: ${(err as Error).message}`);
+    return undefined;
+  }
+}
+
+export async function runAgentDemo(options: { durationS: number; logger: Logger; json: boolean; web: WebListen }): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'afb-edge-demo-'));
   const say = (s: string) => process.stderr.write(`demo: ${s}\n`);
   const binder = new SimulatedBinder({ api: 'vehicle', periodMs: 300, logger: options.logger });
@@ -96,6 +114,7 @@ export async function runAgentDemo(options: { durationS: number; logger: Logger;
   let monitor: mqtt.MqttClient | undefined;
   let table: LiveTable | undefined;
   let redraw: NodeJS.Timeout | undefined;
+  let dashboard: { close(): Promise<void> } | undefined;
   try {
     await binder.listen(`unix:${join(dir, 'vehicle')}`);
     broker = await startEmbeddedBroker();
@@ -107,6 +126,7 @@ export async function runAgentDemo(options: { durationS: number; logger: Logger;
     agent = new Agent(loaded.config, { logger: options.logger, version: version(), ...(ecu.binding ? { serialBinding: ecu.binding } : {}) });
     await agent.start();
     say('agent started; monitor subscribed to afb-edge/demo-car/# (Ctrl-C to stop)');
+    dashboard = await startDemoDashboard(broker.port, options.web, options.logger, say);
 
     monitor = mqtt.connect(`mqtt://127.0.0.1:${broker.port}`, { clientId: 'afb-edge-demo-monitor' });
     const live = !options.json && process.stdout.isTTY === true;
@@ -140,6 +160,7 @@ export async function runAgentDemo(options: { durationS: number; logger: Logger;
     clearInterval(redraw);
     table?.render();
     await monitor?.endAsync();
+    await dashboard?.close();
     await agent?.stop('demo over');
     await ecu?.close();
     await broker?.close();

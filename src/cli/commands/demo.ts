@@ -8,6 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { SimulatedBinder } from '../../sim/simulated-binder.js';
 import { runAgentDemo } from './demo-agent.js';
+import { checkExposure, parseWebListen } from '../../remote/dashboard/listen.js';
 import { WsapiClient } from '../../wsapi/index.js';
 import { intArg, loggerArg, parse } from '../args.js';
 import { EXIT_OK, UsageError } from '../usage.js';
@@ -15,12 +16,19 @@ import { EXIT_OK, UsageError } from '../usage.js';
 export async function demoCommand(argv: string[]): Promise<number> {
   const { values, positionals } = parse(argv, {
     count: { type: 'string' }, period: { type: 'string' }, wsapi: { type: 'boolean' },
-    duration: { type: 'string' }, json: { type: 'boolean' },
+    duration: { type: 'string' }, json: { type: 'boolean' }, web: { type: 'string' },
   });
   if (positionals.length > 0) throw new UsageError(`unexpected argument '${positionals[0]}'`);
   if (values.wsapi !== true) {
     const durationS = intArg(values.duration as string | undefined, '--duration', 0) ?? 15;
-    await runAgentDemo({ durationS, logger: loggerArg(values['log-level']), json: values.json === true });
+    let web;
+    try {
+      web = parseWebListen((values.web as string | undefined) ?? '127.0.0.1:0');
+      checkExposure(web, undefined);
+    } catch (err) {
+      throw new UsageError(`${(err as Error).message} (the demo's dashboard has no token: loopback only)`);
+    }
+    await runAgentDemo({ durationS, logger: loggerArg(values['log-level']), json: values.json === true, web });
     return EXIT_OK;
   }
   const count = intArg(values.count as string | undefined, '--count', 1) ?? 9;

@@ -1,13 +1,16 @@
 /**
- * afb-edge monitor --broker URL [--device ID] [--topic FILTER]… : the remote
+ * afb-edge monitor --broker URL [--device ID]… [--topic FILTER]… : the remote
  * side. Subscribes to the agents' topics and shows live events and agent
- * status: a compact live table on a terminal, JSON lines when piped.
+ * status: a compact live table on a terminal, JSON lines when piped; with
+ * --web [HOST:]PORT, the fleet dashboard in a browser (./monitor-web.ts).
  */
 import { readFileSync } from 'node:fs';
 import mqtt, { type IClientOptions } from 'mqtt';
 import { intArg, parse } from '../args.js';
 import { EXIT_OK, UsageError } from '../usage.js';
 import { LiveTable } from './monitor-table.js';
+import { monitorWeb } from './monitor-web.js';
+import { deviceFilters } from '../../remote/topics.js';
 
 export interface MonitorLine {
   ts: string;
@@ -28,8 +31,15 @@ function decodePayload(payload: Buffer): unknown {
 export async function monitorCommand(argv: string[]): Promise<number> {
   const { values, positionals } = parse(argv, {
     broker: { type: 'string' },
-    device: { type: 'string' },
+    device: { type: 'string', multiple: true },
     prefix: { type: 'string' },
+    web: { type: 'string' },
+    'token-file': { type: 'string' },
+    'allow-commands': { type: 'boolean' },
+    'silent-after': { type: 'string' },
+    'ui-rate': { type: 'string' },
+    'max-devices': { type: 'string' },
+    history: { type: 'string' },
     topic: { type: 'string', multiple: true },
     username: { type: 'string' },
     'password-file': { type: 'string' },
@@ -43,10 +53,11 @@ export async function monitorCommand(argv: string[]): Promise<number> {
   const broker = values.broker as string | undefined;
   if (broker === undefined) throw new UsageError('monitor needs --broker URL (mqtt://host:port or mqtts://host:port)');
   if (!/^(mqtts?|tcp|ssl|wss?):\/\/./.test(broker)) throw new UsageError(`--broker must be an mqtt:// or mqtts:// URL, not '${broker}'`);
-  const device = (values.device as string | undefined) ?? '+';
-  if (/[/#]/.test(device) || (device.includes('+') && device !== '+')) throw new UsageError(`--device must be a device id, not '${device}'`);
+  const devices = (values.device as string[] | undefined) ?? [];
+  for (const device of devices) if (!/^[^/#+\u0000-\u001f]+$/.test(device)) throw new UsageError(`--device must be a device id, not '${device}'`);
   const prefix = (values.prefix as string | undefined) ?? 'afb-edge';
-  const filters = (values.topic as string[] | undefined) ?? [`${prefix}/${device}/#`];
+  if (/[#+]/.test(prefix) || prefix === '' || prefix.endsWith('/')) throw new UsageError(`--prefix must be a topic prefix without wildcards, not '${prefix}'`);
+  const filters = (values.topic as string[] | undefined) ?? deviceFilters(prefix, devices);
   const count = intArg(values.count as string | undefined, '--count', 1);
   const read = (f: unknown, what: string): Buffer | undefined => {
     if (f === undefined) return undefined;
@@ -66,6 +77,11 @@ export async function monitorCommand(argv: string[]): Promise<number> {
     reconnectPeriod: 2000,
     connectTimeout: 10_000,
   };
+  if (values.web !== undefined) {
+    if (values.topic !== undefined || values.count !== undefined || values.json !== undefined) throw new UsageError('--web shows the dashboard: --topic, --count and --json are for the terminal monitor');
+    return monitorWeb({ values, broker, devices, prefix, mqtt: options });
+  }
+  if (values['token-file'] !== undefined || values['allow-commands'] !== undefined) throw new UsageError('--token-file and --allow-commands need --web');
 
   const live = values.json !== true && process.stdout.isTTY === true;
   const table = live ? new LiveTable(prefix, (s) => process.stdout.write(s)) : undefined;
