@@ -149,9 +149,10 @@ function describe(t: Token): string {
   }
 }
 
-function expectPunct(lx: Lexer, ch: string, what: string): Token {
+/** `where` (optional) leads the message: "signal S: expected ',' between factor and offset, found ';'". */
+function expectPunct(lx: Lexer, ch: string, what: string, where?: string): Token {
   const t = lx.next();
-  if (t.kind !== Tok.Punct || t.text !== ch) throw lx.error(t, `expected '${ch}' ${what}, found ${describe(t)}`);
+  if (t.kind !== Tok.Punct || t.text !== ch) throw lx.error(t, `${where !== undefined ? `${where}: ` : ''}expected '${ch}' ${what}, found ${describe(t)}`);
   return t;
 }
 
@@ -249,25 +250,25 @@ function readSignal(lx: Lexer, message: string): RawSignal {
     mux = m.text;
   }
   const where = `signal ${name}`;
-  expectPunct(lx, ':', `after ${where}`);
+  expectPunct(lx, ':', 'after the name', where);
   const start = expectInt(lx, `${where}: start bit`, 0, MAX_BITS - 1);
-  expectPunct(lx, '|', `${where}: between start bit and length`);
+  expectPunct(lx, '|', 'between start bit and length', where);
   const length = expectInt(lx, `${where}: length`, 1, 64);
-  expectPunct(lx, '@', `${where}: before the byte order`);
+  expectPunct(lx, '@', 'before the byte order', where);
   const order = expectNumber(lx, `${where}: byte order`);
   if (order.text !== '0' && order.text !== '1') throw lx.error(order, `${where}: byte order must be 0 (big endian, Motorola) or 1 (little endian, Intel), not ${order.text}`);
   const sign = lx.next();
   if (sign.kind !== Tok.Punct || (sign.text !== '+' && sign.text !== '-')) throw lx.error(sign, `${where}: expected + (unsigned) or - (signed) after @${order.text}, found ${describe(sign)}`);
-  expectPunct(lx, '(', `${where}: before factor,offset`);
+  expectPunct(lx, '(', 'before factor,offset', where);
   const scaleText = expectNumber(lx, `${where}: factor`).text;
-  expectPunct(lx, ',', `${where}: between factor and offset`);
+  expectPunct(lx, ',', 'between factor and offset', where);
   const offsetText = expectNumber(lx, `${where}: offset`).text;
-  expectPunct(lx, ')', `${where}: after factor,offset`);
-  expectPunct(lx, '[', `${where}: before [min|max]`);
+  expectPunct(lx, ')', 'after factor,offset', where);
+  expectPunct(lx, '[', 'before [min|max]', where);
   const minText = expectNumber(lx, `${where}: minimum`).text;
-  expectPunct(lx, '|', `${where}: between minimum and maximum`);
+  expectPunct(lx, '|', 'between minimum and maximum', where);
   const maxText = expectNumber(lx, `${where}: maximum`).text;
-  expectPunct(lx, ']', `${where}: after [min|max]`);
+  expectPunct(lx, ']', 'after [min|max]', where);
   const unit = expectString(lx, `${where}: unit`).text;
   const receivers: string[] = [];
   // Receivers: comma-separated (the standard), or space-separated on the same line (seen in the field).
