@@ -5,7 +5,7 @@ BS_:
 BU_: TCU
 BO_ 2566844926 TC1: 8 TCU
  SG_ Gear : 0|4@1+ (1,0) [0|7] "" Vector__XXX
- SG_ OilTemp : 8|8@1- (1,-40) [-40|150] "degC" Vector__XXX
+ SG_ OilTemp : 8|8@1+ (1,-40) [-40|150] "degC" Vector__XXX
 BO_ 1792 Diag: 8 TCU
  SG_ Page M : 7|8@0+ (1,0) [0|0] "" Vector__XXX
  SG_ Odometer m1 : 15|32@0+ (0.1,0) [0|429496729.5] "km" Vector__XXX

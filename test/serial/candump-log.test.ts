@@ -1,8 +1,8 @@
 /** candump log lines and can-utils frame syntax (lib.c parse_canframe), as the CLI reads them. */
 import { describe, expect, it } from 'vitest';
-import { parseCanFrame, parseLogLine } from '../../src/serial/candump-log.js';
+import { parseCanFrame, parseLogLine, type LogLine } from '../../src/serial/candump-log.js';
 
-const hex = (f: ReturnType<typeof parseCanFrame>): unknown => ('data' in f ? { ...f, data: f.data.toString('hex') } : f);
+const hex = (f: LogLine): unknown => ('data' in f ? { ...f, data: f.data.toString('hex') } : f);
 
 describe('can-utils frame syntax', () => {
   it('reads standard, extended, dotted, raw-DLC, RTR, CAN FD and error frames', () => {
@@ -34,7 +34,7 @@ describe('log lines', () => {
     expect(parseLogLine('(0000000001.000000) vcan1 123#11 R')).toMatchObject({ kind: 'frame', iface: 'vcan1' });
     expect(parseLogLine("DROPCOUNT: dropped 1 CAN frame on 'can0' socket (total drops 1)")).toEqual({ kind: 'blank' });
     expect(parseLogLine('  ')).toEqual({ kind: 'blank' });
-    expect(hex(parseLogLine('{"id":291,"extended":false,"data":"0102"}') as never)).toMatchObject({ kind: 'frame', id: 291, data: '0102' });
+    expect(hex(parseLogLine('{"id":291,"extended":false,"data":"0102"}'))).toMatchObject({ kind: 'frame', id: 291, data: '0102' });
     expect(parseLogLine('{"id":291,"data":"0"}')).toMatchObject({ kind: 'invalid' });
     expect(parseLogLine('{nope')).toMatchObject({ kind: 'invalid', reason: expect.stringContaining('invalid JSON') });
     expect(parseLogLine('can0 123 [2] 11 22')).toMatchObject({ kind: 'invalid' });
