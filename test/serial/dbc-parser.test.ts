@@ -177,7 +177,16 @@ describe('DBC reader on hostile input (fast-check)', () => {
   const expectOnlySyntaxErrors = (text: string): void => {
     const t0 = performance.now();
     try {
-      dbcOf(text, 'fuzz.dbc');
+      // What loads must also decode any payload and encode (or refuse with a DbcEncodeError) without a surprise.
+      const dbc = dbcOf(text, 'fuzz.dbc');
+      for (const m of dbc.messages) {
+        dbc.decode({ id: m.spec.id, extended: m.spec.extended, data: Buffer.alloc(64, 0xa5) });
+        try {
+          dbc.encode(m.spec.name, {});
+        } catch (err) {
+          if (!(err instanceof DbcEncodeError)) throw err;
+        }
+      }
     } catch (err) {
       if (!(err instanceof DbcSyntaxError)) throw err;
       expect(err.message).toMatch(/^fuzz\.dbc:\d+:\d+: /);
