@@ -248,8 +248,9 @@ function checkSignalMap(l: Obj, at: (...rest: Array<string | number>) => Segment
   const messages = list(l.messages);
   const dbcs = list(l.dbc);
   if (messages.length + dbcs.length === 0) return undefined;
-  if (l.protocol !== undefined && l.protocol !== 'slcan') {
-    out.push({ segments: at(messages.length > 0 ? 'messages' : 'dbc'), message: `a CAN message map needs protocol slcan, not ${String(l.protocol)}` });
+  // slcan, or a JSON link whose MCU gateways CAN frames as `can` events; not raw COBS payloads.
+  if (l.protocol === 'cobs' && obj(l.cobs).payload === 'raw') {
+    out.push({ segments: at(messages.length > 0 ? 'messages' : 'dbc'), message: 'a CAN message map needs protocol slcan, or a JSON link (ndjson, cobs with payload json) carrying "can" events; not cobs payload raw' });
     return undefined;
   }
   const sources: DbcSource[] = [];
@@ -288,8 +289,8 @@ function checkRouteLink(target: Obj, segments: Segments, links: Map<string, Link
     if (isObj(target.values)) out.push({ segments: [...segments, 'values'], message: 'needs message: values are signals of a message of the link\'s map' });
     return;
   }
-  if (link.protocol !== 'slcan') {
-    out.push({ segments: [...segments, 'message'], message: `only slcan links encode messages; '${name}' is ${String(link.protocol)}`, hint: 'a JSON link receives {"event","data"}: remove message and values' });
+  if (link.protocol !== 'slcan' && list(link.messages).length === 0 && list(link.dbc).length === 0) {
+    out.push({ segments: [...segments, 'message'], message: `only links with a CAN message map encode messages; '${name}' is ${String(link.protocol)} without messages or dbc`, hint: 'a JSON link receives {"event","data"}: remove message and values, or give the link the messages (dbc) of its CAN gateway' });
     return;
   }
   // A map that did not load was reported at the link: nothing more to say here.

@@ -49,11 +49,13 @@ describe('config: serial.links[].dbc', () => {
     expect(r.errors[0]).toMatchObject({ path: 'serial.links[0].dbc[0]', line: 16, message: `${join(dir, 'tc.dbc')}:3:25: signal OilTemp: expected ',' between factor and offset, found ';'` });
   });
 
-  it('reports a missing file, and a DBC on a link that is not slcan', () => {
+  it('reports a missing file; a DBC fits slcan and JSON links (CAN gateways), not raw COBS', () => {
     const dir = setup({ 'afb-edge.yaml': link('      dbc: [nope.dbc]\n') });
     expect(loadConfigFile(join(dir, 'afb-edge.yaml')).errors[0]).toMatchObject({ path: 'serial.links[0].dbc[0]', message: `${join(dir, 'nope.dbc')}: cannot read: no such file` });
     const dir2 = setup({ 'tc.dbc': DBC, 'afb-edge.yaml': link('      dbc: [tc.dbc]\n').replace('protocol: slcan', 'protocol: ndjson') });
-    expect(loadConfigFile(join(dir2, 'afb-edge.yaml')).errors[0]).toMatchObject({ path: 'serial.links[0].dbc', message: 'a CAN message map needs protocol slcan, not ndjson' });
+    expect(loadConfigFile(join(dir2, 'afb-edge.yaml')).errors).toEqual([]);
+    const dir3 = setup({ 'tc.dbc': DBC, 'afb-edge.yaml': link('      dbc: [tc.dbc]\n      cobs: { payload: raw }\n').replace('protocol: slcan', 'protocol: cobs') });
+    expect(loadConfigFile(join(dir3, 'afb-edge.yaml')).errors[0]).toMatchObject({ path: 'serial.links[0].dbc', message: expect.stringContaining('not cobs payload raw') });
   });
 
   it('refuses a CAN id defined both in the YAML messages and in a DBC, naming both', () => {
