@@ -69,6 +69,7 @@ describe('afb-edge can decode', () => {
       { id: 256, extended: false, message: null, values: {}, raw: {} },
       { id: 0x7ff, extended: false, message: null, values: {}, raw: {} },
     ]);
+    expect(r.stderr).toContain(`afb-edge: ${dbc}: 3 messages; skipped: CM_ 1\n`);
     expect(r.stderr).toContain('stdin:6: not a candump log line');
     expect(r.stderr).toContain("stdin:7: the data must be pairs of hex digits: '123#XYZ'");
     expect(r.stderr).toContain('stdin:10: "id" must be an integer 0..0x7FF for a standard frame');

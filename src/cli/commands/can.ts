@@ -27,12 +27,16 @@ export async function canCommand(argv: string[]): Promise<number> {
 }
 
 /** The DBC files, merged as a link merges them (an id in two files is an error). null: reported, exit 1. */
-function loadDbcs(files: string[]): ReturnType<typeof linkSignalMap> | null {
+function loadDbcs(files: string[], describe: boolean): ReturnType<typeof linkSignalMap> | null {
   if (files.length === 0) throw new UsageError('missing --dbc FILE');
   const sources: DbcSource[] = [];
   try {
     for (const file of files) {
       const dbc = loadDbcFile(file);
+      if (describe) {
+        const skipped = Object.entries(dbc.skipped).map(([k, n]) => `${k} ${n}`).join(', ');
+        process.stderr.write(`afb-edge: ${file}: ${dbc.messages.length} messages${skipped !== '' ? `; skipped: ${skipped}` : ''}\n`);
+      }
       for (const w of dbc.warnings) process.stderr.write(`afb-edge: warning: ${w}\n`);
       sources.push({ file, dbc });
     }
@@ -56,7 +60,7 @@ function record(o: Record<string, number | string>): string {
 async function decodeCommand(argv: string[]): Promise<number> {
   const { values, positionals } = parse(argv, { dbc: { type: 'string', multiple: true } });
   if (positionals.length > 0) throw new UsageError(`unexpected argument '${positionals[0]}' (frames are read from stdin)`);
-  const map = loadDbcs((values.dbc as string[] | undefined) ?? []);
+  const map = loadDbcs((values.dbc as string[] | undefined) ?? [], true);
   if (map === null) return EXIT_REPLY_ERROR;
   const counts = { frames: 0, decoded: 0, unknown: 0, errorFrames: 0, invalid: 0 };
   const warn = new RateLimitedLog((m) => process.stderr.write(`afb-edge: ${m}\n`), 20, 10_000);
@@ -141,7 +145,7 @@ async function encodeCommand(argv: string[]): Promise<number> {
     }
     if (typeof signals !== 'object' || signals === null || Array.isArray(signals)) throw new UsageError('the signal values must be a JSON object {"signal": number or label}');
   }
-  const map = loadDbcs((values.dbc as string[] | undefined) ?? []);
+  const map = loadDbcs((values.dbc as string[] | undefined) ?? [], false);
   if (map === null) return EXIT_REPLY_ERROR;
   try {
     const frame = map.encode(message, signals as Record<string, unknown>);
