@@ -229,6 +229,15 @@ describe('DBC reader on hostile input (fast-check)', () => {
     for (let i = 1; i < 2000; i++) deep += `SG_MUL_VAL_ 1 S${i} S${i - 1} 0-0;\n`;
     const cascade = dbcOf(deep);
     expect(Object.keys(cascade.decode(frame(1, '0000000000000000'))!.values)).toHaveLength(2000);
+    // encoding a signal at the bottom of a 2,000-deep cascade sets every multiplexer above it (each to 1), quickly
+    let up = 'BO_ 2 N: 64 E\n SG_ S0 M : 0|1@1+ (1,0) [0|0] "" E\n SG_ Leaf m0 : 511|1@1+ (1,0) [0|0] "" E\n';
+    for (let i = 1; i < 2000; i++) up += ` SG_ S${i} m1M : ${1 + (i % 500)}|1@1+ (1,0) [0|0] "" E\n`;
+    for (let i = 1; i < 2000; i++) up += `SG_MUL_VAL_ 2 S${i} S${i - 1} 1-1;\n`;
+    up += 'SG_MUL_VAL_ 2 Leaf S1999 0-0;\n';
+    const t0 = performance.now();
+    const data = dbcOf(up).encode('N', { Leaf: 1 }).data;
+    expect(performance.now() - t0).toBeLessThan(2000);
+    expect([data[0]! & 1, data[63]! >> 7]).toEqual([1, 1]); // S0 = 1 (inferred through 1,999 levels), Leaf = 1
     // quadratic growth of branch segments is bounded: a syntax error naming the message
     let quad = 'BO_ 1 Q: 8 E\n SG_ X M : 0|8@1+ (1,0) [0|0] "" E\n';
     for (let i = 0; i < 1500; i++) quad += ` SG_ K${i} m0 : 8|8@1+ (1,0) [0|0] "" E\n`;

@@ -57,6 +57,8 @@ export interface CompiledMessage {
   /** Units of every signal, shared by decodes that produced them all. */
   readonly allUnits: Readonly<Record<string, string>>;
   readonly simple: boolean;
+  /** Per signal index: the signals that depend on it (a multiplexer's children), for encode's inference. */
+  readonly children: readonly (readonly number[])[];
 }
 
 const TWO_53 = 2 ** 53;
@@ -76,7 +78,11 @@ export function compileMessage(file: string, m: DbcMessage): CompiledMessage {
   for (const s of signals) if (s.unit !== '') allUnits[s.name] = s.unit;
   Object.freeze(allUnits);
   const simple = root.muxes.length === 0;
-  return { spec: m, signals, root, byName: index, allUnits, simple };
+  const children: number[][] = signals.map(() => []);
+  signals.forEach((s, i) => {
+    if (s.multiplexer >= 0 && s.muxRanges !== undefined) children[s.multiplexer]!.push(i);
+  });
+  return { spec: m, signals, root, byName: index, allUnits, simple, children };
 }
 
 function compileSignal(s: DbcSignal, index: Map<string, number>): CompiledSignal {

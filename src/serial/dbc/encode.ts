@@ -124,26 +124,28 @@ function writeRaw(s: CompiledSignal, data: Uint8Array, raw: number | bigint): vo
 function inferMuxes(m: CompiledMessage, given: Map<number, number | bigint>): Map<number, number> {
   const chosen = new Map<number, number>();
   for (const [i, raw] of given) if (m.signals[i]!.isMultiplexer) chosen.set(i, Number(raw));
-  for (let changed = true; changed; ) {
-    changed = false;
-    m.signals.forEach((mux, mi) => {
-      if (!mux.isMultiplexer || chosen.has(mi)) return;
-      let lo = -Infinity;
-      let hi = Infinity;
-      let kids = 0;
-      m.signals.forEach((s, si) => {
-        if (s.multiplexer !== mi || s.muxRanges === undefined || !(given.has(si) || chosen.has(si))) return;
-        kids++;
-        // Only a single range per child narrows to one value; several ranges leave the choice to the caller.
-        if (s.muxRanges.length !== 1) return;
-        lo = Math.max(lo, s.muxRanges[0]![0]);
-        hi = Math.min(hi, s.muxRanges[0]![1]);
-      });
-      if (kids > 0 && lo === hi) {
-        chosen.set(mi, lo);
-        changed = true;
-      }
-    });
+  // A worklist from the signals given up to their multiplexers (a cascade is settled level by level, each level once per child).
+  const todo: number[] = [];
+  for (const i of given.keys()) if (m.signals[i]!.multiplexer >= 0) todo.push(m.signals[i]!.multiplexer);
+  for (let mi = todo.pop(); mi !== undefined; mi = todo.pop()) {
+    if (chosen.has(mi) || !m.signals[mi]!.isMultiplexer) continue;
+    let lo = -Infinity;
+    let hi = Infinity;
+    let kids = 0;
+    for (const si of m.children[mi]!) {
+      if (!(given.has(si) || chosen.has(si))) continue;
+      kids++;
+      // Only a single range per child narrows to one value; several ranges leave the choice to the caller.
+      const ranges = m.signals[si]!.muxRanges!;
+      if (ranges.length !== 1) continue;
+      lo = Math.max(lo, ranges[0]![0]);
+      hi = Math.min(hi, ranges[0]![1]);
+    }
+    if (kids > 0 && lo === hi) {
+      chosen.set(mi, lo);
+      const parent = m.signals[mi]!.multiplexer;
+      if (parent >= 0) todo.push(parent);
+    }
   }
   return chosen;
 }
