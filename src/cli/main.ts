@@ -20,6 +20,7 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
   'check-config': async () => (await import('./commands/check-config.js')).checkConfigCommand,
   run: async () => (await import('./commands/run.js')).runCommand,
   'ecu-sim': async () => (await import('./commands/ecu-sim.js')).ecuSimCommand,
+  can: async () => (await import('./commands/can.js')).canCommand,
 };
 
 async function main(argv: string[]): Promise<number> {

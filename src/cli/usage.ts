@@ -38,6 +38,13 @@ Usage:
   afb-edge check-config FILE [--board NAME]
       Validates an agent configuration (YAML or JSON): every error with its path, line and a hint;
       exit 0 when valid, 1 when not.
+  afb-edge can decode --dbc FILE [--dbc FILE]…
+      Reads frames on stdin (candump log lines "(1700000000.000000) can0 123#1122", CAN FD "##",
+      bare "123#1122", or JSON lines {"id","extended","data"}) and writes one JSON line per frame
+      {"id","extended","message","values","raw"} (unknown ids: "message":null). Lines that are not
+      frames are reported on stderr with their number. Exit 0, or 1 on a bad DBC file.
+  afb-edge can encode --dbc FILE MESSAGE 'JSON'
+      Prints the payload (hex) of MESSAGE with the signal values (numbers or VAL_ labels) of JSON.
   afb-edge monitor --broker URL [--device ID]… [--prefix P] [--topic FILTER]… [--count N] [--json]
                    [--username U] [--password-file F] [--ca F] [--cert F] [--key F]
       Subscribes to the agents' topics ({prefix}/{device}/#, prefix afb-edge) and shows live

@@ -4,12 +4,12 @@
  * line and column in the source so that an operator can go straight there.
  */
 import { readFileSync } from 'node:fs';
-import { extname } from 'node:path';
+import { dirname, extname, resolve } from 'node:path';
 import type { ValidateFunction } from 'ajv';
 import { LineCounter, parseDocument, type YAMLError } from 'yaml';
 import validateConfig from './generated/config-validator.js';
 import { humanize } from './humanize.js';
-import { semanticIssues } from './semantic.js';
+import { dbcPath, semanticIssues } from './semantic.js';
 import { type ConfigError, type Issue } from './errors.js';
 import { place, splitPointer } from './placement.js';
 import type { ParseCache } from './parse-cache.js';
@@ -62,12 +62,14 @@ export function loadConfigFile(path: string, options: LoadOptions = {}): LoadRes
 }
 
 /** `fileName` only selects the dialect: a `.json` file is held to strict JSON scalars. */
+/** `fileName` also gives the folder relative DBC paths are relative to. */
 export function parseConfigText(text: string, fileName: string, options: LoadOptions = {}): LoadResult {
   const schema = extname(fileName).toLowerCase() === '.json' ? 'json' : 'core';
+  const baseDir = dirname(resolve(fileName));
   const cached = options.parseCache?.lookup(text, schema);
   if (cached !== undefined) {
-    const checked = checkData(cached, options);
-    if (checked.issues.length === 0) return { config: checked.data as AgentConfig, errors: [] };
+    const checked = checkData(cached, options, baseDir);
+    if (checked.issues.length === 0) return { config: absoluteDbcPaths(checked.data as AgentConfig, baseDir), errors: [] };
     // a problem (with the board overlay, say): the full parse below places it in the file
   }
   const lines = new LineCounter();
@@ -94,19 +96,25 @@ export function parseConfigText(text: string, fileName: string, options: LoadOpt
     return { errors: [{ path: '', message: NOT_A_MAPPING, ...at(doc.contents?.range[0] ?? 0) }] };
   }
   options.parseCache?.remember(text, schema, data); // before the board and the defaults change it
-  const checked = checkData(data, options);
+  const checked = checkData(data, options, baseDir);
   const errors = place(doc, checked.issues, at);
-  return errors.length > 0 ? { errors } : { config: checked.data as AgentConfig, errors };
+  return errors.length > 0 ? { errors } : { config: absoluteDbcPaths(checked.data as AgentConfig, baseDir), errors };
 }
 
 const NOT_A_MAPPING = 'the file must be a mapping with the keys device, mqtt, binders and routes';
 
 /** The board overlay, the schema (which fills in the defaults) and the semantic checks. */
-function checkData(parsed: unknown, options: LoadOptions): { data: unknown; issues: Issue[] } {
+/** The links open their DBC files later, from whatever working directory: give them the paths the checks read. */
+function absoluteDbcPaths(config: AgentConfig, baseDir: string): AgentConfig {
+  for (const link of config.serial.links) link.dbc = link.dbc.map((f) => dbcPath(f, baseDir));
+  return config;
+}
+
+function checkData(parsed: unknown, options: LoadOptions, baseDir: string): { data: unknown; issues: Issue[] } {
   if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) return { data: parsed, issues: [{ segments: [], message: NOT_A_MAPPING }] };
   const data = options.transform !== undefined ? options.transform(parsed as Record<string, unknown>) : parsed;
   check(data);
-  return { data, issues: [...(check.errors ?? []).map((e) => humanize(e, splitPointer(e, data))), ...semanticIssues(data)] };
+  return { data, issues: [...(check.errors ?? []).map((e) => humanize(e, splitPointer(e, data))), ...semanticIssues(data, { baseDir })] };
 }
 
 function yamlError(e: YAMLError, at: (offset: number) => { line: number; column: number }): ConfigError {

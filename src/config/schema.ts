@@ -281,6 +281,7 @@ const serialLink = {
       properties: { max_line: { type: 'integer', minimum: 16, maximum: 1_048_576, default: 65_536 } },
     },
     messages: { type: 'array', default: [], items: canMessage },
+    dbc: { type: 'array', default: [], maxItems: 16, items: { type: 'string', minLength: 1 } },
     reopen: backoff(500, 10_000),
     write_queue_bytes: { type: 'integer', minimum: 64, default: 65_536 },
     request_timeout_ms: { type: 'integer', minimum: 1, default: 1000 },

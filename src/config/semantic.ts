@@ -4,7 +4,10 @@
  * found errors (so that one run reports everything), hence the defensive
  * reads: any part of `data` may have the wrong type here.
  */
-import { compileSignalMap, type MessageSpec } from '../serial/can-signals.js';
+import { isAbsolute, resolve } from 'node:path';
+import { linkSignalMap, type DbcSource, type LinkSignalMap, type MessageSpec } from '../serial/can-signals.js';
+import { DbcSyntaxError } from '../serial/dbc/errors.js';
+import { loadDbcFile } from '../serial/dbc/load.js';
 import { parseSpec } from '../wsapi/spec.js';
 import { closest, type Issue, type Segments } from './errors.js';
 
@@ -22,11 +25,21 @@ const MQTT_SCHEMES = ['mqtt', 'mqtts', 'tcp', 'ssl'];
 const TLS_SCHEMES = ['mqtts', 'ssl'];
 const URL_HINT = 'mqtt://HOST:1883, or mqtts://HOST:8883 for TLS';
 
-export function semanticIssues(data: unknown): Issue[] {
+export interface SemanticOptions {
+  /** Folder relative file names in the config (DBC files) are relative to: the config file's. Default: the working directory. */
+  baseDir?: string;
+}
+
+/** A link's `dbc` entry as a path: relative ones are relative to the config file's folder. */
+export function dbcPath(file: string, baseDir: string | undefined): string {
+  return isAbsolute(file) ? file : resolve(baseDir ?? '.', file);
+}
+
+export function semanticIssues(data: unknown, options: SemanticOptions = {}): Issue[] {
   const out: Issue[] = [];
   const root = obj(data);
   const binderNames = checkBinders(root.binders, out);
-  const links = checkLinks(obj(root.serial).links, binderNames, out);
+  const links = checkLinks(obj(root.serial).links, binderNames, options.baseDir, out);
   const sources = { binders: binderNames, links: [...links.keys()] };
   checkMqtt(obj(root.mqtt), out);
   checkRoutes(root.routes, sources, links, out);
@@ -147,7 +160,13 @@ function secretRef(value: unknown, segments: Segments, out: Issue[]): void {
 
 interface SourceNames { binders: string[]; links: string[] }
 
-function checkRoutes(routes: unknown, sources: SourceNames, links: Map<string, Obj>, out: Issue[]): void {
+/** A link as the route checks see it: its config, and its merged signal map when that loaded. */
+interface LinkInfo {
+  config: Obj;
+  map: LinkSignalMap | undefined;
+}
+
+function checkRoutes(routes: unknown, sources: SourceNames, links: Map<string, LinkInfo>, out: Issue[]): void {
   const items = list(routes);
   unique(items, 'name', 'routes', out);
   items.forEach((item, i) => {
@@ -201,16 +220,15 @@ function unknownBinder(name: string, segments: Segments, sources: SourceNames): 
   return { segments, message: `unknown ${sources.links.length > 0 ? 'binder or serial link' : 'binder'} '${name}'`, hint };
 }
 
-/** Returns the links by name (first of each name). */
-function checkLinks(value: unknown, binders: string[], out: Issue[]): Map<string, Obj> {
+/** Returns the links by name (first of each name), with their signal maps. */
+function checkLinks(value: unknown, binders: string[], baseDir: string | undefined, out: Issue[]): Map<string, LinkInfo> {
   const items = list(value);
   const names = unique(items, 'name', 'links', out);
-  const byName = new Map<string, Obj>();
+  const byName = new Map<string, LinkInfo>();
   items.forEach((item, i) => {
     const l = obj(item);
     const at = (...rest: Array<string | number>): Segments => ['serial', 'links', i, ...rest];
     const name = str(l.name);
-    if (name !== undefined && names.get(name) === i) byName.set(name, l);
     if (name !== undefined && binders.includes(name)) {
       out.push({ segments: at('name'), message: `'${name}' is already a binder name`, hint: 'binders and serial links share one namespace (route sources, command targets): rename one' });
     }
@@ -218,46 +236,71 @@ function checkLinks(value: unknown, binders: string[], out: Issue[]): Map<string
     if (device !== undefined && device !== '' && !device.startsWith('/')) {
       out.push({ segments: at('device'), message: `must be an absolute device path, not '${device}'`, hint: 'e.g. /dev/ttyACM0, or a stable /dev/serial/by-id/... name' });
     }
-    const messages = list(l.messages);
-    if (messages.length > 0 && l.protocol !== undefined && l.protocol !== 'slcan') {
-      out.push({ segments: at('messages'), message: `a CAN message map needs protocol slcan, not ${String(l.protocol)}` });
-    } else if (messages.length > 0) {
-      try {
-        compileSignalMap({ messages: messages as MessageSpec[] });
-      } catch (err) {
-        out.push({ segments: at('messages'), message: (err as Error).message });
-      }
-    }
+    const map = checkSignalMap(l, at, baseDir, out);
+    if (name !== undefined && names.get(name) === i) byName.set(name, { config: l, map });
     backoff(l.reopen, at('reopen'), out);
   });
   return byName;
 }
 
-function checkRouteLink(target: Obj, segments: Segments, links: Map<string, Obj>, out: Issue[]): void {
+/** The link's YAML messages and DBC files: each file read and compiled, then merged (an id in two places is an error). */
+function checkSignalMap(l: Obj, at: (...rest: Array<string | number>) => Segments, baseDir: string | undefined, out: Issue[]): LinkSignalMap | undefined {
+  const messages = list(l.messages);
+  const dbcs = list(l.dbc);
+  if (messages.length + dbcs.length === 0) return undefined;
+  // slcan, or a JSON link whose MCU gateways CAN frames as `can` events; not raw COBS payloads.
+  if (l.protocol === 'cobs' && obj(l.cobs).payload === 'raw') {
+    out.push({ segments: at(messages.length > 0 ? 'messages' : 'dbc'), message: 'a CAN message map needs protocol slcan, or a JSON link (ndjson, cobs with payload json) carrying "can" events; not cobs payload raw' });
+    return undefined;
+  }
+  const sources: DbcSource[] = [];
+  let failed = false;
+  dbcs.forEach((f, j) => {
+    if (typeof f !== 'string' || f === '') return;
+    try {
+      sources.push({ file: f, dbc: loadDbcFile(dbcPath(f, baseDir)) });
+    } catch (err) {
+      failed = true;
+      const hint = err instanceof DbcSyntaxError ? 'fix the DBC file (cantools or CANdb++ name the same place)' : 'a path relative to the config file\'s folder, or an absolute one';
+      out.push({ segments: at('dbc', j), message: (err as Error).message, hint });
+    }
+  });
+  try {
+    const map = linkSignalMap(messages as MessageSpec[], sources);
+    return failed ? undefined : map;
+  } catch (err) {
+    out.push({ segments: at(sources.length > 0 && messages.length > 0 ? 'dbc' : messages.length > 0 ? 'messages' : 'dbc'), message: (err as Error).message });
+    return undefined;
+  }
+}
+
+function checkRouteLink(target: Obj, segments: Segments, links: Map<string, LinkInfo>, out: Issue[]): void {
   const name = str(target.name);
   if (name === undefined) return;
-  const link = links.get(name);
-  if (link === undefined) {
+  const info = links.get(name);
+  if (info === undefined) {
     const near = closest(name, [...links.keys()]);
     out.push({ segments: [...segments, 'name'], message: `unknown serial link '${name}'`, hint: near !== undefined ? `did you mean '${near}'?` : links.size > 0 ? `serial links are: ${[...links.keys()].join(', ')}` : 'no serial link is configured (serial.links)' });
     return;
   }
+  const link = info.config;
   const message = str(target.message);
   if (message === undefined) {
     if (isObj(target.values)) out.push({ segments: [...segments, 'values'], message: 'needs message: values are signals of a message of the link\'s map' });
     return;
   }
-  if (link.protocol !== 'slcan') {
-    out.push({ segments: [...segments, 'message'], message: `only slcan links encode messages; '${name}' is ${String(link.protocol)}`, hint: 'a JSON link receives {"event","data"}: remove message and values' });
+  if (link.protocol !== 'slcan' && list(link.messages).length === 0 && list(link.dbc).length === 0) {
+    out.push({ segments: [...segments, 'message'], message: `only links with a CAN message map encode messages; '${name}' is ${String(link.protocol)} without messages or dbc`, hint: 'a JSON link receives {"event","data"}: remove message and values, or give the link the messages (dbc) of its CAN gateway' });
     return;
   }
-  const spec = list(link.messages).map(obj).find((m) => m.name === message);
-  if (spec === undefined) {
-    const near = closest(message, list(link.messages).map((m) => str(obj(m).name) ?? ''));
-    out.push({ segments: [...segments, 'message'], message: `link '${name}' has no message '${message}'`, hint: near !== undefined ? `did you mean '${near}'?` : 'declare it in the link\'s messages' });
+  // A map that did not load was reported at the link: nothing more to say here.
+  if (info.map === undefined && (list(link.messages).length > 0 || list(link.dbc).length > 0)) return;
+  const signals = info.map?.signalsOf(message);
+  if (signals === undefined) {
+    const near = closest(message, info.map?.messageNames ?? []);
+    out.push({ segments: [...segments, 'message'], message: `link '${name}' has no message '${message}'`, hint: near !== undefined ? `did you mean '${near}'?` : 'declare it in the link\'s messages or dbc files' });
     return;
   }
-  const signals = list(spec.signals).map((x) => str(obj(x).name) ?? '');
   for (const [sig, path] of Object.entries(obj(target.values))) {
     if (!signals.includes(sig)) {
       const near = closest(sig, signals);

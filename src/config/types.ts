@@ -238,6 +238,12 @@ export interface SerialLinkConfig {
   ndjson: NdjsonLinkOptions;
   /** slcan: DBC-like message map (names CAN ids, decodes and encodes signals). */
   messages: MessageSpec[];
+  /**
+   * slcan: DBC files, merged with `messages` (an id or a message name in two
+   * places is an error). Relative paths are relative to the config file's
+   * folder; loading the config makes them absolute.
+   */
+  dbc: string[];
   /** Delay between attempts to (re)open a missing or failed device. */
   reopen: BackoffConfig;
   /** Bytes waiting to be written to the device, at most; beyond, a send is refused as busy. */

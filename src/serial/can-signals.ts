@@ -14,6 +14,7 @@
  * Values are JS numbers: raw values up to 53 bits are exact; a longer signal
  * (up to 64 bits) decodes to the nearest double.
  */
+import type { CompiledDbc } from './dbc/codec.js';
 import type { CanFrame } from './slcan-codec.js';
 
 export type ByteOrder = 'little_endian' | 'big_endian';
@@ -45,15 +46,18 @@ export interface SignalMap {
   messages: MessageSpec[];
 }
 
-export interface DecodedMessage {
+export interface DecodedMessage<V = number | string> {
   name: string;
-  values: Record<string, number>;
+  /** Physical values; from a DBC, the VAL_ label of the raw value where it has one. */
+  values: Record<string, V>;
   units: Record<string, string>;
+  /** DBC messages only: raw values (decimal strings for integers beyond 2^53 − 1). */
+  raw?: Record<string, number | string>;
 }
 
 export interface CompiledSignalMap {
   /** Named values of a known message, undefined for an unknown id or an RTR frame. Signals past the frame's data are left out. */
-  decode(frame: CanFrame): DecodedMessage | undefined;
+  decode(frame: CanFrame): DecodedMessage<number> | undefined;
   /** A data frame carrying the given physical values; omitted signals are sent as raw 0. Throws on unknown names or out-of-range values. */
   encode(messageName: string, values: Record<string, number>): CanFrame;
 }
@@ -233,4 +237,92 @@ function decimals(x: number): number {
   const [mant, exp] = x.toExponential().split('e') as [string, string];
   const frac = mant.split('.')[1]?.length ?? 0;
   return Math.min(15, Math.max(0, frac - Number(exp)));
+}
+
+// ---------------------------------------------------------------- a link's map: YAML messages and DBC files together
+
+/** What a link decodes and encodes with: its YAML `messages` and its `dbc` files, merged. */
+export interface LinkSignalMap {
+  /** undefined for an id no source describes, or an RTR frame. */
+  decode(frame: CanFrame): DecodedMessage | undefined;
+  /** The message name of an id (event names), if any source describes it. */
+  nameOf(id: number, extended: boolean): string | undefined;
+  /** A frame from physical values (DBC messages also take VAL_ labels). Throws an Error naming message and signal. */
+  encode(message: string, values: Record<string, unknown>): CanFrame;
+  /** Signal names of a message, undefined for an unknown message (config checks). */
+  signalsOf(message: string): string[] | undefined;
+  readonly messageNames: string[];
+}
+
+export interface DbcSource {
+  /** As the config names it (error messages). */
+  file: string;
+  dbc: CompiledDbc;
+}
+
+const idText = (id: number, extended: boolean): string => `0x${id.toString(16).toUpperCase()} (${extended ? 'extended' : 'standard'})`;
+
+/**
+ * Merges the YAML map and the DBC files of a link. The same CAN id, or the
+ * same message name, in two places is an error naming both: which one
+ * should decode the frame is not for the agent to guess.
+ */
+export function linkSignalMap(messages: MessageSpec[], dbcs: DbcSource[]): LinkSignalMap {
+  const yaml = messages.length > 0 ? compileSignalMap({ messages }) : undefined;
+  const where = new Map<number, string>();
+  const nameByKey = new Map<number, string>();
+  const names = new Map<string, { where: string; dbc?: CompiledDbc; yaml?: MessageSpec }>();
+  const dbcByKey = new Map<number, CompiledDbc>();
+  const claim = (id: number, extended: boolean, name: string, at: string): void => {
+    const key = keyOf(id, extended);
+    const prev = where.get(key);
+    if (prev !== undefined) throw new Error(`CAN id ${idText(id, extended)} is defined twice: ${prev} and ${at}`);
+    where.set(key, at);
+    nameByKey.set(key, name);
+    const prevName = names.get(name);
+    if (prevName !== undefined) throw new Error(`message name ${name} is defined twice: ${prevName.where} and ${at}`);
+  };
+  messages.forEach((m, i) => {
+    const at = `messages[${i}] ${m.name}`;
+    claim(m.id, m.extended ?? false, m.name, at);
+    names.set(m.name, { where: at, yaml: m });
+  });
+  for (const { file, dbc } of dbcs) {
+    for (const m of dbc.messages) {
+      const at = `${file}:${m.spec.line} ${m.spec.name}`;
+      claim(m.spec.id, m.spec.extended, m.spec.name, at);
+      names.set(m.spec.name, { where: at, dbc });
+      dbcByKey.set(keyOf(m.spec.id, m.spec.extended), dbc);
+    }
+  }
+  return {
+    messageNames: [...names.keys()],
+    decode(frame) {
+      if (frame.rtr) return undefined;
+      const dbc = dbcByKey.size > 0 ? dbcByKey.get(keyOf(frame.id, frame.extended)) : undefined;
+      if (dbc === undefined) return yaml?.decode(frame);
+      const d = dbc.decode(frame)!;
+      return { name: d.message, values: d.values, units: d.units, raw: d.raw };
+    },
+    nameOf: (id, extended) => nameByKey.get(keyOf(id, extended)),
+    encode(message, values) {
+      const src = names.get(message);
+      if (src === undefined) throw new Error(`signal encode: unknown message "${message}"`);
+      if (src.dbc !== undefined) {
+        const e = src.dbc.encode(message, values);
+        return { id: e.id, extended: e.extended, rtr: false, dlc: e.data.length, data: e.data };
+      }
+      const numbers: Record<string, number> = {};
+      for (const [k, v] of Object.entries(values)) {
+        if (typeof v !== 'number') throw new Error(`${message}.${k}: ${JSON.stringify(v) ?? String(v)} is not a number`);
+        numbers[k] = v;
+      }
+      return yaml!.encode(message, numbers);
+    },
+    signalsOf(message) {
+      const src = names.get(message);
+      if (src?.dbc !== undefined) return src.dbc.message(message)!.signals.map((s) => s.name);
+      return src?.yaml?.signals.map((s) => s.name);
+    },
+  };
 }

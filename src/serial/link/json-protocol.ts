@@ -5,10 +5,13 @@
  * commands and routed events out.
  */
 import type { SerialLinkConfig } from '../../config/types.js';
+import { linkSignalMap, type LinkSignalMap } from '../can-signals.js';
 import { CobsDecoder, decodePayload, encodeFrame } from '../cobs-codec.js';
+import { loadDbcFile } from '../dbc/load.js';
 import { encodeLine, NdjsonDecoder } from '../ndjson-codec.js';
 import { isPlainObject, LinkError, type LinkIO, type LinkProtocol, type RoutedSend } from './link-protocol.js';
 import { PendingRequests } from './pending-requests.js';
+import { canIdName } from './slcan-protocol.js';
 
 /** One framing: bytes in → JSON values, JSON value → bytes out. */
 interface JsonFraming {
@@ -90,11 +93,19 @@ export class JsonProtocol implements LinkProtocol {
   private readonly requests: PendingRequests<number>;
   private messages = 0;
   private unexpected = 0;
+  /**
+   * An MCU that gateways a CAN (FD) bus sends frames as `can` events; with
+   * `messages` or `dbc` on the link they are decoded as slcan frames are.
+   */
+  private readonly map: LinkSignalMap | undefined;
 
   constructor(private readonly config: SerialLinkConfig, private readonly io: LinkIO) {
     this.kind = config.protocol === 'cobs' ? 'cobs' : 'ndjson';
     this.framing = this.kind === 'cobs' ? cobsFraming(config, io) : ndjsonFraming(config, io);
     this.requests = new PendingRequests<number>(config.max_pending_requests, `link ${config.name}`);
+    if (config.messages.length > 0 || config.dbc.length > 0) {
+      this.map = linkSignalMap(config.messages, config.dbc.map((file) => ({ file, dbc: loadDbcFile(file) })));
+    }
   }
 
   push(chunk: Buffer): void {
@@ -114,7 +125,15 @@ export class JsonProtocol implements LinkProtocol {
   }
 
   encodeRouted(send: RoutedSend): Buffer {
-    return this.framing.encode({ event: send.event, data: send.data ?? null });
+    if (send.message === undefined) return this.framing.encode({ event: send.event, data: send.data ?? null });
+    if (this.map === undefined) throw new LinkError('invalid-request', `link ${this.config.name} has no message map (messages or dbc): cannot encode ${send.message}`);
+    let frame;
+    try {
+      frame = this.map.encode(send.message, send.values ?? {});
+    } catch (err) {
+      throw new LinkError('invalid-request', (err as Error).message);
+    }
+    return this.framing.encode({ event: CAN_EVENT, data: { id: frame.id, extended: frame.extended, data: frame.data.toString('hex') } });
   }
 
   request(args: unknown, timeoutMs: number): Promise<unknown> {
@@ -132,7 +151,8 @@ export class JsonProtocol implements LinkProtocol {
     if (isPlainObject(m)) {
       if (typeof m.event === 'string' && m.event !== '') {
         this.messages++;
-        this.io.event(m.event, m.data ?? null);
+        if (m.event === CAN_EVENT && this.map !== undefined) this.onCanFrame(m.data);
+        else this.io.event(m.event, m.data ?? null);
         return;
       }
       if (typeof m.id === 'number' && ('result' in m || 'error' in m)) {
@@ -147,4 +167,37 @@ export class JsonProtocol implements LinkProtocol {
     this.unexpected++;
     this.io.rejected('unexpected-message', 'valid JSON, but neither an event nor a reply');
   }
+
+  /** `{"id":291,"extended":false,"data":"<hex, up to 64 bytes>"}` → the event the slcan link would give for it. */
+  private onCanFrame(f: unknown): void {
+    const why = badCanFrame(f);
+    if (why !== undefined) {
+      this.io.rejected('bad-can-frame', why);
+      return;
+    }
+    const { id, extended = false, data: hex } = f as { id: number; extended?: boolean; data: string };
+    const data = Buffer.from(hex, 'hex');
+    const frame = { id, extended, rtr: false, dlc: data.length, data };
+    const out: Record<string, unknown> = { id, extended, rtr: false, dlc: data.length, data: hex.toLowerCase() };
+    const decoded = this.map!.decode(frame);
+    if (decoded !== undefined) {
+      out.values = decoded.values;
+      out.units = decoded.units;
+      if (decoded.raw !== undefined) out.raw = decoded.raw;
+    }
+    this.io.event((decoded?.name ?? this.map!.nameOf(id, extended)) ?? canIdName(id, extended), out);
+  }
+}
+
+/** The event an MCU gateway uses for CAN (FD) frames, both ways. */
+export const CAN_EVENT = 'can';
+
+function badCanFrame(f: unknown): string | undefined {
+  if (!isPlainObject(f)) return 'a can event carries {"id","extended","data"}';
+  const extended = f.extended ?? false;
+  if (typeof extended !== 'boolean') return 'can event: "extended" must be true or false';
+  const max = extended ? 0x1fffffff : 0x7ff;
+  if (typeof f.id !== 'number' || !Number.isInteger(f.id) || f.id < 0 || f.id > max) return `can event: "id" must be an integer 0..0x${max.toString(16).toUpperCase()}`;
+  if (typeof f.data !== 'string' || !/^(?:[0-9A-Fa-f]{2}){0,64}$/.test(f.data)) return 'can event: "data" must be hex, whole bytes, at most 64';
+  return undefined;
 }

@@ -10,7 +10,8 @@
  * id at a time.
  */
 import type { SerialLinkConfig } from '../../config/types.js';
-import { compileSignalMap, type CompiledSignalMap } from '../can-signals.js';
+import { linkSignalMap, type LinkSignalMap } from '../can-signals.js';
+import { loadDbcFile } from '../dbc/load.js';
 import { encodeFrame, SlcanDecoder, type CanFrame, type CanFrameInput, type SlcanItem } from '../slcan-codec.js';
 import { hexBytes, isPlainObject, LinkError, type LinkIO, type LinkProtocol, type RoutedSend } from './link-protocol.js';
 import { PendingRequests } from './pending-requests.js';
@@ -31,17 +32,19 @@ export interface CanFrameData {
   dlc: number;
   data: string;
   timestamp?: number;
-  values?: Record<string, number>;
+  /** Physical values; a DBC VAL_ label where the raw value has one. */
+  values?: Record<string, number | string>;
   units?: Record<string, string>;
+  /** DBC messages: raw values (decimal strings beyond 2^53 − 1). */
+  raw?: Record<string, number | string>;
 }
 
 export class SlcanProtocol implements LinkProtocol {
   readonly kind = 'slcan' as const;
   readonly namedVerbs = false;
   private readonly decoder: SlcanDecoder;
-  private readonly map: CompiledSignalMap | undefined;
-  /** frameKey → message name, for event names. */
-  private readonly names = new Map<string, string>();
+  /** The link's YAML messages and DBC files (names ids for events, decodes and encodes signals). */
+  private readonly map: LinkSignalMap | undefined;
   private readonly requests: PendingRequests<string>;
   /** Dialect, setup, acks, status polls. */
   private readonly control: SlcanControl;
@@ -49,9 +52,9 @@ export class SlcanProtocol implements LinkProtocol {
   constructor(private readonly config: SerialLinkConfig, private readonly io: LinkIO) {
     this.decoder = new SlcanDecoder({ onItem: (item) => this.onItem(item), onReject: (reason) => io.rejected(reason) });
     this.control = new SlcanControl(config, io, this.decoder);
-    if (config.messages.length > 0) {
-      this.map = compileSignalMap({ messages: config.messages });
-      for (const m of config.messages) this.names.set(frameKey(m.id, m.extended ?? false), m.name);
+    if (config.messages.length > 0 || config.dbc.length > 0) {
+      // The config check loaded these files already: loadDbcFile returns them from its cache.
+      this.map = linkSignalMap(config.messages, config.dbc.map((file) => ({ file, dbc: loadDbcFile(file) })));
     }
     this.requests = new PendingRequests<string>(config.max_pending_requests, `link ${config.name}`);
   }
@@ -124,21 +127,17 @@ export class SlcanProtocol implements LinkProtocol {
     if (decoded !== undefined) {
       data.values = decoded.values;
       data.units = decoded.units;
+      if (decoded.raw !== undefined) data.raw = decoded.raw;
     }
     if (this.requests.size > 0 && this.requests.has(key)) this.requests.settle(key, { value: data });
-    this.io.event(this.names.get(key) ?? canIdName(frame.id, frame.extended), data);
+    this.io.event((decoded?.name ?? this.map?.nameOf(frame.id, frame.extended)) ?? canIdName(frame.id, frame.extended), data);
   }
 
   private encodeMessage(message: string, values: unknown): CanFrameInput {
     if (this.map === undefined) throw new LinkError('invalid-request', `link ${this.config.name} has no message map: send {id, data}`);
-    if (values !== undefined && !isPlainObject(values)) throw new LinkError('invalid-request', 'values must be an object {signal: number}');
-    const numbers: Record<string, number> = {};
-    for (const [k, v] of Object.entries(values ?? {})) {
-      if (typeof v !== 'number') throw new LinkError('invalid-request', `${message}.${k}: ${JSON.stringify(v) ?? String(v)} is not a number`);
-      numbers[k] = v;
-    }
+    if (values !== undefined && !isPlainObject(values)) throw new LinkError('invalid-request', 'values must be an object {signal: number or DBC label}');
     try {
-      return this.map.encode(message, numbers);
+      return this.map.encode(message, values ?? {});
     } catch (err) {
       throw new LinkError('invalid-request', (err as Error).message);
     }

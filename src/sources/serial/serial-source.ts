@@ -13,6 +13,7 @@
 import type { SerialLinkConfig } from '../../config/types.js';
 import { makeEvent, type AgentEvent } from '../../core/event.js';
 import type { AgentMetrics } from '../../health/metrics.js';
+import { loadDbcFile } from '../../serial/dbc/load.js';
 import { LinkError } from '../../serial/link/link-protocol.js';
 import { SerialLink } from '../../serial/link/serial-link.js';
 import type { Logger } from '../../util/log.js';
@@ -33,6 +34,7 @@ export class SerialSource {
   constructor(readonly config: SerialLinkConfig, deps: SerialSourceDeps) {
     this.name = config.name;
     this.link = new SerialLink(config, { logger: deps.logger, metrics: deps.metrics, binding: deps.binding });
+    logDbcFiles(config, deps.logger);
     const prefix = `${config.name}/`;
     const eventsIn = deps.metrics.eventsIn.labels(config.name);
     this.link.on('event', (name: string, data: unknown) => {
@@ -88,5 +90,19 @@ export async function callLink(link: SerialLink, verb: string, args: unknown, ti
   } catch (err) {
     if (err instanceof LinkError) return { data: null, error: err.code, info: err.message };
     return { data: null, error: 'internal-error', info: (err as Error).message };
+  }
+}
+
+/**
+ * What each DBC file of the link gave (the config check loaded them: this
+ * reads the cache): messages, statements skipped per keyword, warnings —
+ * once at start, so that an operator sees what the agent made of the file.
+ */
+function logDbcFiles(config: SerialLinkConfig, logger: Logger): void {
+  for (const file of config.dbc) {
+    const dbc = loadDbcFile(file);
+    const skipped = Object.entries(dbc.skipped).map(([k, n]) => `${k} ${n}`).join(', ');
+    logger.info(`link ${config.name}: ${file}: ${dbc.messages.length} messages${skipped !== '' ? `; skipped: ${skipped}` : ''}`);
+    for (const w of dbc.warnings) logger.warn(`link ${config.name}: ${w}`);
   }
 }
