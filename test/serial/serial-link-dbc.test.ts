@@ -50,7 +50,7 @@ describe('SerialLink slcan with a DBC file', () => {
     const peer = await openPeer(cleanup, pty.peer);
     const adapter = slcanAdapter(peer);
     const config = linkConfig({
-      device: pty.device, protocol: 'slcan', slcan: { timestamps: false, status_interval_ms: 0 }, dbc: [dbc],
+      device: pty.device, protocol: 'slcan', slcan: { adapter: 'lawicel', timestamps: false, status_interval_ms: 0 }, dbc: [dbc],
       messages: [{ id: 0x100, name: 'Speed', signals: [{ name: 'kmh', start_bit: 0, length: 16, scale: 0.01 }] }],
     });
     const link = new SerialLink(config, { logger: captureLogger(), metrics: new AgentMetrics({ defaultMetrics: false }), binding: LinuxBinding });
