@@ -1,7 +1,7 @@
 /**
  * The durable outbox on a real SQLite file: persistence across reopen,
  * group commit, in-flight/ack/release, both bounds policies, gauges, and
- * refusal to open a corrupt or locked file.
+ * a corrupt file moved aside, refusal to open a locked one.
  */
 import fs from 'node:fs';
 import path from 'node:path';
@@ -10,7 +10,7 @@ import type { OutboundMessage } from '../../src/core/event.js';
 import { AgentMetrics } from '../../src/health/metrics.js';
 import { Outbox, OutboxError } from '../../src/sinks/mqtt/outbox.js';
 import { Cleanup, tempDir } from '../helpers/net-helpers.js';
-import { counter, outboxConfig } from '../helpers/mqtt-helpers.js';
+import { captureLogger, counter, outboxConfig } from '../helpers/mqtt-helpers.js';
 
 const cleanup = new Cleanup();
 afterEach(() => cleanup.run());
@@ -169,20 +169,29 @@ describe('Outbox', () => {
     expect(await gauge(metrics.outboxOldestAge)).toBe(0);
   });
 
-  it('refuses a corrupt file with an error naming it, and leaves the file as it was', () => {
+  it('moves a corrupt file aside (left as it was, timestamped name) and starts empty, saying so', async () => {
     const dir = tempDir(cleanup, 'outbox');
     const file = path.join(dir, 'outbox', 'outbox.db');
     fs.mkdirSync(path.dirname(file));
     const junk = Buffer.from('this is not a database, but someone may want it back '.repeat(100));
     fs.writeFileSync(file, junk);
-    expect(() => new Outbox(outboxConfig(dir))).toThrow(OutboxError);
-    expect(() => new Outbox(outboxConfig(dir))).toThrow(new RegExp(`outbox ${file.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}: cannot open: .*not a valid SQLite database`));
-    expect(fs.readFileSync(file).equals(junk)).toBe(true);
+    const metrics = new AgentMetrics({ defaultMetrics: false });
+    const logger = captureLogger();
+    const ob = new Outbox(outboxConfig(dir), { metrics, logger });
+    cleanup.add(() => ob.close());
+    expect(ob.depth).toBe(0);
+    expect(ob.recovery).toMatchObject({ recovered: 'corrupt', moved_to: expect.stringMatching(/^outbox\.db\.corrupt-\d{8}T\d{6}Z$/), salvaged: 0, lost: null });
+    expect(fs.readFileSync(path.join(path.dirname(file), ob.recovery!.moved_to!)).equals(junk)).toBe(true);
+    expect(logger.matching(/<error> outbox .*not a valid SQLite database.*moved aside to outbox\.db\.corrupt-.*an unknown number of \(no commit record\) accepted message\(s\) lost/)).toHaveLength(1);
+    expect(await counter(metrics.outboxRecovered, { reason: 'corrupt' })).toBe(1);
+    expect(await ob.enqueue(msg(1))).toBe('accepted');
   });
 
-  it('refuses a file held by another outbox (one agent per outbox)', () => {
+  it('refuses a file held by another outbox (one agent per outbox), and does not move it', () => {
     const dir = tempDir(cleanup, 'outbox');
     open(dir);
+    expect(() => new Outbox(outboxConfig(dir))).toThrow(OutboxError);
     expect(() => new Outbox(outboxConfig(dir))).toThrow(/locked by another process/);
+    expect(fs.readdirSync(path.join(dir, 'outbox')).filter((f) => f.includes('corrupt'))).toEqual([]);
   });
 });

@@ -75,11 +75,12 @@ for (const version of [4, 5] as const) {
       await watcher.waitFor(() => lastJson(watcher, STATUS)?.state === 'online', 3000, 'online status');
       expect(watcher.on(STATUS).at(-1)!.retain).toBe(true); // it was retained: a new subscriber got it
       expect(lastJson(watcher, STATUS)).toMatchObject({ state: 'online', reason: 'started', device: 'car-042', labels: { fleet: 'test', model: 'sim' }, version: '9.9.9' });
-      expect(typeof lastJson(watcher, STATUS)!.ts).toBe('number');
+      expect(lastJson(watcher, STATUS)!.ts).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/);
 
       proxy.cut(); // the agent's connection dies without DISCONNECT
       await watcher.waitFor(() => lastJson(watcher, STATUS)?.state === 'offline', 3000, 'will');
       expect(lastJson(watcher, STATUS)).toMatchObject({ state: 'offline', reason: 'connection lost', device: 'car-042' });
+      expect(lastJson(watcher, STATUS)).not.toHaveProperty('ts'); // made at connect time, published later: no time that could lie
       await watcher.waitFor(() => lastJson(watcher, STATUS)?.state === 'online', 3000, 'online again');
       expect(lastJson(watcher, STATUS)!.reason).toBe('reconnected');
 
