@@ -79,18 +79,21 @@ export async function deliverAll(cleanup: Cleanup, broker: Broker, dbPath: strin
     await new Promise((r) => setTimeout(r, 20));
   }
   await new Promise((r) => setTimeout(r, 100)); // the last PUBLISH reach the collector
-  const parse = (text: string): number | undefined => {
+  /** The message number when the message is exactly what the writer wrote (topic and payload), else undefined. */
+  const valid = (m: { topic: string; text: string }): number | undefined => {
+    let i: unknown;
     try {
-      const v = JSON.parse(text) as { i?: unknown };
-      return typeof v.i === 'number' && faultPayload(v.i) === text ? v.i : undefined;
+      i = (JSON.parse(m.text) as { i?: unknown }).i;
     } catch {
       return undefined;
     }
+    return typeof i === 'number' && m.text === faultPayload(i) && m.topic === `${topicRoot}/${i % 4}` ? i : undefined;
   };
+  const ours = () => collector.messages.filter((m) => m.topic.startsWith(`${topicRoot}/`));
   return {
     sink, metrics, logger, collector,
-    delivered: () => new Set(collector.messages.filter((m) => m.topic.startsWith(`${topicRoot}/`)).map((m) => parse(m.text)).filter((i): i is number => i !== undefined && `${topicRoot}/${i % 4}` === collector.messages.find((x) => x.text === faultPayload(i))!.topic)),
-    garbled: () => collector.messages.filter((m) => { const i = parse(m.text); return i === undefined || m.topic !== `${topicRoot}/${i % 4}`; }).map((m) => `${m.topic}=${m.text.slice(0, 60)}`),
+    delivered: () => new Set(ours().map(valid).filter((i): i is number => i !== undefined)),
+    garbled: () => ours().filter((m) => valid(m) === undefined).map((m) => `${m.topic}=${m.text.slice(0, 60)}`),
   };
 }
 

@@ -114,6 +114,9 @@ export function openDatabase(path: string, synchronous: Synchronous): Database.D
     }
     const cols = tableColumns(db, 'outbox');
     if (cols !== COLUMNS) {
+      // A file this agent wrote (its version number says so) whose schema text changed is damaged;
+      // without the number it is another application's database at the outbox's path.
+      if (version >= 1) throw new CorruptFile(`its schema is damaged: table 'outbox' has unexpected columns (${cols})`);
       kind = 'foreign';
       throw new Error(`table 'outbox' has unexpected columns (${cols})`);
     }

@@ -30,7 +30,8 @@ export interface OpenedOutbox {
 export function openOutbox(file: string, synchronous: Synchronous, maxBytes: number, log: Logger): OpenedOutbox {
   const record = readCommitRecord(commitRecordPath(file));
   if (record.problem !== undefined) log.warn(`outbox ${file}: commit record ignored: ${record.problem}; a loss from a damaged WAL cannot be counted at this start`);
-  const existed = fs.existsSync(file) && fs.statSync(file).size > 0;
+  // A new WAL-mode database may live in its WAL alone until the first checkpoint.
+  const existed = [file, `${file}-wal`].some((f) => fs.existsSync(f) && fs.statSync(f).size > 0);
   let db: Database.Database;
   let aside: { name: string; why: string } | undefined;
   try {

@@ -111,10 +111,10 @@ export function salvage(from: string, into: Database.Database, budget: DiskBudge
   let copied = 0;
   let problem: string | undefined;
   try {
-    const cols = (src.pragma('table_info(outbox)') as Array<{ name: string }>).map((c) => c.name);
-    if (!cols.includes('payload')) return { copied: 0, problem: 'no outbox table could be read' };
-    const crc = cols.includes('crc') ? 'crc' : 'NULL AS crc';
-    const select = `SELECT id, topic, payload, qos, retain, route, created_ms, bytes, ${crc} FROM outbox`;
+    // By position, not by name: a damaged schema text may have renamed a column (the table is ours).
+    const cols = (src.pragma('table_info(outbox)') as Array<{ name: string }>).length;
+    if (cols !== 8 && cols !== 9) return { copied: 0, problem: `its outbox table has ${cols} columns` };
+    const select = 'SELECT * FROM outbox';
     const insert = into.prepare('INSERT OR IGNORE INTO outbox (id, topic, payload, qos, retain, route, created_ms, bytes, crc) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)');
     const pageCount = into.prepare('PRAGMA page_count').pluck();
     const freePages = into.prepare('PRAGMA freelist_count').pluck();
@@ -141,7 +141,8 @@ export function salvage(from: string, into: Database.Database, budget: DiskBudge
     const pass = (order: 'ASC' | 'DESC'): void => {
       let batch: SalvageRow[] = [];
       try {
-        for (const r of src.prepare(`${select} ORDER BY id ${order}`).iterate() as IterableIterator<SalvageRow>) {
+        for (const v of src.prepare(`${select} ORDER BY rowid ${order}`).raw().iterate() as IterableIterator<unknown[]>) {
+          const r: SalvageRow = { id: v[0], topic: v[1], payload: v[2], qos: v[3], retain: v[4], route: v[5], created_ms: v[6], bytes: v[7], crc: cols === 9 ? v[8] : null };
           if (typeof r.id !== 'number') continue;
           if (seen.has(r.id)) break; // the backward pass met the forward one
           seen.add(r.id);
