@@ -322,8 +322,7 @@ export class Outbox {
       }
       added ||= ok;
     }
-    this.refreshOldest();
-    this.updateGauges();
+    this.updateGauges(); // after every commit, failed ones included: the depth follows the deletes
     if (this.acks.length > 0) this.scheduleRetry();
     if (added) this.options.onCommit?.();
   }
@@ -418,7 +417,7 @@ export class Outbox {
 
   /** Runs inside the transaction. */
   private applyBatch(batch: Pending[], acks: number[]): EnqueueResult[] {
-    const { maxMessages, maxBytes, dropOldest } = this.bounds();
+    const { maxBytes, dropOldest } = this.bounds();
     const results: EnqueueResult[] = [];
     for (const id of acks) {
       const row = this.stmt.del.get(id) as { bytes: number } | undefined;
@@ -442,17 +441,15 @@ export class Outbox {
     const maxPages = this.maxMessagePages();
     batch.forEach((p, i) => {
       const { msg, bytes } = p;
-      const fits = (): boolean => this.count + 1 <= maxMessages && this.totalBytes + bytes <= maxBytes
-        && (!exact || Math.ceil(p.pages) + SPLIT_RESERVE <= this.freePages());
       let result: EnqueueResult = 'accepted';
       if (bytes > maxBytes || p.pages > maxPages) {
         result = 'rejected';
         this.drop('outbox_too_large');
-      } else if (!fits()) {
+      } else if (!this.fits(p, exact)) {
         if (dropOldest) {
-          while (!fits() && evict.one()) { /* evicting the oldest */ }
+          while (!this.fits(p, exact) && evict.one()) { /* evicting the oldest */ }
         }
-        if (!fits()) {
+        if (!this.fits(p, exact)) {
           result = 'rejected';
           this.drop(dropOldest ? 'outbox_full' : 'outbox_rejected');
         }
@@ -483,6 +480,12 @@ export class Outbox {
     this.totalBytes -= row.bytes;
     this.effects.evicted.push(id);
     return true;
+  }
+
+  /** Whether `p` fits in the bounds now; the pages are measured only when the batch may not fit (`exact`). */
+  private fits(p: Pending, exact: boolean): boolean {
+    return this.count + 1 <= this.config.max_messages && this.totalBytes + p.bytes <= this.config.max_bytes
+      && (!exact || Math.ceil(p.pages) + SPLIT_RESERVE <= this.freePages());
   }
 
   /** Database pages that can still be used before the budget is reached (measured now). */
@@ -584,8 +587,8 @@ export class Outbox {
     return out;
   }
 
-  private bounds(): { maxMessages: number; maxBytes: number; dropOldest: boolean } {
-    return { maxMessages: this.config.max_messages, maxBytes: this.config.max_bytes, dropOldest: this.config.policy === 'drop-oldest' };
+  private bounds(): { maxBytes: number; dropOldest: boolean } {
+    return { maxBytes: this.config.max_bytes, dropOldest: this.config.policy === 'drop-oldest' };
   }
 
   private setSync(mode: 'FULL' | 'NORMAL'): void {
