@@ -198,4 +198,21 @@ describe('max_bytes bounds the files on disk (database + WAL)', () => {
       }, 60_000);
     }
   }
+
+  it.skipIf(refusal !== undefined)(onTmpfs('a burst of 20,000 messages in one event-loop turn, on a partition 64 KiB larger than max_bytes: split into transactions that fit the WAL share, no disk full'), async () => {
+    const maxBytes = 1 << 20;
+    const dir = tmpfs(maxBytes + (64 << 10));
+    const metrics = new AgentMetrics({ defaultMetrics: false });
+    const file = path.join(dir, 'outbox.db');
+    const ob = new Outbox({ ...outboxConfig(''), path: file, max_messages: 1_000_000, max_bytes: maxBytes, policy: 'drop-oldest' }, { metrics });
+    cleanup.add(() => ob.close());
+    const payload = Buffer.alloc(100, 0x62);
+    const results = await Promise.all(Array.from({ length: 20_000 }, (_, i) => ob.enqueue({ topic: `burst/${i}`, payload, qos: 1, retain: false, route: 'r' })));
+    expect(await counter(metrics.dropped, { reason: 'outbox_error' })).toBe(0);
+    expect(results.filter((r) => r === 'accepted').length).toBe(20_000);
+    expect(ob.stats.commits).toBeGreaterThan(10); // one turn, many transactions
+    expect(filesSize(file)).toBeLessThanOrEqual(maxBytes);
+    expect(ob.depth).toBeGreaterThan(2000); // the newest ones, within the budget
+    expect(ob.next(1)[0]!.topic).toBe(`burst/${20_000 - ob.depth}`);
+  }, 60_000);
 });

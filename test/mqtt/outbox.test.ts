@@ -4,6 +4,7 @@
  * a corrupt file moved aside, refusal to open a locked one.
  */
 import fs from 'node:fs';
+import Database from 'better-sqlite3';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { OutboundMessage } from '../../src/core/event.js';
@@ -185,6 +186,42 @@ describe('Outbox', () => {
     expect(logger.matching(/<error> outbox .*not a valid SQLite database.*moved aside to outbox\.db\.corrupt-.*an unknown number of \(no commit record\) accepted message\(s\) lost/)).toHaveLength(1);
     expect(await counter(metrics.outboxRecovered, { reason: 'corrupt' })).toBe(1);
     expect(await ob.enqueue(msg(1))).toBe('accepted');
+  });
+
+  it('refuses a topic the broker would drop the connection for, before it reaches the disk', async () => {
+    const metrics = new AgentMetrics({ defaultMetrics: false });
+    const logger = captureLogger();
+    const ob = new Outbox(outboxConfig(tempDir(cleanup, 'outbox')), { metrics, logger });
+    cleanup.add(() => ob.close());
+    expect(await ob.enqueue(msg(0, 'a/#'))).toBe('rejected');
+    expect(await ob.enqueue(msg(1, 'a/\u0000'))).toBe('rejected');
+    expect(await ob.enqueue(msg(2, 'a/b'))).toBe('accepted');
+    expect(ob.depth).toBe(1);
+    expect(await counter(metrics.dropped, { reason: 'invalid_topic' })).toBe(2);
+    expect(logger.matching(/<warn> outbox .*1 message\(s\) dropped \(invalid_topic\): route r: the topic contains "#"/)).toHaveLength(1);
+  });
+
+  it('dead-letter table: bounded to the 100 newest rows, every dead row counted', async () => {
+    const dir = tempDir(cleanup, 'outbox');
+    const a = open(dir);
+    await Promise.all(Array.from({ length: 160 }, (_, i) => a.enqueue(msg(i))));
+    a.close();
+    // 150 rows damaged the way a flipped byte would (their checksum no longer matches)
+    const db = new Database(outboxConfig(dir).path);
+    db.prepare("UPDATE outbox SET payload = CAST(x'00' || substr(payload, 2) AS BLOB) WHERE id <= 150").run();
+    db.close();
+    const metrics = new AgentMetrics({ defaultMetrics: false });
+    const ob = open(dir, {}, metrics);
+    const got: number[] = [];
+    for (let m = ob.next(50); m.length > 0; m = ob.next(50)) got.push(...m.map(idx));
+    expect(got).toEqual(Array.from({ length: 10 }, (_, i) => 150 + i));
+    expect(await counter(metrics.dropped, { reason: 'outbox_invalid' })).toBe(150);
+    expect(ob.depth).toBe(10);
+    ob.close();
+    const check = new Database(outboxConfig(dir).path, { readonly: true });
+    cleanup.add(() => check.close());
+    const dead = check.prepare('SELECT MIN(id) AS lo, MAX(id) AS hi, COUNT(*) AS n, MIN(reason) AS reason FROM outbox_dead').get();
+    expect(dead).toEqual({ lo: 51, hi: 150, n: 100, reason: expect.stringMatching(/^checksum mismatch/) });
   });
 
   it('refuses a file held by another outbox (one agent per outbox), and does not move it', () => {
