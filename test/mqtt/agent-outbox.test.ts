@@ -111,6 +111,8 @@ describe('afb-edge run with a broken outbox file', () => {
       expect(a.stderr()).toMatch(new RegExp(`<error> outbox ${s.outbox.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}: .*moved aside to ${aside[0]!.replace(/\./g, '\\.')}`));
       expect(status.outbox).toMatchObject({ recovered: 'corrupt', moved_to: aside[0], at: expect.stringMatching(ISO) });
       await waitFor(async () => /afb_edge_outbox_recovered_total\{reason="corrupt"\} 1/.test(await metricsText(s.httpPort)), 5000, 'recovered counter');
+      const healthz = await (await fetch(`http://127.0.0.1:${s.httpPort}/healthz`)).json() as Record<string, unknown>;
+      expect(healthz.outbox).toEqual(status.outbox); // the health message carries the same
       // the fresh outbox works: the agent stops cleanly
       a.child.kill('SIGTERM');
       expect(await a.exited).toBe(0);
