@@ -11,6 +11,7 @@ import { AgentMetrics } from '../health/metrics.js';
 import { startHealthHttp, type HealthHttp } from '../health/http-server.js';
 import { EventRouter } from '../router/event-router.js';
 import { MqttSink } from '../sinks/mqtt/mqtt-sink.js';
+import type { OutboxRecovery } from '../sinks/mqtt/outbox.js';
 import { fillTemplate } from '../sinks/mqtt/status.js';
 import { deferredSystemBinding } from '../serial/link/binding.js';
 import { LinkError } from '../serial/link/link-protocol.js';
@@ -47,6 +48,8 @@ export class Agent {
   private readonly linkPublished = new Map<string, string>();
   private http: HealthHttp | undefined;
   private statusTimer: NodeJS.Timeout | undefined;
+  /** What the outbox recovered or lost at this start: kept across reloads that restart the sink, reported until the process ends. */
+  private outboxRecovery: OutboxRecovery | undefined;
   private readonly log: Logger;
   private readonly started = Date.now();
 
@@ -256,9 +259,11 @@ export class Agent {
       logger: this.log,
       version: this.options.version,
       options: { synchronous: config.outbox.synchronous },
+      outboxRecovery: this.outboxRecovery,
     });
     await sink.start();
     this.sink = sink;
+    this.outboxRecovery = sink.outboxRecovery;
     if (config.commands.enabled) {
       const handler = new CommandHandler(config.commands, {
         request: fillTemplate(config.commands.topic, config.mqtt, config.device),

@@ -119,6 +119,27 @@ describe('afb-edge run with a broken outbox file', () => {
     });
   }
 
+  it('the recovery stays in the status and health messages after a reload that restarts the MQTT side', async () => {
+    const s = await setup('corrupt-reload');
+    fs.mkdirSync(path.dirname(s.outbox), { recursive: true });
+    fs.writeFileSync(s.outbox, Buffer.alloc(8192, 0x5a));
+    const a = runAgent(s.file);
+    const first = await retainedStatus('fleet/corrupt-reload/status', (x) => x.state === 'online', 'online status');
+    expect(first.outbox).toMatchObject({ recovered: 'corrupt' });
+    fs.writeFileSync(s.file, fs.readFileSync(s.file, 'utf8').replace('protocol_version: 4,', 'protocol_version: 4, keepalive_s: 17,'));
+    const c = await Collector.connect(broker, ['fleet/corrupt-reload/status'], 1);
+    cleanup.add(() => c.close());
+    await c.waitFor((m) => m.length > 0, 3000, 'retained status');
+    const before = c.messages.length;
+    a.child.kill('SIGHUP');
+    await c.waitFor((m) => m.slice(before).some((x) => (JSON.parse(x.text) as { state: string }).state === 'online'), 8000, 'online after the reload');
+    await waitFor(() => a.stderr().includes('configuration reloaded (MQTT restarted)'), 3000, 'the reload');
+    const after = c.messages.slice(before).map((x) => JSON.parse(x.text) as Record<string, unknown>).filter((x) => x.state === 'online').at(-1)!;
+    expect(after.outbox).toEqual(first.outbox);
+    const healthz = await (await fetch(`http://127.0.0.1:${s.httpPort}/healthz`)).json() as Record<string, unknown>;
+    expect(healthz.outbox).toEqual(first.outbox);
+  });
+
   it('a file locked by another agent is not moved: the agent refuses to start (exit 2), as before', async () => {
     const s = await setup('locked');
     const first = runAgent(s.file);

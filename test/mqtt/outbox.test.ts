@@ -108,9 +108,11 @@ describe('Outbox', () => {
     expect(ob.next(10).map(idx)).toEqual([7]);
   });
 
-  it('drop-oldest: evicts the oldest pending messages (not those in flight) and counts them', async () => {
+  it('drop-oldest: evicts the oldest pending messages (not those in flight), counts them and logs it (rate-limited)', async () => {
     const metrics = new AgentMetrics({ defaultMetrics: false });
-    const ob = open(tempDir(cleanup, 'outbox'), { max_messages: 5, policy: 'drop-oldest' }, metrics);
+    const logger = captureLogger();
+    const ob = new Outbox(outboxConfig(tempDir(cleanup, 'outbox'), { max_messages: 5, policy: 'drop-oldest' }), { metrics, logger });
+    cleanup.add(() => ob.close());
     expect(await Promise.all([0, 1, 2, 3, 4, 5, 6, 7].map((i) => ob.enqueue(msg(i))))).toEqual(Array(8).fill('accepted'));
     expect(ob.depth).toBe(5);
     expect(await counter(metrics.dropped, { reason: 'outbox_full' })).toBe(3);
@@ -120,6 +122,7 @@ describe('Outbox', () => {
     ob.releaseAll();
     expect(ob.next(10).map(idx)).toEqual([3, 4, 7, 8, 9]); // 5 and 6 went, the in-flight 3 and 4 stayed
     expect(await counter(metrics.dropped, { reason: 'outbox_full' })).toBe(5);
+    expect(logger.matching(/<warn> outbox .*: \d message\(s\) dropped \(outbox_full\): the outbox is full .*the oldest pending messages were evicted/)).toHaveLength(2);
   });
 
   it('drop-oldest applies the byte bound too', async () => {

@@ -70,6 +70,8 @@ export interface MqttSinkDeps {
   secrets?: SecretReader;
   version?: string;
   options?: MqttSinkOptions;
+  /** What an earlier sink's outbox recovered in this process (a reload): still reported when this one found nothing. */
+  outboxRecovery?: OutboxRecovery;
 }
 
 interface Flight {
@@ -184,7 +186,7 @@ export class MqttSink extends EventEmitter {
 
   /** What the outbox recovered or found lost when it opened (also in the status message), if anything. */
   get outboxRecovery(): OutboxRecovery | undefined {
-    return this.outbox?.recovery;
+    return this.outbox?.recovery ?? this.deps.outboxRecovery;
   }
 
   /**

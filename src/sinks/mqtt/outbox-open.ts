@@ -38,7 +38,12 @@ export function openOutbox(file: string, synchronous: Synchronous, maxBytes: num
     db = openDatabase(file, synchronous);
   } catch (err) {
     if (!(err instanceof OutboxError) || err.kind !== 'corrupt') throw err;
-    const moved = moveAside(file);
+    let moved: { name: string; deleted: string[] };
+    try {
+      moved = moveAside(file);
+    } catch (e) {
+      throw new OutboxError(`${err.message.replace(/\.$/, '')}; it cannot be moved aside (${(e as Error).message}): move it away by hand`, 'corrupt');
+    }
     aside = { name: moved.name, why: err.message };
     for (const f of moved.deleted) log.warn(`outbox ${file}: deleted ${f}, an older moved-aside outbox (only the newest is kept)`);
     db = openDatabase(file, synchronous);
