@@ -32,6 +32,11 @@ export class OutboxLog {
     this.failures.log(`outbox ${this.path}: commit failed: ${err.message} (${what})`);
   }
 
+  /** Messages refused without a commit of their own, after one failed (the rest of a split group commit). */
+  refusedToo(n: number): void {
+    this.refused += n;
+  }
+
   /** A commit succeeded: ends a run of failures with one summary line. */
   commitSucceeded(): void {
     if (this.failedCommits === 0) return;

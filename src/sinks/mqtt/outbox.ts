@@ -513,6 +513,7 @@ export class Outbox {
 
   private refuseAfterFailure(batch: Pending[]): void {
     if (batch.length === 0) return;
+    this.log.refusedToo(batch.length);
     this.options.metrics?.dropped.inc({ reason: 'outbox_error' }, batch.length);
     for (const p of batch) p.resolve('rejected');
   }
