@@ -110,7 +110,8 @@ function apply(file: string, d: Damage): void {
 function deadOutOfRange(file: string): number {
   const db = new Database(file, { fileMustExist: true });
   try {
-    return (db.prepare('SELECT COUNT(*) AS n FROM outbox_dead WHERE id < 1 OR id > ?').get(N) as { n: number }).n;
+    const table = db.prepare("SELECT name FROM sqlite_master WHERE name = 'outbox_dead'").get();
+    return table === undefined ? 0 : (db.prepare('SELECT COUNT(*) AS n FROM outbox_dead WHERE id < 1 OR id > ?').get(N) as { n: number }).n;
   } finally {
     db.close();
   }
