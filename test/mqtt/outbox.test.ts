@@ -200,8 +200,8 @@ describe('Outbox', () => {
     expect(await ob.enqueue(msg(1, 'a/\u0000'))).toBe('rejected');
     expect(await ob.enqueue(msg(2, 'a/b'))).toBe('accepted');
     expect(ob.depth).toBe(1);
-    expect(await counter(metrics.dropped, { reason: 'invalid_topic' })).toBe(2);
-    expect(logger.matching(/<warn> outbox .*1 message\(s\) dropped \(invalid_topic\): route r: the topic contains "#"/)).toHaveLength(1);
+    expect(await counter(metrics.dropped, { reason: 'topic_invalid' })).toBe(2);
+    expect(logger.matching(/<warn> outbox .*1 message\(s\) dropped \(topic_invalid\): route r: the topic contains "#"/)).toHaveLength(1);
   });
 
   it('dead-letter table: bounded to the 100 newest rows, every dead row counted', async () => {

@@ -2,7 +2,7 @@
  * Topics the broker would drop the connection for never leave the sink
  * (issue 11, siblings of the poison row): a reply topic chosen by a remote
  * client ('#', '+', a control character), a QoS 0 or QoS 1 message on such
- * a topic. Each is refused, counted (dropped{reason="invalid_topic"}) and
+ * a topic. Each is refused, counted (dropped{reason="topic_invalid"}) and
  * logged rate-limited; the connection stays up and the next message goes.
  */
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
@@ -40,8 +40,8 @@ describe('topics the broker refuses', () => {
     expect(await sink.publishNow('ok/after', Buffer.from('{}'), { qos: 1, retain: false })).toBe(true);
     await c.waitCount('ok/', 1);
     expect(await counter(metrics.reconnects, { kind: 'mqtt' })).toBe(0);
-    expect(await counter(metrics.dropped, { reason: 'invalid_topic' })).toBe(BAD.length);
-    expect(logger.matching(/message dropped \(invalid_topic\): not published: the topic contains "#"/)).toHaveLength(1);
+    expect(await counter(metrics.dropped, { reason: 'topic_invalid' })).toBe(BAD.length);
+    expect(logger.matching(/message dropped \(topic_invalid\): not published: the topic contains "#"/)).toHaveLength(1);
   });
 
   it('publish at QoS 0 and QoS 1 (nothing stored for the resends): refused, counted; the connection stays', async () => {
@@ -53,7 +53,7 @@ describe('topics the broker refuses', () => {
     await c.waitCount('ok/', 1);
     await new Promise((r) => setTimeout(r, 200));
     expect(await counter(metrics.reconnects, { kind: 'mqtt' })).toBe(0);
-    expect(await counter(metrics.dropped, { reason: 'invalid_topic' })).toBe(2 * BAD.length);
+    expect(await counter(metrics.dropped, { reason: 'topic_invalid' })).toBe(2 * BAD.length);
     expect((await metrics.outboxDepth.get()).values[0]?.value).toBe(0);
   });
 });

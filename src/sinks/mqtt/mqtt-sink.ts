@@ -228,7 +228,7 @@ export class MqttSink extends EventEmitter {
     if (msg.qos > 0) return this.outbox!.enqueue(msg); // checks the topic too, before it reaches the disk
     const bad = topicProblem(msg.topic);
     if (bad !== undefined) {
-      this.drop('invalid_topic', `route ${msg.route}: ${bad}: ${JSON.stringify(msg.topic).slice(0, 200)} (the broker would drop the connection)`);
+      this.drop('topic_invalid', `route ${msg.route}: ${bad}: ${JSON.stringify(msg.topic).slice(0, 200)} (the broker would drop the connection)`);
       return 'rejected';
     }
     return this.qos0.publish({ topic: msg.topic, payload: msg.payload, retain: msg.retain });
@@ -246,7 +246,7 @@ export class MqttSink extends EventEmitter {
     // wildcard or a control character would make the broker drop the agent's connection.
     const bad = topicProblem(topic);
     if (bad !== undefined) {
-      this.drop('invalid_topic', `not published: ${bad}: ${JSON.stringify(topic).slice(0, 200)} (the broker would drop the connection)`);
+      this.drop('topic_invalid', `not published: ${bad}: ${JSON.stringify(topic).slice(0, 200)} (the broker would drop the connection)`);
       return Promise.resolve(false);
     }
     return new Promise((resolve) => {

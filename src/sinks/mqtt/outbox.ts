@@ -216,7 +216,7 @@ export class Outbox {
     if (this.closed) return Promise.resolve(this.refuse('outbox_closed', 'the outbox is closed'));
     // A topic the broker would drop the connection for must never reach the disk (it would come back at every resend).
     const bad = topicProblem(msg.topic);
-    if (bad !== undefined) return Promise.resolve(this.refuse('invalid_topic', `route ${msg.route}: ${bad}: ${JSON.stringify(msg.topic).slice(0, 200)}`));
+    if (bad !== undefined) return Promise.resolve(this.refuse('topic_invalid', `route ${msg.route}: ${bad}: ${JSON.stringify(msg.topic).slice(0, 200)}`));
     const topicBytes = Buffer.byteLength(msg.topic);
     const bytes = topicBytes + msg.payload.length;
     // route.length * 3: an upper bound of its UTF-8 size without encoding it
