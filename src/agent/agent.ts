@@ -11,6 +11,7 @@ import { AgentMetrics } from '../health/metrics.js';
 import { startHealthHttp, type HealthHttp } from '../health/http-server.js';
 import { EventRouter } from '../router/event-router.js';
 import { MqttSink } from '../sinks/mqtt/mqtt-sink.js';
+import type { OutboxRecovery } from '../sinks/mqtt/outbox.js';
 import { fillTemplate } from '../sinks/mqtt/status.js';
 import { deferredSystemBinding } from '../serial/link/binding.js';
 import { LinkError } from '../serial/link/link-protocol.js';
@@ -50,8 +51,12 @@ export class Agent {
   private ecuApi: EcuApi | undefined;
   private readonly toLinks: LinkDelivery[] = [];
   private readonly linkDropLog: RateLimitedLog;
+  /** The last state published per link ("state\0reason"): a device missing for hours is one message, not one per reopen attempt. */
+  private readonly linkPublished = new Map<string, string>();
   private http: HealthHttp | undefined;
   private statusTimer: NodeJS.Timeout | undefined;
+  /** What the outbox recovered or lost at this start: kept across reloads that restart the sink, reported until the process ends. */
+  private outboxRecovery: OutboxRecovery | undefined;
   private readonly log: Logger;
   private readonly started = Date.now();
 
@@ -156,12 +161,15 @@ export class Agent {
 
   /** Status of the parts, for /healthz and the health topic. */
   health(): Record<string, unknown> {
+    const outbox = this.sink?.outboxRecovery;
     return {
       device: this.config.device.id,
       uptime_s: Math.round((Date.now() - this.started) / 1000),
       mqtt: this.sink?.connected ? 'connected' : 'disconnected',
       binders: Object.fromEntries([...this.binders].map(([n, b]) => [n, b.connected ? 'connected' : 'disconnected'])),
       links: Object.fromEntries([...this.links].map(([n, l]) => [n, l.link.state])),
+      // what the outbox recovered or lost at this start, as in the status message
+      ...(outbox ? { outbox } : {}),
     };
   }
 
@@ -171,7 +179,7 @@ export class Agent {
   }
 
   private makeRouter(config: AgentConfig): EventRouter {
-    return new EventRouter(config.routes, { device: config.device, prefix: config.mqtt.topic_prefix }, this.metrics);
+    return new EventRouter(config.routes, { device: config.device, prefix: config.mqtt.topic_prefix, log: (m) => this.log.warn(`router: ${m}`) }, this.metrics);
   }
 
   private onEvent(ev: AgentEvent): void {
@@ -218,6 +226,7 @@ export class Agent {
         this.onEvent(ev);
       },
     });
+    this.linkPublished.delete(config.name);
     source.link.on('state', (state: LinkState, reason: string) => this.publishLinkState(config, state, reason));
     this.links.set(config.name, source);
     source.start();
@@ -227,13 +236,17 @@ export class Agent {
    * A link's state as a retained message under the status topic
    * ({status_topic}/links/{link}), through the outbox: a device unplugged
    * while the broker is away is still reported, in order, when it is back.
-   * Transitions through opening/initializing are not published (a missing
-   * device would publish every backoff step).
+   * Transitions through opening/initializing are not published, nor the
+   * same state with the same reason again (a missing device would publish
+   * every backoff step: a retained message, and a flash write, each time).
    */
   private publishLinkState(config: SerialLinkConfig, state: LinkState, reason: string): void {
     if (state === 'opening' || state === 'initializing' || this.sink === undefined) return;
+    const key = `${state}\u0000${reason}`;
+    if (this.linkPublished.get(config.name) === key) return;
+    this.linkPublished.set(config.name, key);
     const topic = `${fillTemplate(this.config.mqtt.status_topic, this.config.mqtt, this.config.device)}/links/${config.name}`;
-    const body = { link: config.name, state, reason, device: config.device, protocol: config.protocol, ts: Date.now() };
+    const body = { link: config.name, state, reason, device: config.device, protocol: config.protocol, ts: new Date().toISOString() };
     this.sink.publish({ topic, payload: Buffer.from(JSON.stringify(body)), qos: 1, retain: true, route: 'link-status' }).catch((err: Error) => {
       this.log.warn(`agent: link ${config.name} state not published: ${err.message}`);
     });
@@ -253,9 +266,11 @@ export class Agent {
       logger: this.log,
       version: this.options.version,
       options: { synchronous: config.outbox.synchronous },
+      outboxRecovery: this.outboxRecovery,
     });
     await sink.start();
     this.sink = sink;
+    this.outboxRecovery = sink.outboxRecovery;
     if (config.commands.enabled) {
       const handler = new CommandHandler(config.commands, {
         request: fillTemplate(config.commands.topic, config.mqtt, config.device),

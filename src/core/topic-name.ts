@@ -41,13 +41,9 @@ export function topicCharProblem(text: string, i: number): { problem: string | n
   return { problem: `character U+${c.toString(16).toUpperCase().padStart(4, '0')} (${what}) is not allowed in a topic name`, units: 1 };
 }
 
-/**
- * Why `topic` cannot be published to, or null when it can. Also refused: an
- * empty topic and a leading '$' (reserved for the broker: $SYS...).
- */
-export function topicNameProblem(topic: string): string | null {
+/** Why `topic` cannot be published to (the rules above), or null when it can. */
+export function mqttTopicProblem(topic: string): string | null {
   if (topic.length === 0) return 'the topic is empty';
-  if (topic.charCodeAt(0) === 0x24) return "a topic starting with '$' is reserved for the broker";
   // A UTF-16 unit is at most 3 bytes of UTF-8: only long strings need counting.
   if (topic.length * 3 > MAX_TOPIC_BYTES && Buffer.byteLength(topic) > MAX_TOPIC_BYTES) return `the topic is longer than ${MAX_TOPIC_BYTES} bytes of UTF-8`;
   for (let i = 0; i < topic.length;) {
@@ -58,4 +54,14 @@ export function topicNameProblem(topic: string): string | null {
     i += units;
   }
   return null;
+}
+
+/**
+ * For a topic a remote client chose (a command's reply topic): the rules
+ * above, and no leading '$' (reserved for the broker: $SYS...). The
+ * agent's own topics come from its config, which may use a '$' prefix.
+ */
+export function topicNameProblem(topic: string): string | null {
+  if (topic.charCodeAt(0) === 0x24) return "a topic starting with '$' is reserved for the broker";
+  return mqttTopicProblem(topic);
 }

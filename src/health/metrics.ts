@@ -30,6 +30,7 @@ export class AgentMetrics {
   readonly outboxDepth = new Gauge({ name: 'afb_edge_outbox_messages', help: 'Messages waiting in the durable outbox', registers: [this.registry] });
   readonly outboxBytes = new Gauge({ name: 'afb_edge_outbox_bytes', help: 'Payload bytes waiting in the durable outbox', registers: [this.registry] });
   readonly outboxOldestAge = new Gauge({ name: 'afb_edge_outbox_oldest_age_seconds', help: 'Age of the oldest message in the outbox', registers: [this.registry] });
+  readonly outboxRecovered = new Counter({ name: 'afb_edge_outbox_recovered_total', help: 'Outbox damage found at start-up, per reason (corrupt: file moved aside; wal: messages missing after a damaged WAL; missing: database file gone)', labelNames: ['reason'], registers: [this.registry] });
   readonly mqttConnected = new Gauge({ name: 'afb_edge_mqtt_connected', help: '1 when connected to the broker', registers: [this.registry] });
   readonly reconnects = new Counter({ name: 'afb_edge_reconnects_total', help: 'Reconnections, per peer kind and name', labelNames: ['kind', 'name'], registers: [this.registry] });
   readonly binderConnected = new Gauge({ name: 'afb_edge_binder_connected', help: '1 when the binder connection is up', labelNames: ['binder'], registers: [this.registry] });

@@ -14,6 +14,7 @@ import type { AgentMetrics } from '../health/metrics.js';
 import { dataJson, envelopeJson } from './payload.js';
 import { CompiledRoute, type RouterContext } from './route.js';
 import { TOPIC_FIELD_MISSING } from './topic-template.js';
+import { RateLimitedLog } from '../util/log.js';
 
 export type { RouterContext } from './route.js';
 
@@ -35,6 +36,8 @@ export class EventRouter {
   private readonly tooLong: { inc(): void };
   private readonly unserializable: { inc(): void };
   private readonly noLinkSink: { inc(): void };
+  /** Topic failures and unserializable data: counted always, logged (10 per 10 s) when the context has a log. */
+  private readonly dropLog: RateLimitedLog | undefined;
 
   /**
    * Throws an Error naming the route when one cannot be compiled. `clock`
@@ -54,6 +57,7 @@ export class EventRouter {
     this.tooLong = metrics.dropped.labels('topic_too_long');
     this.unserializable = metrics.dropped.labels('payload_unserializable');
     this.noLinkSink = metrics.dropped.labels('no_link_sink');
+    this.dropLog = ctx.log ? new RateLimitedLog(ctx.log) : undefined;
   }
 
   /**
@@ -95,7 +99,9 @@ export class EventRouter {
       }
       const topic = r.topic.render(ev);
       if (typeof topic !== 'string') {
-        (topic === TOPIC_FIELD_MISSING ? this.fieldMissing : this.tooLong).inc();
+        const missing = topic === TOPIC_FIELD_MISSING;
+        (missing ? this.fieldMissing : this.tooLong).inc();
+        this.dropLog?.log(`route ${r.name}: event ${eventLabel(ev.name)} from ${ev.source} dropped (${topic.reason}): ${missing ? 'a field its topic template uses is missing from the data' : 'its topic would be longer than 65535 bytes'}`);
         continue;
       }
       const state = r.filters?.admit(topic, ev.data);
@@ -109,6 +115,7 @@ export class EventRouter {
       }
       if (json === null) {
         this.unserializable.inc();
+        this.dropLog?.log(`route ${r.name}: event ${eventLabel(ev.name)} from ${ev.source} dropped (payload_unserializable): its data cannot be written as JSON`);
         continue;
       }
       let payload: Buffer;
@@ -174,4 +181,9 @@ function safeJson(data: unknown): string {
   } catch {
     return '';
   }
+}
+
+/** An untrusted event name for a log line: quoted, cut to 120 characters. */
+function eventLabel(name: string): string {
+  return JSON.stringify(name.length > 120 ? `${name.slice(0, 120)}…` : name);
 }

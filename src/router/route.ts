@@ -13,6 +13,8 @@ export interface RouterContext {
   device: DeviceConfig;
   /** {prefix} of topic templates (mqtt.topic_prefix). */
   prefix: string;
+  /** Where the router reports the events it drops (rate-limited there); none: counted only. */
+  log?: (msg: string) => void;
 }
 
 /** A route's serial link target, compiled. */

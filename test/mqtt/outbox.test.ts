@@ -1,16 +1,17 @@
 /**
  * The durable outbox on a real SQLite file: persistence across reopen,
  * group commit, in-flight/ack/release, both bounds policies, gauges, and
- * refusal to open a corrupt or locked file.
+ * a corrupt file moved aside, refusal to open a locked one.
  */
 import fs from 'node:fs';
+import Database from 'better-sqlite3';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { OutboundMessage } from '../../src/core/event.js';
 import { AgentMetrics } from '../../src/health/metrics.js';
 import { Outbox, OutboxError } from '../../src/sinks/mqtt/outbox.js';
 import { Cleanup, tempDir } from '../helpers/net-helpers.js';
-import { counter, outboxConfig } from '../helpers/mqtt-helpers.js';
+import { captureLogger, counter, outboxConfig } from '../helpers/mqtt-helpers.js';
 
 const cleanup = new Cleanup();
 afterEach(() => cleanup.run());
@@ -107,9 +108,11 @@ describe('Outbox', () => {
     expect(ob.next(10).map(idx)).toEqual([7]);
   });
 
-  it('drop-oldest: evicts the oldest pending messages (not those in flight) and counts them', async () => {
+  it('drop-oldest: evicts the oldest pending messages (not those in flight), counts them and logs it (rate-limited)', async () => {
     const metrics = new AgentMetrics({ defaultMetrics: false });
-    const ob = open(tempDir(cleanup, 'outbox'), { max_messages: 5, policy: 'drop-oldest' }, metrics);
+    const logger = captureLogger();
+    const ob = new Outbox(outboxConfig(tempDir(cleanup, 'outbox'), { max_messages: 5, policy: 'drop-oldest' }), { metrics, logger });
+    cleanup.add(() => ob.close());
     expect(await Promise.all([0, 1, 2, 3, 4, 5, 6, 7].map((i) => ob.enqueue(msg(i))))).toEqual(Array(8).fill('accepted'));
     expect(ob.depth).toBe(5);
     expect(await counter(metrics.dropped, { reason: 'outbox_full' })).toBe(3);
@@ -119,6 +122,7 @@ describe('Outbox', () => {
     ob.releaseAll();
     expect(ob.next(10).map(idx)).toEqual([3, 4, 7, 8, 9]); // 5 and 6 went, the in-flight 3 and 4 stayed
     expect(await counter(metrics.dropped, { reason: 'outbox_full' })).toBe(5);
+    expect(logger.matching(/<warn> outbox .*: \d message\(s\) dropped \(outbox_full\): the outbox is full .*the oldest pending messages were evicted/)).toHaveLength(2);
   });
 
   it('drop-oldest applies the byte bound too', async () => {
@@ -169,20 +173,65 @@ describe('Outbox', () => {
     expect(await gauge(metrics.outboxOldestAge)).toBe(0);
   });
 
-  it('refuses a corrupt file with an error naming it, and leaves the file as it was', () => {
+  it('moves a corrupt file aside (left as it was, timestamped name) and starts empty, saying so', async () => {
     const dir = tempDir(cleanup, 'outbox');
     const file = path.join(dir, 'outbox', 'outbox.db');
     fs.mkdirSync(path.dirname(file));
     const junk = Buffer.from('this is not a database, but someone may want it back '.repeat(100));
     fs.writeFileSync(file, junk);
-    expect(() => new Outbox(outboxConfig(dir))).toThrow(OutboxError);
-    expect(() => new Outbox(outboxConfig(dir))).toThrow(new RegExp(`outbox ${file.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}: cannot open: .*not a valid SQLite database`));
-    expect(fs.readFileSync(file).equals(junk)).toBe(true);
+    const metrics = new AgentMetrics({ defaultMetrics: false });
+    const logger = captureLogger();
+    const ob = new Outbox(outboxConfig(dir), { metrics, logger });
+    cleanup.add(() => ob.close());
+    expect(ob.depth).toBe(0);
+    expect(ob.recovery).toMatchObject({ recovered: 'corrupt', moved_to: expect.stringMatching(/^outbox\.db\.corrupt-\d{8}T\d{6}Z$/), salvaged: 0, lost: null });
+    expect(fs.readFileSync(path.join(path.dirname(file), ob.recovery!.moved_to!)).equals(junk)).toBe(true);
+    expect(logger.matching(/<error> outbox .*not a valid SQLite database.*moved aside to outbox\.db\.corrupt-.*an unknown number of \(no commit record\) accepted message\(s\) lost/)).toHaveLength(1);
+    expect(await counter(metrics.outboxRecovered, { reason: 'corrupt' })).toBe(1);
+    expect(await ob.enqueue(msg(1))).toBe('accepted');
   });
 
-  it('refuses a file held by another outbox (one agent per outbox)', () => {
+  it('refuses a topic the broker would drop the connection for, before it reaches the disk', async () => {
+    const metrics = new AgentMetrics({ defaultMetrics: false });
+    const logger = captureLogger();
+    const ob = new Outbox(outboxConfig(tempDir(cleanup, 'outbox')), { metrics, logger });
+    cleanup.add(() => ob.close());
+    expect(await ob.enqueue(msg(0, 'a/#'))).toBe('rejected');
+    expect(await ob.enqueue(msg(1, 'a/\u0000'))).toBe('rejected');
+    expect(await ob.enqueue(msg(2, 'a/b'))).toBe('accepted');
+    expect(ob.depth).toBe(1);
+    expect(await counter(metrics.dropped, { reason: 'topic_invalid' })).toBe(2);
+    expect(logger.matching(/<warn> outbox .*1 message\(s\) dropped \(topic_invalid\): route r: the topic contains "#"/)).toHaveLength(1);
+  });
+
+  it('dead-letter table: bounded to the 100 newest rows, every dead row counted', async () => {
+    const dir = tempDir(cleanup, 'outbox');
+    const a = open(dir);
+    await Promise.all(Array.from({ length: 160 }, (_, i) => a.enqueue(msg(i))));
+    a.close();
+    // 150 rows damaged the way a flipped byte would (their checksum no longer matches)
+    const db = new Database(outboxConfig(dir).path);
+    db.prepare("UPDATE outbox SET payload = CAST(x'00' || substr(payload, 2) AS BLOB) WHERE id <= 150").run();
+    db.close();
+    const metrics = new AgentMetrics({ defaultMetrics: false });
+    const ob = open(dir, {}, metrics);
+    const got: number[] = [];
+    for (let m = ob.next(50); m.length > 0; m = ob.next(50)) got.push(...m.map(idx));
+    expect(got).toEqual(Array.from({ length: 10 }, (_, i) => 150 + i));
+    expect(await counter(metrics.dropped, { reason: 'outbox_invalid' })).toBe(150);
+    expect(ob.depth).toBe(10);
+    ob.close();
+    const check = new Database(outboxConfig(dir).path, { readonly: true });
+    cleanup.add(() => check.close());
+    const dead = check.prepare('SELECT MIN(id) AS lo, MAX(id) AS hi, COUNT(*) AS n, MIN(reason) AS reason FROM outbox_dead').get();
+    expect(dead).toEqual({ lo: 51, hi: 150, n: 100, reason: expect.stringMatching(/^checksum mismatch/) });
+  });
+
+  it('refuses a file held by another outbox (one agent per outbox), and does not move it', () => {
     const dir = tempDir(cleanup, 'outbox');
     open(dir);
+    expect(() => new Outbox(outboxConfig(dir))).toThrow(OutboxError);
     expect(() => new Outbox(outboxConfig(dir))).toThrow(/locked by another process/);
+    expect(fs.readdirSync(path.join(dir, 'outbox')).filter((f) => f.includes('corrupt'))).toEqual([]);
   });
 });

@@ -46,9 +46,12 @@ describe('describeError', () => {
 });
 
 describe('status', () => {
-  it('fills the topic template and makes the JSON document', () => {
+  it('fills the topic template and makes the JSON document (ts in ISO 8601; none in the will; the outbox recovery when there is one)', () => {
     const dev = { id: 'car-1', labels: { fleet: 'f' } };
     expect(fillTemplate('{prefix}/{device}/status', { topic_prefix: 'p' }, dev)).toBe('p/car-1/status');
-    expect(JSON.parse(statusPayload('offline', 'connection lost', dev, '1.2.3', 42).toString())).toEqual({ state: 'offline', reason: 'connection lost', ts: 42, device: 'car-1', labels: { fleet: 'f' }, version: '1.2.3' });
+    expect(JSON.parse(statusPayload('online', 'started', dev, '1.2.3', { ts: 42 }).toString())).toEqual({ state: 'online', reason: 'started', ts: '1970-01-01T00:00:00.042Z', device: 'car-1', labels: { fleet: 'f' }, version: '1.2.3' });
+    expect(JSON.parse(statusPayload('offline', 'connection lost', dev, '1.2.3', { ts: null }).toString())).toEqual({ state: 'offline', reason: 'connection lost', device: 'car-1', labels: { fleet: 'f' }, version: '1.2.3' });
+    const outbox = { recovered: 'wal' as const, lost: 12, at: '2024-05-01T12:00:00.000Z' };
+    expect(JSON.parse(statusPayload('online', 'started', dev, '1.2.3', { outbox }).toString()).outbox).toEqual(outbox);
   });
 });

@@ -135,6 +135,17 @@ describe('routes', () => {
     expect(await valueOf(metrics.dropped, { reason: 'payload_unserializable' })).toBe(1);
   });
 
+  it('logs those drops through the context\'s log, rate-limited (10 per 10 s), the event name cut short', async () => {
+    const lines: string[] = [];
+    const r = new EventRouter([route()], { ...ctx, log: (m) => lines.push(m) }, metrics);
+    for (let i = 0; i < 50; i++) r.route(ev('a/' + 'x'.repeat(70_000)));
+    r.route(ev('a/b', { n: 1n }));
+    expect(await valueOf(metrics.dropped, { reason: 'topic_too_long' })).toBe(50);
+    expect(await valueOf(metrics.dropped, { reason: 'payload_unserializable' })).toBe(1);
+    expect(lines).toHaveLength(10);
+    expect(lines[0]).toMatch(/^route r: event "a\/x{118}…" from vehicle dropped \(topic_too_long\): its topic would be longer than 65535 bytes$/);
+  });
+
   it('keeps filter state per topic: one route, many topics', () => {
     const r = make([route({ filters: { change_only: true } })]);
     expect(r.route(ev('a/x', 1)).length).toBe(1);

@@ -18,13 +18,13 @@ import type { DeviceConfig, MqttConfig, OutboxConfig } from '../../config/types.
 import type { OutboundMessage } from '../../core/event.js';
 import type { AgentMetrics } from '../../health/metrics.js';
 import { OncePerKindLog, RateLimitedLog, type Logger } from '../../util/log.js';
-import { topicNameProblem } from '../../core/topic-name.js';
 import { Backoff } from '../../util/backoff.js';
 import { brokerLabel, buildConnectOptions } from './connect-options.js';
 import { connectMqtt, UniqueMessageIdProvider, type MqttClient } from './mqtt-transport.js';
 import { describeError } from './describe-error.js';
 import { Qos0Sender } from './qos0-sender.js';
-import { Outbox, type EnqueueResult, type StoredMessage, type Synchronous } from './outbox.js';
+import { Outbox, type EnqueueResult, type OutboxRecovery, type StoredMessage, type Synchronous } from './outbox.js';
+import { topicProblem } from './row-check.js';
 import { defaultSecretReader, type SecretReader } from './secrets-reader.js';
 import { fillTemplate, statusPayload } from './status.js';
 import { TlsFiles, type TlsMaterial } from './tls-files.js';
@@ -45,7 +45,11 @@ export interface MqttSinkOptions {
   synchronous?: Synchronous;
   /** How often the TLS files are checked for a rotation while connected (default 60 s). */
   tlsCheckIntervalMs?: number;
-  /** stop(): longest wait for in-flight acks and the offline status (default 3 s). */
+  /**
+   * stop(): longest wait for the messages already in the outbox (the final
+   * link states among them), the acks in flight and the offline status
+   * (default 3 s; the outbox gets two thirds of it).
+   */
   stopTimeoutMs?: number;
   /** CONNACK timeout of an attempt (default 10 s). */
   connectTimeoutMs?: number;
@@ -66,6 +70,8 @@ export interface MqttSinkDeps {
   secrets?: SecretReader;
   version?: string;
   options?: MqttSinkOptions;
+  /** What an earlier sink's outbox recovered in this process (a reload): still reported when this one found nothing. */
+  outboxRecovery?: OutboxRecovery;
 }
 
 interface Flight {
@@ -104,6 +110,8 @@ export class MqttSink extends EventEmitter {
   /** QoS 2 packet ids possibly still held by the broker's session (clean_session false). */
   private quarantine = new Set<number>();
   private readonly rejections: RateLimitedLog;
+  /** Messages the sink itself drops (QoS 0 queue full, bad topics, publishNow refused...): one line per kind, rate-limited. */
+  private readonly drops: RateLimitedLog;
   /** published{qos} children, resolved once (a labels lookup per message shows in profiles). */
   private readonly publishedBy: Array<{ inc(): void }>;
 
@@ -118,6 +126,8 @@ export class MqttSink extends EventEmitter {
   private nowSeq = 0;
   private started = false;
   private stopping = false;
+  /** stop() is sending what the outbox holds (the pump hands out outbox messages while stopping only then). */
+  private draining = false;
   private stopped = false;
   private rotating = false;
   private reconnectImmediately = false;
@@ -153,13 +163,15 @@ export class MqttSink extends EventEmitter {
     this.label = brokerLabel(config.url);
     this.backoff = new Backoff(config.reconnect.initial_delay_ms, config.reconnect.max_delay_ms, this.opts.random);
     this.rejections = new RateLimitedLog((m) => this.log.warn(m));
+    this.drops = new RateLimitedLog((m) => this.log.warn(m));
     const handlerErrors = new OncePerKindLog((m) => this.log.error(m));
     this.subs = new Subscriptions((m) => this.error('mqtt', m), (kind, m) => {
       this.metrics.errors.inc({ component: 'handler' });
       handlerErrors.log(kind, m);
     });
     this.publishedBy = ['0', '1', '2'].map((qos) => this.metrics.published.labels({ qos }));
-    this.qos0 = new Qos0Sender(config.qos0_max_queue, this.opts.qos0HighWaterBytes, () => this.publishedBy[0]!.inc(), () => this.metrics.dropped.inc({ reason: 'qos0_queue_full' }));
+    this.qos0 = new Qos0Sender(config.qos0_max_queue, this.opts.qos0HighWaterBytes, () => this.publishedBy[0]!.inc(),
+      () => this.drop('qos0_queue_full', `the QoS 0 queue is full (qos0_max_queue ${config.qos0_max_queue}): the oldest waiting QoS 0 message dropped`));
     if (config.tls && /^mqtts:|^wss:/.test(config.url)) this.tlsFiles = new TlsFiles(config.tls, this.secrets);
     else if (config.tls) this.log.warn(`mqtt: a tls section is set but the url ${this.label} is not mqtts://: TLS is not used`);
   }
@@ -176,14 +188,26 @@ export class MqttSink extends EventEmitter {
     return this.statusTopic;
   }
 
-  /** Opens the outbox (throws OutboxError when it cannot) and starts connecting, without waiting for the broker. */
+  /** What the outbox recovered or found lost when it opened (also in the status message), if anything. */
+  get outboxRecovery(): OutboxRecovery | undefined {
+    return this.outbox?.recovery ?? this.deps.outboxRecovery;
+  }
+
+  /**
+   * Opens the outbox and starts connecting, without waiting for the broker.
+   * A damaged outbox is recovered (moved aside, a fresh one started: see
+   * outbox-open.ts); throws OutboxError only when the file is locked by
+   * another agent, written by a newer afb-edge, not an outbox, or cannot
+   * be opened at all.
+   */
   async start(): Promise<void> {
     if (this.started) return;
+    // The outbox counts and logs (rate-limited) its failed commits and drops itself.
     this.outbox = new Outbox(this.outboxConfig, {
       synchronous: this.opts.synchronous,
       metrics: this.metrics,
+      logger: this.log,
       onCommit: () => this.pump(), // already out of the publishers' call stack (setImmediate)
-      onError: (err) => this.error('outbox', err.message),
     });
     this.started = true;
     this.metrics.mqttConnected.set(0);
@@ -202,10 +226,15 @@ export class MqttSink extends EventEmitter {
    */
   async publish(msg: OutboundMessage): Promise<EnqueueResult> {
     if (!this.started || this.stopped) {
-      this.metrics.dropped.inc({ reason: 'sink_stopped' });
+      this.drop('sink_stopped', `route ${msg.route}: a message on ${msg.topic} arrived while the MQTT sink is stopped`);
       return 'rejected';
     }
-    if (msg.qos > 0) return this.outbox!.enqueue(msg);
+    if (msg.qos > 0) return this.outbox!.enqueue(msg); // checks the topic too, before it reaches the disk
+    const bad = topicProblem(msg.topic);
+    if (bad !== undefined) {
+      this.drop('topic_invalid', `route ${msg.route}: ${bad}: ${JSON.stringify(msg.topic).slice(0, 200)} (the broker would drop the connection)`);
+      return 'rejected';
+    }
     return this.qos0.publish({ topic: msg.topic, payload: msg.payload, retain: msg.retain });
   }
 
@@ -217,11 +246,11 @@ export class MqttSink extends EventEmitter {
    */
   publishNow(topic: string, payload: Buffer, options: PublishNowOptions): Promise<boolean> {
     if (!this.isConnected || this.stopped) return Promise.resolve(false);
-    // Last line of defence (callers check their topics): one bad topic would make the broker drop the connection.
-    const problem = topicNameProblem(topic);
-    if (problem !== null) {
-      this.metrics.dropped.inc({ reason: 'topic_invalid' });
-      this.rejections.log(`mqtt: not published to ${JSON.stringify(topic.slice(0, 200))}: ${problem}`);
+    // A reply topic comes from the remote client (reply_to, MQTT 5 response topic): one with a
+    // wildcard or a control character would make the broker drop the agent's connection.
+    const bad = topicProblem(topic);
+    if (bad !== undefined) {
+      this.drop('topic_invalid', `not published: ${bad}: ${JSON.stringify(topic).slice(0, 200)} (the broker would drop the connection)`);
       return Promise.resolve(false);
     }
     return new Promise((resolve) => {
@@ -230,7 +259,7 @@ export class MqttSink extends EventEmitter {
         return;
       }
       if (this.nowQueue.length >= NOW_QUEUE_MAX) {
-        this.metrics.dropped.inc({ reason: 'publish_now_busy' });
+        this.drop('publish_now_busy', `${NOW_QUEUE_MAX} messages already wait for an in-flight slot: ${topic} not published`);
         resolve(false);
         return;
       }
@@ -257,21 +286,27 @@ export class MqttSink extends EventEmitter {
   }
 
   /**
-   * Ends the sink: waits (bounded) for the messages in flight, publishes the
-   * retained offline status with `reason`, disconnects cleanly (so the broker
-   * does not publish the will) and closes the outbox. What is not
-   * acknowledged stays in the outbox for the next start.
+   * Ends the sink: sends (bounded) what the outbox holds — the final
+   * retained states published just before stop(), such as the serial
+   * links' `stopped`, are the last messages in it — and waits for the acks
+   * in flight, publishes the retained offline status with `reason`,
+   * disconnects cleanly (so the broker does not publish the will) and
+   * closes the outbox. What is not acknowledged by then stays in the outbox
+   * for the next start (in order: the outbox is one FIFO, so the final
+   * states cannot overtake older messages of their topic).
    */
   async stop(reason = 'shutdown'): Promise<void> {
     if (!this.started || this.stopped || this.stopping) return;
     this.stopping = true;
+    const deadline = Date.now() + this.opts.stopTimeoutMs;
     clearTimeout(this.reconnectTimer);
     clearInterval(this.tlsTimer);
-    const deadline = Date.now() + this.opts.stopTimeoutMs;
     const client = this.client;
     if (client && this.isConnected) {
+      // Two thirds of the time for the outbox, the rest for the offline status and the DISCONNECT.
+      await this.drainOutbox(Date.now() + (this.opts.stopTimeoutMs * 2) / 3);
       await this.waitDrained(deadline - Date.now());
-      const payload = statusPayload('offline', reason, this.deps.device, this.version);
+      const payload = statusPayload('offline', reason, this.deps.device, this.version, { outbox: this.outboxRecovery });
       const job = new Promise<boolean>((resolve) => {
         this.nowQueue.push({ topic: this.statusTopic, payload, options: { qos: 1, retain: true }, resolve });
         this.pump();
@@ -301,7 +336,7 @@ export class MqttSink extends EventEmitter {
         device: this.deps.device,
         secrets: this.secrets,
         tls: this.tlsMaterial(),
-        will: { topic: this.statusTopic, payload: statusPayload('offline', 'connection lost', this.deps.device, this.version) },
+        will: { topic: this.statusTopic, payload: statusPayload('offline', 'connection lost', this.deps.device, this.version, { ts: null, outbox: this.outboxRecovery }) },
         connectTimeoutMs: this.opts.connectTimeoutMs,
         sessionExpiryS: this.opts.sessionExpiryS,
       });
@@ -356,7 +391,7 @@ export class MqttSink extends EventEmitter {
     this.log.info(`mqtt: connected to ${this.label} (MQTT ${this.config.protocol_version === 5 ? '5' : '3.1.1'}, session present: ${connack.sessionPresent})${after}`);
     this.failKey = undefined;
     this.failures = 0;
-    const payload = statusPayload('online', reconnect ? 'reconnected' : 'started', this.deps.device, this.version);
+    const payload = statusPayload('online', reconnect ? 'reconnected' : 'started', this.deps.device, this.version, { outbox: this.outboxRecovery });
     this.nowQueue.unshift({ topic: this.statusTopic, payload, options: { qos: 1, retain: true }, resolve: () => undefined });
     if (this.subs.size > 0) {
       void this.subs.send(client, this.subs.filters(), () => client === this.client && this.isConnected).then((ok) => this.emit('resubscribed', { ok }));
@@ -476,7 +511,7 @@ export class MqttSink extends EventEmitter {
         this.afterAck();
       });
     }
-    if (this.rotating || this.stopping || !this.outbox) return;
+    if (this.rotating || (this.stopping && !this.draining) || !this.outbox) return;
     const free = this.limit - this.flights.size - this.nowInflight;
     // Refill at every ack (no waiting for a batch of free slots: with Nagle on the broker's side and
     // delayed ACKs on ours, a client that stops writing while waiting for PUBACKs stalls ~40 ms).
@@ -519,6 +554,26 @@ export class MqttSink extends EventEmitter {
     this.schedulePump();
   }
 
+  /**
+   * stop(): commits what publishers just enqueued, then lets the pump send
+   * the outbox until it is empty, the connection is gone, or `until`.
+   */
+  private async drainOutbox(until: number): Promise<void> {
+    const outbox = this.outbox;
+    if (!outbox) return;
+    this.draining = true;
+    try {
+      outbox.flush(); // enqueues of this turn (the link states of a stop) are committed now, not at setImmediate
+      this.pump();
+      while (this.isConnected && (outbox.depth > 0 || this.flights.size > 0) && Date.now() < until) {
+        await new Promise((r) => setTimeout(r, 5));
+        outbox.flush();
+      }
+    } finally {
+      this.draining = false;
+    }
+  }
+
   /** Resolves when nothing is in flight, the connection is gone, or after `ms`. */
   private waitDrained(ms: number): Promise<void> {
     if (this.flights.size === 0 && this.nowInflight === 0) return Promise.resolve();
@@ -527,6 +582,12 @@ export class MqttSink extends EventEmitter {
 
   private publishOpts(o: PublishNowOptions): { qos: 0 | 1 | 2; retain: boolean; properties?: Record<string, unknown> } {
     return this.config.protocol_version === 5 && o.properties ? { qos: o.qos, retain: o.retain, properties: o.properties } : { qos: o.qos, retain: o.retain };
+  }
+
+  /** A message the sink itself refuses: counted by reason and logged (rate-limited). */
+  private drop(reason: string, detail: string): void {
+    this.metrics.dropped.inc({ reason });
+    this.drops.log(`mqtt: message dropped (${reason}): ${detail}`);
   }
 
   private error(component: string, msg: string): void {

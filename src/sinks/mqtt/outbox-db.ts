@@ -1,8 +1,15 @@
 /**
  * The outbox's SQLite file: opened (created if needed) in WAL mode with an
- * exclusive lock, its schema created or checked. Any failure is an
- * OutboxError naming the file; the file is never deleted or rewritten here:
- * it may hold undelivered data that an operator wants to recover.
+ * exclusive lock, its schema created, checked or upgraded. Any failure is
+ * an OutboxError naming the file and saying what kind of failure it is; the
+ * file is never deleted or rewritten here (outbox-recovery.ts decides what
+ * to do with a corrupt one).
+ *
+ * Schema version 2 (version 1 files are upgraded in place, one ALTER):
+ * - `outbox`: one row per message; `crc` is the row checksum of
+ *   row-check.ts (NULL in rows written by version 1);
+ * - `outbox_dead`: rows that failed the check when read back, with the
+ *   reason (dead-letter table, bounded: see outbox.ts).
  */
 import Database from 'better-sqlite3';
 import { mkdirSync } from 'node:fs';
@@ -11,14 +18,25 @@ import { dirname } from 'node:path';
 
 export type Synchronous = 'full' | 'normal';
 
+/**
+ * - corrupt: not a database, or one SQLite reports damaged (the only kind
+ *   the outbox recovers from by moving the file aside);
+ * - locked: another process holds it (another agent: never moved);
+ * - newer: written by a newer afb-edge (a downgrade: never moved);
+ * - foreign: a valid database that is not an outbox (a wrong path);
+ * - other: I/O, permissions, the addon missing...
+ */
+export type OutboxErrorKind = 'corrupt' | 'locked' | 'newer' | 'foreign' | 'other';
+
 export class OutboxError extends Error {
-  constructor(message: string) {
+  constructor(message: string, readonly kind: OutboxErrorKind = 'other') {
     super(message);
     this.name = 'OutboxError';
   }
 }
 
-const SCHEMA_VERSION = 1;
+const SCHEMA_VERSION = 2;
+const COLUMNS = 'id,topic,payload,qos,retain,route,created_ms,bytes,crc';
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS outbox (
   id INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -28,8 +46,24 @@ CREATE TABLE IF NOT EXISTS outbox (
   retain INTEGER NOT NULL,
   route TEXT NOT NULL,
   created_ms INTEGER NOT NULL,
-  bytes INTEGER NOT NULL
+  bytes INTEGER NOT NULL,
+  crc INTEGER
+);
+CREATE TABLE IF NOT EXISTS outbox_dead (
+  id INTEGER PRIMARY KEY,
+  topic, payload, qos, retain, route, created_ms, bytes, crc,
+  reason TEXT NOT NULL,
+  dead_ms INTEGER NOT NULL
 )`;
+const UPGRADE_1_TO_2 = 'ALTER TABLE outbox ADD COLUMN crc INTEGER';
+
+/** SQLite result codes that mean the file's content is damaged (not a lock, not an I/O or permission problem). */
+export function isCorruption(err: unknown): boolean {
+  const code = (err as { code?: unknown } | undefined)?.code;
+  return typeof code === 'string' && (code.startsWith('SQLITE_CORRUPT') || code === 'SQLITE_NOTADB' || code === 'SQLITE_IOERR_SHORT_READ');
+}
+
+class CorruptFile extends Error {}
 
 const ADDON = 'better-sqlite3/build/Release/better_sqlite3.node';
 let addonPath: string | undefined;
@@ -40,34 +74,53 @@ let addonPath: string | undefined;
  * emulated arm64 guest), and cannot work from the agent's bundle
  * (scripts/bundle.mjs), which holds better-sqlite3's JS.
  */
-function sqliteAddon(path: string): string {
+export function sqliteAddon(path: string): string {
   try {
     return (addonPath ??= createRequire(import.meta.url).resolve(ADDON));
   } catch (err) {
-    throw new OutboxError(`outbox ${path}: cannot open: SQLite's addon ${ADDON} is missing (${(err as NodeJS.ErrnoException).code ?? (err as Error).message}): the installation is incomplete`);
+    throw new OutboxError(`outbox ${path}: cannot open: SQLite's addon ${ADDON} is missing (${(err as NodeJS.ErrnoException).code ?? (err as Error).message}): the installation is incomplete`, 'other');
   }
 }
 
+/** Opens the database at `path` (see the file comment); `nativeBinding` is resolved here. */
 export function openDatabase(path: string, synchronous: Synchronous): Database.Database {
   const nativeBinding = sqliteAddon(path);
   let db: Database.Database | undefined;
+  let kind: OutboxErrorKind = 'other';
   try {
     mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
     db = new Database(path, { timeout: 1000, nativeBinding });
     // One process per outbox: a second agent on the same file would send everything twice.
+    // (Exclusive locking also keeps the WAL index in process memory: no -shm file.)
     db.pragma('locking_mode = EXCLUSIVE');
     db.pragma('journal_mode = WAL');
     db.pragma(`synchronous = ${synchronous === 'full' ? 'FULL' : 'NORMAL'}`);
-    // After a burst, give the WAL file back down to 16 MiB once checkpointed.
-    db.pragma('journal_size_limit = 16777216');
     const version = db.pragma('user_version', { simple: true }) as number;
-    if (version > SCHEMA_VERSION) throw new Error(`schema version ${version} was written by a newer afb-edge (this one knows ${SCHEMA_VERSION})`);
+    if (version > SCHEMA_VERSION) {
+      kind = 'newer';
+      throw new Error(`schema version ${version} was written by a newer afb-edge (this one knows ${SCHEMA_VERSION})`);
+    }
     const check = db.pragma('quick_check', { simple: true }) as string;
-    if (check !== 'ok') throw new Error(`integrity check failed: ${check}`);
-    db.exec(SCHEMA);
-    const cols = (db.pragma('table_info(outbox)') as Array<{ name: string }>).map((c) => c.name).join(',');
-    if (cols !== 'id,topic,payload,qos,retain,route,created_ms,bytes') throw new Error(`table 'outbox' has unexpected columns (${cols})`);
-    // Written once, when the file is new: every write is a WAL frame on the board's flash.
+    if (check !== 'ok') throw new CorruptFile(`integrity check failed: ${check}`);
+    const hadOutbox = tableColumns(db, 'outbox') !== '';
+    if (version < 2 && hadOutbox && !tableColumns(db, 'outbox').endsWith(',crc')) {
+      // Version 1: one ALTER (rows keep crc NULL: checked for structure only) and the dead-letter table.
+      db.transaction(() => {
+        db!.exec(UPGRADE_1_TO_2);
+        db!.exec(SCHEMA);
+      })();
+    } else {
+      db.exec(SCHEMA);
+    }
+    const cols = tableColumns(db, 'outbox');
+    if (cols !== COLUMNS) {
+      // A file this agent wrote (its version number says so) whose schema text changed is damaged;
+      // without the number it is another application's database at the outbox's path.
+      if (version >= 1) throw new CorruptFile(`its schema is damaged: table 'outbox' has unexpected columns (${cols})`);
+      kind = 'foreign';
+      throw new Error(`table 'outbox' has unexpected columns (${cols})`);
+    }
+    // Written once, when the file is new or upgraded: every write is a WAL frame on the board's flash.
     if (version !== SCHEMA_VERSION) db.pragma(`user_version = ${SCHEMA_VERSION}`);
     return db;
   } catch (err) {
@@ -77,9 +130,16 @@ export function openDatabase(path: string, synchronous: Synchronous): Database.D
       /* already failing */
     }
     const e = err as Error & { code?: string };
-    const why = e.code === 'SQLITE_BUSY' ? 'it is locked by another process (another agent on the same outbox?)'
-      : e.code === 'SQLITE_NOTADB' || e.code === 'SQLITE_CORRUPT' ? `it is not a valid SQLite database or is corrupt (${e.message})`
+    if (err instanceof CorruptFile || isCorruption(err)) kind = 'corrupt';
+    else if (e.code === 'SQLITE_BUSY') kind = 'locked';
+    const why = kind === 'locked' ? 'it is locked by another process (another agent on the same outbox?)'
+      : kind === 'corrupt' ? `it is not a valid SQLite database or is corrupt (${e.message})`
       : e.message;
-    throw new OutboxError(`outbox ${path}: cannot open: ${why}. The file was left untouched; move it away to start with an empty outbox.`);
+    const hint = kind === 'corrupt' ? '' : ' The file was left untouched; move it away to start with an empty outbox.';
+    throw new OutboxError(`outbox ${path}: cannot open: ${why}.${hint}`, kind);
   }
+}
+
+function tableColumns(db: Database.Database, table: string): string {
+  return (db.pragma(`table_info(${table})`) as Array<{ name: string }>).map((c) => c.name).join(',');
 }

@@ -25,18 +25,35 @@
  * The default is 'full' because vehicles lose power without warning, and
  * "accepted" must mean "on disk".
  *
- * Ids come from AUTOINCREMENT, so they only grow (even when the table
- * empties); delivery order is id order. Rows handed out by `next` are "in
- * flight" (in memory only): after a restart every row is pending again.
+ * Ids only grow (even when the table empties): the outbox gives each row
+ * the next one itself (the checksum covers it) and the table's
+ * AUTOINCREMENT remembers the highest across restarts; delivery order is
+ * id order. Rows handed out by `next` are "in flight" (in memory only):
+ * after a restart every row is pending again.
+ *
+ * Damage (issue 11): every row read back from disk is checked
+ * (row-check.ts) and dead-lettered when it cannot be the message written;
+ * a damaged file or WAL is dealt with at open (outbox-open.ts); the files
+ * stay within max_bytes (outbox-budget.ts); failed commits (disk full) are
+ * logged rate-limited (outbox-log.ts) and the acknowledgements they held
+ * are retried every second, so the gauges follow the deletes.
  */
 import type Database from 'better-sqlite3';
 import type { OutboundMessage } from '../../core/event.js';
 import type { OutboxConfig } from '../../config/types.js';
 import type { AgentMetrics } from '../../health/metrics.js';
-import { openDatabase, OutboxError, type Synchronous } from './outbox-db.js';
+import { silentLogger, type Logger } from '../../util/log.js';
+import { CommitRecord, commitRecordPath } from './commit-record.js';
+import { recordBytes, rowPages, SPLIT_RESERVE, TXN_FIXED_PAGES, type DiskBudget } from './outbox-budget.js';
+import { isCorruption, OutboxError, type Synchronous } from './outbox-db.js';
+import { OutboxLog } from './outbox-log.js';
+import { openOutbox } from './outbox-open.js';
+import type { OutboxRecovery } from './outbox-recovery.js';
 import { PendingCache } from './pending-cache.js';
+import { rowChecksum, rowProblem, topicProblem, type RawRow } from './row-check.js';
 
 export { OutboxError, type Synchronous } from './outbox-db.js';
+export type { OutboxRecovery } from './outbox-recovery.js';
 
 export type EnqueueResult = 'accepted' | 'rejected';
 
@@ -57,59 +74,77 @@ export interface OutboxOptions {
   /** Default 'full' (see the file comment). */
   synchronous?: Synchronous;
   metrics?: AgentMetrics;
+  /** Recovery, failed commits (rate-limited), drops (rate-limited), dead-lettered rows. Default: silent. */
+  logger?: Logger;
   /** Called after each commit that added messages (the sink starts sending them). */
   onCommit?: () => void;
-  /** Called when a commit fails (disk full, I/O error): the affected enqueues resolve 'rejected'. */
+  /** Called when a commit fails (disk full, I/O error), after it was counted and logged: the affected enqueues resolve 'rejected'. */
   onError?: (err: Error) => void;
   /** Bounds of the in-memory copy of recently written messages (default 10000 messages, 8 MiB). */
   cacheMessages?: number;
   cacheBytes?: number;
+  /** Acknowledgements whose deletion failed are committed again after this delay (default 1000 ms). */
+  retryMs?: number;
 }
 
 interface Pending {
   msg: OutboundMessage;
   bytes: number;
+  /** Upper bound of the database pages the row takes (outbox-budget.ts). */
+  pages: number;
   resolve: (r: EnqueueResult) => void;
 }
 
-interface Row {
-  id: number;
-  topic: string;
-  payload: Buffer;
-  qos: number;
-  retain: number;
-  route: string;
-  created_ms: number;
-  bytes: number;
-}
+/** Rows kept in the dead-letter table (the oldest go first), and the payload bytes kept of each. */
+const DEAD_MAX_ROWS = 100;
+const DEAD_PAYLOAD_BYTES = 4096;
+/** Rows next() tries one by one past an unreadable page before giving up until its next call. */
+const UNREADABLE_PROBE = 64;
 
 export class Outbox {
   readonly path: string;
-  /** Transactions committed (group commit: one per event-loop turn with work). */
-  readonly stats = { commits: 0 };
+  /** Transactions committed (group commit: one per event-loop turn with work, more for a burst larger than the WAL share). */
+  readonly stats = { commits: 0, failedCommits: 0 };
+  /** What was recovered or found lost when this outbox opened (undefined: nothing). */
+  readonly recovery: OutboxRecovery | undefined;
+  /** How max_bytes is split between the database and the WAL. */
+  readonly budget: DiskBudget;
   private readonly db: Database.Database;
   private readonly stmt: {
     insert: Database.Statement;
     del: Database.Statement;
     after: Database.Statement;
+    nextId: Database.Statement;
+    byId: Database.Statement;
     evictable: Database.Statement;
     oldest: Database.Statement;
+    pageCount: Database.Statement;
+    freePages: Database.Statement;
+    toDead: Database.Statement;
+    trimDead: Database.Statement;
   };
   private readonly commit: (batch: Pending[], acks: number[]) => EnqueueResult[];
   private readonly synchronous: Synchronous;
+  private readonly log: OutboxLog;
+  private readonly record: CommitRecord;
   private syncMode: 'FULL' | 'NORMAL' | undefined;
   private pending: Pending[] = [];
   private acks: number[] = [];
-  /** Acked ids whose DELETE is not committed yet (next() must not hand them out again). */
-  private readonly ackPending = new Set<number>();
+  /** Acked ids whose DELETE is not committed yet (next() must not hand them out again): id -> bytes. */
+  private readonly ackPending = new Map<number, number>();
   private flushScheduled: NodeJS.Immediate | undefined;
+  private retryTimer: NodeJS.Timeout | undefined;
   /** Rows handed out by next() and not acked/released yet: id -> bytes. */
   private readonly inflight = new Map<number, number>();
+  /** Rows SQLite could neither read nor delete: skipped until the next start (bounded by what is unreadable). */
+  private readonly unreadable = new Set<number>();
   /** Every pending (not in-flight) row has an id above the cursor. */
   private cursor = 0;
+  private lastId: number;
   private count = 0;
   private totalBytes = 0;
   private oldestMs: number | undefined;
+  private oldestId = 0;
   private ageTimer: NodeJS.Timeout | undefined;
   private closed = false;
   private readonly cache: PendingCache;
@@ -119,22 +154,39 @@ export class Outbox {
   constructor(private readonly config: OutboxConfig, private readonly options: OutboxOptions = {}) {
     this.path = config.path;
     this.synchronous = options.synchronous ?? 'full';
-    this.db = openDatabase(config.path, this.synchronous);
+    const logger = options.logger ?? silentLogger;
+    this.log = new OutboxLog(logger, config.path);
+    const opened = openOutbox(config.path, this.synchronous, config.max_bytes, logger);
+    this.db = opened.db;
+    this.budget = opened.budget;
+    this.recovery = opened.recovery;
+    this.lastId = opened.lastId;
     this.syncMode = this.synchronous === 'full' ? 'FULL' : 'NORMAL';
     this.stmt = {
-      insert: this.db.prepare('INSERT INTO outbox (topic, payload, qos, retain, route, created_ms, bytes) VALUES (?, ?, ?, ?, ?, ?, ?)'),
+      insert: this.db.prepare('INSERT INTO outbox (id, topic, payload, qos, retain, route, created_ms, bytes, crc) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)'),
       del: this.db.prepare('DELETE FROM outbox WHERE id = ? RETURNING bytes'),
-      after: this.db.prepare('SELECT * FROM outbox WHERE id > ? ORDER BY id LIMIT ?'),
+      after: this.db.prepare('SELECT id, topic, payload, qos, retain, route, created_ms, bytes, crc FROM outbox WHERE id > ? ORDER BY id LIMIT ?'),
+      nextId: this.db.prepare('SELECT id FROM outbox WHERE id > ? ORDER BY id LIMIT 1').pluck(),
+      byId: this.db.prepare('SELECT id, topic, payload, qos, retain, route, created_ms, bytes, crc FROM outbox WHERE id = ?'),
       evictable: this.db.prepare('SELECT id, bytes FROM outbox WHERE id > ? ORDER BY id LIMIT 256'),
-      oldest: this.db.prepare('SELECT created_ms FROM outbox ORDER BY id LIMIT 1'),
+      oldest: this.db.prepare('SELECT id, created_ms FROM outbox ORDER BY id LIMIT 1'),
+      pageCount: this.db.prepare('PRAGMA page_count').pluck(),
+      freePages: this.db.prepare('PRAGMA freelist_count').pluck(),
+      toDead: this.db.prepare(`INSERT OR REPLACE INTO outbox_dead (id, topic, payload, qos, retain, route, created_ms, bytes, crc, reason, dead_ms)
+        SELECT id, topic, substr(payload, 1, ${DEAD_PAYLOAD_BYTES}), qos, retain, route, created_ms, bytes, crc, ?, ? FROM outbox WHERE id = ?`),
+      trimDead: this.db.prepare(`DELETE FROM outbox_dead WHERE id IN (SELECT id FROM outbox_dead ORDER BY dead_ms DESC, id DESC LIMIT -1 OFFSET ${DEAD_MAX_ROWS})`),
     };
     this.commit = this.db.transaction((batch: Pending[], acks: number[]) => this.applyBatch(batch, acks));
-    const totals = this.db.prepare('SELECT COUNT(*) AS n, COALESCE(SUM(bytes), 0) AS b FROM outbox').get() as { n: number; b: number };
-    this.count = totals.n;
-    this.totalBytes = totals.b;
-    const last = this.db.prepare('SELECT MAX(id) AS id FROM outbox').get() as { id: number | null };
-    this.cache = new PendingCache(last.id ?? 0, options.cacheMessages, options.cacheBytes);
+    this.recount();
+    this.cache = new PendingCache(this.lastId, options.cacheMessages, options.cacheBytes);
     this.refreshOldest();
+    const m = options.metrics;
+    if (this.recovery) {
+      m?.outboxRecovered.inc({ reason: this.recovery.recovered });
+      if (this.recovery.lost) m?.dropped.inc({ reason: 'outbox_lost' }, this.recovery.lost);
+    }
+    this.record = new CommitRecord(commitRecordPath(config.path), (err) => this.log.readFailed(err.message));
+    this.writeRecord();
     this.updateGauges();
     // The age of the oldest message grows between commits: refresh the gauge every second.
     this.ageTimer = setInterval(() => this.updateGauges(), 1000);
@@ -161,12 +213,16 @@ export class Outbox {
 
   /** Stores `msg`; resolves once the transaction holding it committed (or it was refused by the bounds). */
   enqueue(msg: OutboundMessage): Promise<EnqueueResult> {
-    if (this.closed) {
-      this.options.metrics?.dropped.inc({ reason: 'outbox_closed' });
-      return Promise.resolve('rejected');
-    }
+    if (this.closed) return Promise.resolve(this.refuse('outbox_closed', 'the outbox is closed'));
+    // A topic the broker would drop the connection for must never reach the disk (it would come back at every resend).
+    const bad = topicProblem(msg.topic);
+    if (bad !== undefined) return Promise.resolve(this.refuse('topic_invalid', `route ${msg.route}: ${bad}: ${JSON.stringify(msg.topic).slice(0, 200)}`));
+    const topicBytes = Buffer.byteLength(msg.topic);
+    const bytes = topicBytes + msg.payload.length;
+    // route.length * 3: an upper bound of its UTF-8 size without encoding it
+    const pages = rowPages(recordBytes(topicBytes, msg.payload.length, msg.route.length * 3), this.budget.pageSize);
     return new Promise((resolve) => {
-      this.pending.push({ msg, bytes: Buffer.byteLength(msg.topic) + msg.payload.length, resolve });
+      this.pending.push({ msg, bytes, pages, resolve });
       this.scheduleFlush();
     });
   }
@@ -182,27 +238,43 @@ export class Outbox {
     }
     const out: StoredMessage[] = [];
     let after = this.cursor;
+    let dead = 0;
     while (out.length < limit) {
-      const rows = this.stmt.after.all(after, Math.max(limit - out.length, 16)) as Row[];
+      const rows = this.readAfter(after, Math.max(limit - out.length, 16));
       if (rows.length === 0) break;
       for (const r of rows) {
         if (out.length >= limit) break;
-        after = r.id;
-        if (this.inflight.has(r.id) || this.ackPending.has(r.id)) continue; // released rows may interleave with these
-        this.inflight.set(r.id, r.bytes);
-        this.cache.delete(r.id);
-        out.push(toMessage(r));
+        const id = r.id as number;
+        after = id;
+        if (this.inflight.has(id) || this.ackPending.has(id) || this.unreadable.has(id)) continue; // released rows may interleave with these
+        const problem = rowProblem(r);
+        if (problem !== undefined) {
+          this.deadLetter(id, problem, true);
+          dead++;
+          continue;
+        }
+        this.inflight.set(id, r.bytes as number);
+        this.cache.delete(id);
+        out.push({ id, topic: r.topic as string, payload: r.payload as Buffer, qos: r.qos as 0 | 1 | 2, retain: r.retain === 1, route: r.route as string, createdAt: r.created_ms as number, bytes: r.bytes as number });
       }
     }
     this.cursor = after;
+    if (dead > 0) {
+      this.recount();
+      this.refreshOldest();
+      this.writeRecord();
+      this.updateGauges();
+    }
     return out;
   }
 
   /** The broker has it: delete it (in the next group commit). */
   ack(id: number): void {
-    if (!this.inflight.delete(id) || this.closed) return;
+    const bytes = this.inflight.get(id);
+    if (bytes === undefined || this.closed) return;
+    this.inflight.delete(id);
     this.acks.push(id);
-    this.ackPending.add(id);
+    this.ackPending.set(id, bytes);
     this.scheduleFlush();
   }
 
@@ -221,38 +293,38 @@ export class Outbox {
     this.inflight.clear();
   }
 
-  /** Commits what is waiting now (normally done from setImmediate). */
+  /**
+   * Commits what is waiting now (normally done from setImmediate): one
+   * transaction, or several when it would change more pages than the WAL's
+   * share for one transaction (outbox-budget.ts).
+   */
   flush(): void {
     if (this.flushScheduled) {
       clearImmediate(this.flushScheduled);
       this.flushScheduled = undefined;
     }
     if (this.closed || (this.pending.length === 0 && this.acks.length === 0)) return;
-    const batch = this.pending;
-    const acks = this.acks;
-    let results: EnqueueResult[];
-    try {
-      results = this.commitBatch(batch, acks);
-    } catch (err) {
-      // Nothing of the transaction is on disk: the enqueues are refused, the acks retried next time.
-      this.pending = [];
-      const e = err as Error;
-      this.options.onError?.(new OutboxError(`outbox ${this.path}: commit failed: ${e.message}`));
-      for (const p of batch) {
-        this.options.metrics?.dropped.inc({ reason: 'outbox_error' });
-        p.resolve('rejected');
+    let batch = this.pending;
+    let acks = this.acks;
+    this.pending = [];
+    this.acks = [];
+    let added = false;
+    while (batch.length > 0 || acks.length > 0) {
+      const [b, a] = this.takeChunk(batch, acks);
+      batch = batch.slice(b.length);
+      acks = acks.slice(a.length);
+      const ok = this.commitChunk(b, a);
+      if (ok === undefined) {
+        // The rest would fail the same way (disk full): refused now, acks retried later.
+        this.refuseAfterFailure(batch);
+        this.acks = acks.concat(this.acks);
+        break;
       }
-      this.recount();
-      return;
+      added ||= ok;
     }
-    const { cache, evicted, drops } = this.effects;
-    for (const id of evicted) this.cache.delete(id);
-    for (const m of cache) this.cache.add(m);
-    for (const [reason, n] of drops) this.options.metrics?.dropped.inc({ reason }, n);
-    this.refreshOldest();
-    this.updateGauges();
-    batch.forEach((p, i) => p.resolve(results[i]!));
-    if (results.includes('accepted')) this.options.onCommit?.();
+    this.updateGauges(); // after every commit, failed ones included: the depth follows the deletes
+    if (this.acks.length > 0) this.scheduleRetry();
+    if (added) this.options.onCommit?.();
   }
 
   /** Commits what is pending and closes the database. Idempotent. */
@@ -261,39 +333,91 @@ export class Outbox {
     this.flush();
     this.closed = true;
     clearInterval(this.ageTimer);
+    clearTimeout(this.retryTimer);
     for (const p of this.pending) p.resolve('rejected');
     this.pending = [];
     this.inflight.clear();
+    this.record.close();
     this.db.close();
   }
 
   /* ------------------------------------------------------------------ */
 
-  private commitBatch(batch: Pending[], acks: number[]): EnqueueResult[] {
-    this.pending = [];
-    this.acks = [];
-    const before = { count: this.count, bytes: this.totalBytes };
+  /** The first messages and acks that fit in one transaction's share of the WAL (at least one of them). */
+  private takeChunk(batch: Pending[], acks: number[]): [Pending[], number[]] {
+    const allowance = this.budget.txnPages - TXN_FIXED_PAGES;
+    const evictFactor = this.config.policy === 'drop-oldest' ? 2 : 1;
+    const ps = this.budget.pageSize;
+    let used = 0;
+    let a = 0;
+    // acks first, up to half of the allowance
+    while (a < acks.length) {
+      const cost = rowPages(recordBytes(this.ackPending.get(acks[a]!) ?? 0, 0, 0), ps);
+      if (a > 0 && used + cost > allowance / 2) break;
+      used += cost;
+      a++;
+    }
+    let b = 0;
+    while (b < batch.length) {
+      const cost = batch[b]!.pages * evictFactor;
+      if ((a > 0 || b > 0) && used + cost > allowance) break;
+      used += cost;
+      b++;
+    }
+    if (a === acks.length && b === batch.length) return [batch, acks];
+    return [batch.slice(0, b), acks.slice(0, a)];
+  }
+
+  /** One transaction: true when it added messages, false when not, undefined when it failed. */
+  private commitChunk(batch: Pending[], acks: number[]): boolean | undefined {
+    const before = { count: this.count, bytes: this.totalBytes, lastId: this.lastId };
     // A commit of acks only needs no fsync: losing it to a power cut only makes the broker
     // get those messages again (at least once). The next fsync'ed commit covers it anyway.
     this.setSync(batch.length === 0 ? 'NORMAL' : this.synchronous === 'full' ? 'FULL' : 'NORMAL');
     this.effects = { cache: [], evicted: [], drops: new Map() };
+    // Deletes: say first they may have happened, so that a crash right after the commit can never
+    // make the next start count these delivered messages as lost (commit-record.ts).
+    if (acks.length > 0) this.record.write({ maxId: this.lastId, count: Math.max(0, this.count - acks.length), oldestId: this.oldestId });
+    let results: EnqueueResult[];
     try {
-      const results = this.commit(batch, acks);
-      this.stats.commits++;
-      for (const id of acks) this.ackPending.delete(id);
-      return results;
+      results = this.commit(batch, acks);
     } catch (err) {
-      // rolled back: the counters too, and the acks wait for the next commit
+      // rolled back: the counters too; nothing of the transaction is on disk
       this.count = before.count;
       this.totalBytes = before.bytes;
+      this.lastId = before.lastId;
       this.acks = acks.concat(this.acks);
-      throw err;
+      this.stats.failedCommits++;
+      this.options.metrics?.errors.inc({ component: 'outbox' });
+      const e = err as Error;
+      this.log.commitFailed(e, batch.length);
+      for (const p of batch) {
+        this.options.metrics?.dropped.inc({ reason: 'outbox_error' });
+        p.resolve('rejected');
+      }
+      this.recount();
+      this.options.onError?.(new OutboxError(`outbox ${this.path}: commit failed: ${e.message}`, isCorruption(err) ? 'corrupt' : 'other'));
+      return undefined;
     }
+    this.stats.commits++;
+    this.log.commitSucceeded();
+    for (const id of acks) this.ackPending.delete(id);
+    const { cache, evicted, drops } = this.effects;
+    for (const id of evicted) this.cache.delete(id);
+    for (const m of cache) this.cache.add(m);
+    for (const [reason, n] of drops) {
+      this.options.metrics?.dropped.inc({ reason }, n);
+      this.log.dropped(reason, n, DROP_DETAIL[reason] ?? reason);
+    }
+    this.refreshOldest();
+    this.writeRecord();
+    batch.forEach((p, i) => p.resolve(results[i]!));
+    return results.includes('accepted');
   }
 
   /** Runs inside the transaction. */
   private applyBatch(batch: Pending[], acks: number[]): EnqueueResult[] {
-    const { maxMessages, maxBytes, dropOldest } = this.bounds();
+    const { maxBytes, dropOldest } = this.bounds();
     const results: EnqueueResult[] = [];
     for (const id of acks) {
       const row = this.stmt.del.get(id) as { bytes: number } | undefined;
@@ -305,24 +429,42 @@ export class Outbox {
     const now = Date.now();
     /** Row id of each batch entry that was inserted (index in the batch). */
     const inserted = new Map<number, number>();
+    const evict = new Evictor({
+      rows: (after) => this.stmt.evictable.all(after) as Array<{ id: number; bytes: number }>,
+      busy: (id) => this.inflight.has(id) || this.ackPending.has(id),
+      remove: (id) => this.deleteRow(id),
+    }, inserted);
+    // Pages: measured once; when the whole batch fits for sure, no further measure (the hot path).
+    let need = 0;
+    for (const p of batch) need += p.pages;
+    const exact = Math.ceil(need) + SPLIT_RESERVE > this.freePages();
+    const maxPages = this.maxMessagePages();
     batch.forEach((p, i) => {
       const { msg, bytes } = p;
       let result: EnqueueResult = 'accepted';
-      if (bytes > maxBytes) {
+      if (bytes > maxBytes || p.pages > maxPages) {
         result = 'rejected';
         this.drop('outbox_too_large');
-      } else if (!dropOldest && (this.count + 1 > maxMessages || this.totalBytes + bytes > maxBytes)) {
-        result = 'rejected';
-        this.drop('outbox_rejected');
-      } else {
-        const info = this.stmt.insert.run(msg.topic, msg.payload, msg.qos, msg.retain ? 1 : 0, msg.route, now, bytes);
-        inserted.set(Number(info.lastInsertRowid), i);
+      } else if (!this.fits(p, exact)) {
+        if (dropOldest) {
+          while (!this.fits(p, exact) && evict.one()) { /* evicting the oldest */ }
+        }
+        if (!this.fits(p, exact)) {
+          result = 'rejected';
+          this.drop(dropOldest ? 'outbox_full' : 'outbox_rejected');
+        }
+      }
+      if (result === 'accepted') {
+        const id = ++this.lastId;
+        const crc = rowChecksum(id, msg.qos, msg.retain, msg.topic, msg.payload);
+        this.stmt.insert.run(id, msg.topic, msg.payload, msg.qos, msg.retain ? 1 : 0, msg.route, now, bytes, crc);
+        inserted.set(id, i);
         this.count++;
         this.totalBytes += bytes;
       }
       results.push(result);
     });
-    if (dropOldest && this.over(maxMessages, maxBytes)) this.evictOldest(maxMessages, maxBytes, inserted, results);
+    if (evict.dropped > 0) this.drop('outbox_full', evict.dropped);
     for (const [id, i] of inserted) {
       const { msg, bytes } = batch[i]!;
       this.effects.cache.push({ id, topic: msg.topic, payload: msg.payload, qos: msg.qos, retain: msg.retain, route: msg.route, createdAt: now, bytes });
@@ -330,56 +472,124 @@ export class Outbox {
     return results;
   }
 
+  /** Deletes the row (a message leaving without delivery) inside the current transaction: false when it was not there. */
+  private deleteRow(id: number): boolean {
+    const row = this.stmt.del.get(id) as { bytes: number } | undefined;
+    if (!row) return false;
+    this.count--;
+    this.totalBytes -= row.bytes;
+    this.effects.evicted.push(id);
+    return true;
+  }
+
+  /** Whether `p` fits in the bounds now; the pages are measured only when the batch may not fit (`exact`). */
+  private fits(p: Pending, exact: boolean): boolean {
+    return this.count + 1 <= this.config.max_messages && this.totalBytes + p.bytes <= this.config.max_bytes
+      && (!exact || Math.ceil(p.pages) + SPLIT_RESERVE <= this.freePages());
+  }
+
+  /** Database pages that can still be used before the budget is reached (measured now). */
+  private freePages(): number {
+    return this.budget.dbPages - ((this.stmt.pageCount.get() as number) - (this.stmt.freePages.get() as number));
+  }
+
+  /** A message needing more pages is refused as too large: one transaction's share, with the pages to evict as much under drop-oldest. */
+  private maxMessagePages(): number {
+    const share = (this.budget.txnPages - TXN_FIXED_PAGES) / (this.config.policy === 'drop-oldest' ? 2 : 1);
+    return Math.min(share, this.budget.dbPages - 8);
+  }
+
   /** Counted once the transaction committed. */
   private drop(reason: string, n = 1): void {
     this.effects.drops.set(reason, (this.effects.drops.get(reason) ?? 0) + n);
   }
 
-  private over(maxMessages: number, maxBytes: number): boolean {
-    return this.count > maxMessages || this.totalBytes > maxBytes;
+  /** A message refused before it reached a transaction: counted and logged now. */
+  private refuse(reason: string, detail: string): EnqueueResult {
+    this.options.metrics?.dropped.inc({ reason });
+    this.log.dropped(reason, 1, detail);
+    return 'rejected';
+  }
+
+  private refuseAfterFailure(batch: Pending[]): void {
+    if (batch.length === 0) return;
+    this.log.refusedToo(batch.length);
+    this.options.metrics?.dropped.inc({ reason: 'outbox_error' }, batch.length);
+    for (const p of batch) p.resolve('rejected');
   }
 
   /**
-   * drop-oldest: deletes the oldest rows that are not in flight (those are
-   * probably being acknowledged right now) until both bounds hold. A message
-   * of this batch evicted by a newer one of the same batch still counts as
-   * accepted then dropped, like any other evicted message. When only
-   * in-flight rows are older, the newest messages of this batch are refused.
+   * Moves a row that cannot be sent to the dead-letter table (its payload
+   * cut to 4 KiB, at most 100 rows kept), or deletes it when even that
+   * fails, or skips it until the next start when SQLite cannot delete it.
    */
-  private evictOldest(maxMessages: number, maxBytes: number, inserted: Map<number, number>, results: EnqueueResult[]): void {
-    let after = 0;
-    let dropped = 0;
-    scan: while (this.over(maxMessages, maxBytes)) {
-      const rows = this.stmt.evictable.all(after) as Array<{ id: number; bytes: number }>;
-      if (rows.length === 0) break;
-      for (const r of rows) {
-        if (!this.over(maxMessages, maxBytes)) break scan;
-        after = r.id;
-        if (this.inflight.has(r.id)) continue;
-        this.stmt.del.get(r.id);
-        this.count--;
-        this.totalBytes -= r.bytes;
-        dropped++;
-        inserted.delete(r.id);
-        this.effects.evicted.push(r.id);
-      }
-    }
-    if (dropped > 0) this.drop('outbox_full', dropped);
-    if (!this.over(maxMessages, maxBytes)) return;
-    const newestFirst = [...inserted.entries()].sort((a, b) => b[0] - a[0]);
-    for (const [id, index] of newestFirst) {
-      if (!this.over(maxMessages, maxBytes)) break;
-      const row = this.stmt.del.get(id) as { bytes: number };
-      this.count--;
-      this.totalBytes -= row.bytes;
-      results[index] = 'rejected';
-      inserted.delete(id);
-      this.drop('outbox_full');
+  private deadLetter(id: number, problem: string, copy: boolean): void {
+    this.options.metrics?.dropped.inc({ reason: 'outbox_invalid' });
+    this.cache.delete(id);
+    try {
+      this.db.transaction(() => {
+        if (copy) {
+          this.stmt.toDead.run(problem, Date.now(), id);
+          this.stmt.trimDead.run();
+        }
+        this.stmt.del.run(id);
+      })();
+      this.log.deadLettered(id, problem, copy);
+      return;
+    } catch (err) {
+      if (copy) return this.deadLetterFallback(id, problem, err as Error);
+      this.unreadable.add(id);
+      this.log.readFailed(`row ${id} cannot be sent (${problem}) nor deleted (${(err as Error).message}): skipped until the next start; dropped (reason outbox_invalid)`);
     }
   }
 
-  private bounds(): { maxMessages: number; maxBytes: number; dropOldest: boolean } {
-    return { maxMessages: this.config.max_messages, maxBytes: this.config.max_bytes, dropOldest: this.config.policy === 'drop-oldest' };
+  private deadLetterFallback(id: number, problem: string, err: Error): void {
+    try {
+      this.stmt.del.run(id);
+      this.log.deadLettered(id, `${problem}; copy failed: ${err.message}`, false);
+    } catch (e) {
+      this.unreadable.add(id);
+      this.log.readFailed(`row ${id} cannot be sent (${problem}) nor deleted (${(e as Error).message}): skipped until the next start; dropped (reason outbox_invalid)`);
+    }
+  }
+
+  /**
+   * Rows after `after`. When SQLite cannot read them (a damaged page found
+   * at run time), rows are tried one by one: an unreadable one is deleted
+   * (dead-lettered without a copy) and the next ones are served.
+   */
+  private readAfter(after: number, limit: number): RawRow[] {
+    try {
+      return this.stmt.after.all(after, limit) as RawRow[];
+    } catch (err) {
+      this.options.metrics?.errors.inc({ component: 'outbox' });
+      this.log.readFailed(`reading the rows after id ${after} failed: ${(err as Error).message}; trying them one by one`);
+    }
+    const out: RawRow[] = [];
+    let at = after;
+    for (let k = 0; k < UNREADABLE_PROBE && out.length < limit; k++) {
+      let id: number | undefined;
+      try {
+        id = this.stmt.nextId.get(at) as number | undefined;
+      } catch (err) {
+        this.log.readFailed(`cannot find the row after id ${at}: ${(err as Error).message}; retried at the next delivery`);
+        break;
+      }
+      if (id === undefined) break;
+      at = id;
+      if (this.unreadable.has(id)) continue;
+      try {
+        const r = this.stmt.byId.get(id) as RawRow | undefined;
+        if (r) out.push(r);
+      } catch (err) {
+        this.deadLetter(id, `unreadable (${(err as Error).message})`, false);
+      }
+    }
+    return out;
+  }
+
+  private bounds(): { maxBytes: number; dropOldest: boolean } {
+    return { maxBytes: this.config.max_bytes, dropOldest: this.config.policy === 'drop-oldest' };
   }
 
   private setSync(mode: 'FULL' | 'NORMAL'): void {
@@ -395,6 +605,16 @@ export class Outbox {
     });
   }
 
+  /** Acks whose commit failed: tried again (their deletes are what lets the gauges drop after a disk-full period). */
+  private scheduleRetry(): void {
+    if (this.retryTimer || this.closed) return;
+    this.retryTimer = setTimeout(() => {
+      this.retryTimer = undefined;
+      this.flush();
+    }, this.options.retryMs ?? 1000);
+    this.retryTimer.unref();
+  }
+
   private recount(): void {
     try {
       const totals = this.db.prepare('SELECT COUNT(*) AS n, COALESCE(SUM(bytes), 0) AS b FROM outbox').get() as { n: number; b: number };
@@ -406,8 +626,17 @@ export class Outbox {
   }
 
   private refreshOldest(): void {
-    const row = this.stmt.oldest.get() as { created_ms: number } | undefined;
-    this.oldestMs = row?.created_ms;
+    try {
+      const row = this.stmt.oldest.get() as { id: number; created_ms: number } | undefined;
+      this.oldestMs = row?.created_ms;
+      this.oldestId = row?.id ?? 0;
+    } catch {
+      /* keep the last known values (a damaged page: see readAfter) */
+    }
+  }
+
+  private writeRecord(): void {
+    this.record.write({ maxId: this.lastId, count: this.count, oldestId: this.oldestId });
   }
 
   private updateGauges(): void {
@@ -419,9 +648,46 @@ export class Outbox {
   }
 }
 
-function toMessage(r: Row): StoredMessage {
-  return {
-    id: r.id, topic: r.topic, payload: r.payload, qos: r.qos as 0 | 1 | 2, retain: r.retain !== 0,
-    route: r.route, createdAt: r.created_ms, bytes: r.bytes,
-  };
+const DROP_DETAIL: Record<string, string> = {
+  outbox_full: 'the outbox is full (max_messages, max_bytes or its disk budget): the oldest pending messages were evicted (policy drop-oldest)',
+  outbox_rejected: 'the outbox is full (max_messages, max_bytes or its disk budget): new messages refused (policy reject-new)',
+  outbox_too_large: 'a message larger than the outbox can hold (max_bytes, or one transaction\'s share of the WAL)',
+};
+
+interface EvictorAccess {
+  /** The oldest rows after `after` (a page of them). */
+  rows(after: number): Array<{ id: number; bytes: number }>;
+  /** In flight (probably being acknowledged now) or acknowledged: never evicted. */
+  busy(id: number): boolean;
+  /** Deletes the row in the current transaction; false when it was not there. */
+  remove(id: number): boolean;
+}
+
+/** drop-oldest inside one transaction: deletes the oldest rows that are not in flight, one at a time. */
+class Evictor {
+  dropped = 0;
+  private after = 0;
+  private rows: Array<{ id: number; bytes: number }> = [];
+
+  constructor(private readonly access: EvictorAccess, private readonly inserted: Map<number, number>) {}
+
+  /**
+   * Evicts the oldest evictable row; false when none is left. A message of
+   * this batch evicted by a newer one of the same batch still counts as
+   * accepted then dropped, like any other evicted message.
+   */
+  one(): boolean {
+    for (;;) {
+      if (this.rows.length === 0) {
+        this.rows = this.access.rows(this.after);
+        if (this.rows.length === 0) return false;
+      }
+      const r = this.rows.shift()!;
+      this.after = r.id;
+      if (this.access.busy(r.id) || !this.access.remove(r.id)) continue;
+      this.inserted.delete(r.id);
+      this.dropped++;
+      return true;
+    }
+  }
 }
