@@ -8,7 +8,11 @@ export class UsageError extends Error {
 
 export const EXIT_OK = 0;
 export const EXIT_REPLY_ERROR = 1;
+/** check-config, run: the config (or the board file, or a file the config names) is invalid. */
+export const EXIT_INVALID_CONFIG = 1;
 export const EXIT_USAGE = 2;
+/** run: the config is valid but the agent could not start (its outbox cannot be opened, an address is taken...). */
+export const EXIT_START_FAILED = 3;
 
 export const USAGE = `afb-edge — wsapi tools and edge agent for AGL / redpesk binders
 
