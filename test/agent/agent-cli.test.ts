@@ -246,6 +246,33 @@ describe('afb-edge run: files the config names, reloads off the event loop, exit
     expect(Date.now() - stopAt).toBeLessThan(3000);
   });
 
+  it('a burst of SIGHUPs runs one check at a time with at most one more waiting; the others are counted as coalesced', async () => {
+    const s = await setup();
+    writeFileSync(s.file, s.yaml(TICKS));
+    const a = runAgent(s.file);
+    await until(async () => (await metric(s.httpPort, 'afb_edge_mqtt_connected')) === 1, 8000, 'connected');
+    const keys = Array.from({ length: 10_000 }, (_, i) => `  bogus_${i}: 1\n`).join('');
+    writeFileSync(s.file, `device:\n  id: car-7\nmqtt:\n  url: "${s.b.url}"\n${keys}binders: []\nroutes: []\n`);
+    for (let i = 0; i < 40; i++) {
+      a.child.kill('SIGHUP');
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    const count = (outcome: string) => metric(s.httpPort, `afb_edge_config_reloads_total{outcome="${outcome}"}`);
+    let last = -1;
+    await until(async () => {
+      const now = await count('rejected');
+      const settled = now === last && now >= 1;
+      last = now;
+      return settled;
+    }, 20_000, 'reloads settled');
+    const rejected = await count('rejected');
+    expect(rejected).toBeLessThan(10);
+    expect(await count('coalesced')).toBeGreaterThan(0);
+    expect(await metric(s.httpPort, 'afb_edge_mqtt_connected')).toBe(1);
+    a.child.kill('SIGTERM');
+    expect(await a.exited).toBe(0);
+  });
+
   it('a reload that cannot be applied (its health address is taken) is rolled back: the previous config keeps running', async () => {
     const s = await setup();
     writeFileSync(s.file, s.yaml(TICKS));

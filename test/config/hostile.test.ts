@@ -5,9 +5,10 @@
  * characters escaped, huge keys shortened) with a hint that fits.
  */
 import { spawnSync } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { loadBoard } from '../../src/config/board.js';
 import { formatConfigError, formatLoadErrors, loadConfigFile, parseConfigText } from '../../src/config/load.js';
 import { MAX_CONFIG_BYTES, MAX_DEPTH, MAX_REPORTED_ERRORS, MAX_YAML_ITEMS } from '../../src/config/limits.js';
 import { BASE, errorsOf, tempDir } from './helpers.js';
@@ -155,3 +156,20 @@ describe('messages about hostile keys', () => {
     expect(errorsOf(text('password'))[0]!.hint).toMatch(/^secrets are never written in the config.*set password_file$/);
   });
 });
+
+describe('board files, under the same bounds', () => {
+  const boards = join(import.meta.dirname, '../../boards');
+
+  it('a board file that is a FIFO, too large or too deep is refused with its reason', () => {
+    expect(spawnSync('mkfifo', [join(t.dir, 'fifo.yaml')]).status).toBe(0);
+    expect(loadBoard('fifo', t.dir)).toEqual({ kind: 'invalid', file: join(t.dir, 'fifo.yaml'), errors: [{ path: '', message: `cannot read the file: ${join(t.dir, 'fifo.yaml')} is a FIFO, not a regular file` }] });
+    const real = readFileSync(join(boards, 'rpi4.yaml'), 'utf8');
+    writeFileSync(join(t.dir, 'big.yaml'), `${real}# ${'x'.repeat(MAX_CONFIG_BYTES)}\n`);
+    expect(loadBoard('big', t.dir)).toMatchObject({ kind: 'invalid', errors: [{ path: '', message: expect.stringMatching(/^the file is \d+ bytes, more than the 1 MiB \(1048576 bytes\) a configuration may have$/) }] });
+    writeFileSync(join(t.dir, 'deep.yaml'), `${real}x: ${'['.repeat(20000)}${']'.repeat(20000)}\n`);
+    expect(loadBoard('deep', t.dir)).toMatchObject({ kind: 'invalid', errors: [{ path: '', message: `YAML: nested too deeply (a configuration is at most ${MAX_DEPTH} levels deep)` }] });
+    writeFileSync(join(t.dir, 'ok.yaml'), real);
+    expect(loadBoard('ok', t.dir).kind).toBe('ok');
+  });
+});
+
