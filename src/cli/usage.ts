@@ -34,12 +34,15 @@ Usage:
       MQTT (durable outbox) and to links, takes remote commands, exports the ecu API. SIGHUP
       reloads FILE (an invalid one is rejected). Under systemd: Type=notify (READY=1, STATUS=,
       watchdog). --board NAME (or $AFB_EDGE_BOARD) merges boards/NAME.yaml under FILE.
+      Exit 0 after SIGINT/SIGTERM, 1 on an invalid config (or a file it names), 2 on usage
+      errors, 3 when a valid config cannot start (outbox, address in use).
   afb-edge demo [--duration S] [--json]
       Simulated binder + embedded MQTT broker + agent + monitor, for S seconds (default 15,
       0 = until Ctrl-C). demo --wsapi [--count N]: only a simulated binder and a wsapi client.
   afb-edge check-config FILE [--board NAME]
-      Validates an agent configuration (YAML or JSON): every error with its path, line and a hint;
-      exit 0 when valid, 1 when not.
+      Validates an agent configuration (YAML or JSON) and the files it names (password, TLS):
+      every error with its path, line and a hint; exit 0 when valid (warnings for what only the
+      service can see), 1 when not, 2 on usage errors.
   afb-edge monitor --broker URL [--device ID] [--prefix P] [--topic FILTER]… [--count N] [--json]
                    [--username U] [--password-file F] [--ca F] [--cert F] [--key F]
       Subscribes to the agents' topics ({prefix}/{device}/#, prefix afb-edge) and shows live
