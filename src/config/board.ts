@@ -116,7 +116,10 @@ export function parseBoardText(text: string, name: string, file: string, parseCa
   }
   parseCache?.remember(text, 'core', data); // before the validator fills in defaults
   const issues = boardIssues(data);
-  if (issues.length > 0) return { kind: 'invalid', file, errors: place(doc, issues, at).errors };
+  if (issues.length > 0) {
+    const { errors, omitted } = place(doc, issues, at);
+    return { kind: 'invalid', file, errors: omitted > 0 ? [...errors, { path: '', message: `${omitted} more error(s) not shown (the first ${errors.length} are)` }] : errors };
+  }
   const b = data as Omit<Board, 'name' | 'file'>;
   return { kind: 'ok', board: { ...b, name, file } };
 }

@@ -99,8 +99,14 @@ export class ConfigReloader {
       this.o.parseCache?.save();
       this.o.afterApplied?.();
     } catch (err) {
-      if ((err as Error).name !== 'AbortError') throw err;
-      logger.info('config reload abandoned: stopping');
+      if ((err as Error).name === 'AbortError') {
+        logger.info('config reload abandoned: stopping');
+      } else {
+        // never thrown out of a signal handler's chain: the running configuration stays
+        metrics.inc({ outcome: 'failed' });
+        note = 'configuration reload failed';
+        logger.error(`config reload failed, keeping the running configuration: ${(err as Error).message}`);
+      }
     } finally {
       await sd.reloaded(note);
     }
