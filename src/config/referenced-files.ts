@@ -64,6 +64,9 @@ export function referencedFileIssues(data: unknown, mode: FileCheckMode): FileIs
 function read(ref: unknown, segments: Segments, as: 'text' | 'buffer', mode: FileCheckMode, out: FileIssues): Buffer | string | undefined {
   if (typeof ref !== 'string') return undefined;
   const field = segments.join('.');
+  if (mode === 'check' && ref.includes('/') && !ref.startsWith('/')) {
+    out.warnings.push({ segments, message: `'${ref}' is a relative path: checked from this directory, read by the agent from its own working directory`, hint: 'the service runs in / (WorkingDirectory=): give an absolute path' });
+  }
   try {
     return as === 'text' ? readSecret(ref, field) : readSecretBuffer(ref, field);
   } catch (err) {

@@ -64,6 +64,21 @@ describe('mqtt.password_file', () => {
     expect(JSON.stringify(big)).not.toContain('xxxx');
   });
 
+  it('a relative path is checked from here, with a warning for check-config: the service reads it from its own directory', () => {
+    const cwd = process.cwd();
+    try {
+      process.chdir(t.dir);
+      writeFileSync(join(t.dir, 'pw'), 'pw\n');
+      const file = config('  password_file: ./pw\n');
+      const checked = loadConfigFile(file, { files: 'check' });
+      expect(checked.errors).toEqual([]);
+      expect(checked.warnings).toEqual([{ path: 'mqtt.password_file', message: "'./pw' is a relative path: checked from this directory, read by the agent from its own working directory", hint: 'the service runs in / (WorkingDirectory=): give an absolute path', line: 6, column: 18 }]);
+      expect(loadConfigFile(file, { files: 'agent' })).toMatchObject({ errors: [], warnings: [] });
+    } finally {
+      process.chdir(cwd);
+    }
+  });
+
   it('without files: the config alone is checked (the default of the library call)', () => {
     expect(loadConfigFile(config('  password_file: /nonexistent/pw\n')).errors).toEqual([]);
   });
