@@ -14,6 +14,11 @@
  * function that runs when the command is chosen, so `run` parses the demo
  * and the simulators but does not execute them.
  *
+ * The reload worker (src/config/check-worker.ts, which checks a config file
+ * off the agent's event loop) is bundled the same way into its own file,
+ * dist/src/cli/config-check-worker.bundle.cjs, beside the CLI's: the bundled
+ * agent starts it from there (src/config/load-in-worker.ts).
+ *
  * Dev-only packages stay external and load from node_modules.
  * better-sqlite3 and serialport's bindings are bundled, their addons loaded
  * from node_modules (below, and src/sinks/mqtt/outbox-db.ts). The bundle
@@ -121,11 +126,10 @@ const serialportAddonDir = {
 const root = values.root ? resolve(values.root) : join(dirname(fileURLToPath(import.meta.url)), '..');
 const cliDir = join(root, 'dist/src/cli');
 // Outputs of earlier bundle layouts (an ES module bundle with chunks): not left to be shipped.
-for (const f of readdirSync(cliDir)) if (/^(afb-edge\.bundle|bundle-.*)\.(mjs|cjs)$/.test(f)) rmSync(join(cliDir, f));
+for (const f of readdirSync(cliDir)) if (/^(afb-edge\.bundle|config-check-worker\.bundle|bundle-.*)\.(mjs|cjs)$/.test(f)) rmSync(join(cliDir, f));
 const outfile = join(cliDir, 'afb-edge.bundle.cjs');
-const result = await build({
-  entryPoints: [join(cliDir, 'main.js')],
-  outfile,
+const workerOutfile = join(cliDir, 'config-check-worker.bundle.cjs');
+const common = {
   bundle: true,
   platform: 'node',
   format: 'cjs',
@@ -150,12 +154,15 @@ const result = await build({
   // Wanted: the one require.resolve in the bundle finds serialport's package at run time (above).
   logOverride: { 'require-resolve-not-external': 'silent' },
   metafile: true,
-});
+};
+const result = await build({ ...common, entryPoints: [join(cliDir, 'main.js')], outfile });
+await build({ ...common, entryPoints: [join(root, 'dist/src/config/check-worker.js')], outfile: workerOutfile, metafile: false });
 // dist/src/cli/launch.cjs reads the bundle as latin1 (faster than UTF-8 on the boards): one
 // byte above 0x7f would change its text there.
 const text = readFileSync(outfile);
 const high = text.findIndex((b) => b > 0x7f);
 if (high >= 0) throw new Error(`bundle: ${outfile} is not ASCII (byte 0x${text[high].toString(16)} at offset ${high}): launch.cjs reads it as latin1`);
+if (!existsSync(workerOutfile)) throw new Error(`bundle: no ${workerOutfile}`);
 const bytes = Object.values(result.metafile.outputs).reduce((n, o) => n + o.bytes, 0);
 console.log(`bundle: dist/src/cli/afb-edge.bundle.cjs, ${Object.keys(result.metafile.inputs).length} modules, ${(bytes / 1024).toFixed(0)} KiB`);
 

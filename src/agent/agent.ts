@@ -40,6 +40,14 @@ function ownTopics(config: AgentConfig): string[] {
   return [fill(config.mqtt.status_topic), fill(config.health.topic), ...config.routes.filter((r) => r.link === undefined).map((r) => literalTopicPrefix(fill(r.topic)))];
 }
 
+/** A reload that failed while being applied; `restored`: the previous configuration runs again. */
+export class ReloadError extends Error {
+  constructor(readonly reason: string, readonly restored: boolean, readonly restoreFailure?: string) {
+    super(restored ? reason : `${reason}; restoring the previous configuration failed too: ${restoreFailure}`);
+    this.name = 'ReloadError';
+  }
+}
+
 export class Agent {
   readonly metrics: AgentMetrics;
   private config: AgentConfig;
@@ -107,9 +115,30 @@ export class Agent {
    * Applies a new, already validated configuration: only what changed is
    * restarted. A new MQTT sink reopens the same outbox, so nothing accepted
    * is lost; route filter state starts afresh.
+   *
+   * What validation cannot know can still fail here (an address another
+   * process holds, an outbox file that cannot be opened): then the previous
+   * configuration is applied again, as far as it can be, and a ReloadError
+   * says what failed and whether the previous configuration is back.
    */
   async reload(next: AgentConfig): Promise<void> {
     const prev = this.config;
+    try {
+      await this.apply(prev, next, 'reloaded');
+    } catch (err) {
+      const why = (err as Error).message;
+      this.log.warn(`agent: configuration reload failed (${why}): restoring the previous configuration`);
+      try {
+        await this.apply(next, prev, 'restored');
+      } catch (again) {
+        throw new ReloadError(why, false, (again as Error).message);
+      }
+      throw new ReloadError(why, true);
+    }
+  }
+
+  /** From `prev` (what runs, perhaps in part) to `next`: what differs is restarted. */
+  private async apply(prev: AgentConfig, next: AgentConfig, done: 'reloaded' | 'restored'): Promise<void> {
     this.config = next;
     const router = this.makeRouter(next);
     router.carryOver(this.router);
@@ -156,7 +185,7 @@ export class Agent {
     }
     clearInterval(this.statusTimer);
     this.startStatusTimer(next);
-    this.log.info(`agent: configuration reloaded (${sinkChanged ? 'MQTT restarted' : 'MQTT kept'})`);
+    this.log.info(`agent: configuration ${done} (${sinkChanged ? 'MQTT restarted' : 'MQTT kept'})`);
   }
 
   /** Status of the parts, for /healthz and the health topic. */

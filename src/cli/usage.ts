@@ -8,7 +8,11 @@ export class UsageError extends Error {
 
 export const EXIT_OK = 0;
 export const EXIT_REPLY_ERROR = 1;
+/** check-config, run: the config (or the board file, or a file the config names) is invalid. */
+export const EXIT_INVALID_CONFIG = 1;
 export const EXIT_USAGE = 2;
+/** run: the config is valid but the agent could not start (its outbox cannot be opened, an address is taken...). */
+export const EXIT_START_FAILED = 3;
 
 export const USAGE = `afb-edge — wsapi tools and edge agent for AGL / redpesk binders
 
@@ -30,14 +34,17 @@ Usage:
       MQTT (durable outbox) and to links, takes remote commands, exports the ecu API. SIGHUP
       reloads FILE (an invalid one is rejected). Under systemd: Type=notify (READY=1, STATUS=,
       watchdog). --board NAME (or $AFB_EDGE_BOARD) merges boards/NAME.yaml under FILE.
+      Exit 0 after SIGINT/SIGTERM, 1 on an invalid config (or a file it names), 2 on usage
+      errors, 3 when a valid config cannot start (outbox, address in use).
   afb-edge demo [--duration S] [--json] [--web [HOST:]PORT]
       Simulated binder + embedded MQTT broker + agent + monitor + the web dashboard (its URL is
       printed; --web picks the address, default 127.0.0.1 on a free port), for S seconds
       (default 15, 0 = until Ctrl-C). demo --wsapi [--count N]: only a simulated binder and a
       wsapi client.
   afb-edge check-config FILE [--board NAME]
-      Validates an agent configuration (YAML or JSON): every error with its path, line and a hint;
-      exit 0 when valid, 1 when not.
+      Validates an agent configuration (YAML or JSON) and the files it names (password, TLS, DBC):
+      every error with its path, line and a hint; exit 0 when valid (warnings for what only the
+      service can see), 1 when not, 2 on usage errors.
   afb-edge can decode --dbc FILE [--dbc FILE]…
       Reads frames on stdin (candump log lines "(1700000000.000000) can0 123#1122", CAN FD "##",
       bare "123#1122", or JSON lines {"id","extended","data"}) and writes one JSON line per frame

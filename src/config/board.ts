@@ -10,11 +10,10 @@
  * (as a partial config) when the board loads, so that a bad overlay is
  * blamed on the board file rather than on the user's config.
  */
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { ErrorObject, ValidateFunction } from 'ajv';
-import { LineCounter, parseDocument } from 'yaml';
 // The board schema (board-schema.ts) and, for the overlay, the config's own schema, both
 // compiled at development time (scripts/gen-config-validator.mjs): compiling them with Ajv
 // at start-up cost ~90 ms of CPU on x86 and ~4 s in the emulated arm64 guest, on every
@@ -23,6 +22,8 @@ import checkBoardUntyped from './generated/board-validator.js';
 import checkOverlayUntyped from './generated/config-validator.js';
 import { humanize } from './humanize.js';
 import { formatConfigError, type ConfigError, type Issue } from './errors.js';
+import { readConfigText } from './load.js';
+import { dataShapeProblem, parseYaml } from './parse-yaml.js';
 import { place, splitPointer } from './placement.js';
 import type { ParseCache } from './parse-cache.js';
 
@@ -98,35 +99,27 @@ export function listBoards(dir: string = boardsDir()): string[] {
 export function loadBoard(name: string, dir: string = boardsDir(), parseCache?: ParseCache): BoardLoad {
   const file = join(dir, `${name}.yaml`);
   if (!BOARD_NAME.test(name) || !existsSync(file)) return { kind: 'unknown', name, dir, known: listBoards(dir) };
-  let text: string;
-  try {
-    text = readFileSync(file, 'utf8');
-  } catch (err) {
-    return { kind: 'invalid', file, errors: [{ path: '', message: `cannot read the file: ${(err as Error).message}` }] };
-  }
-  return parseBoardText(text, name, file, parseCache);
+  // bounded and a regular file only, as a config file (./read-file.ts)
+  const read = readConfigText(file);
+  if ('error' in read) return { kind: 'invalid', file, errors: [read.error] };
+  return parseBoardText(read.text, name, file, parseCache);
 }
 
 export function parseBoardText(text: string, name: string, file: string, parseCache?: ParseCache): BoardLoad {
   const cached = parseCache?.lookup(text, 'core');
-  if (cached !== undefined && boardIssues(cached).length === 0) return { kind: 'ok', board: { ...(cached as Omit<Board, 'name' | 'file'>), name, file } };
-  const lines = new LineCounter();
-  const doc = parseDocument(text.replace(/^\uFEFF/, ''), { lineCounter: lines, prettyErrors: false, merge: true });
-  const at = (offset: number) => {
-    const { line, col } = lines.linePos(offset);
-    return { line, column: col };
-  };
-  const syntax = [...doc.errors, ...doc.warnings];
-  if (syntax.length > 0) {
-    return { kind: 'invalid', file, errors: syntax.map((e) => ({ path: '', message: `YAML: ${e.message}`, ...at(e.pos[0]) })) };
-  }
-  const data = doc.toJS({ maxAliasCount: 1000 }) as unknown;
+  if (cached !== undefined && dataShapeProblem(cached) === undefined && boardIssues(cached).length === 0) return { kind: 'ok', board: { ...(cached as Omit<Board, 'name' | 'file'>), name, file } };
+  const parsed = parseYaml(text, 'core');
+  if (!parsed.ok) return { kind: 'invalid', file, errors: parsed.errors };
+  const { doc, at, data } = parsed;
   if (typeof data !== 'object' || data === null || Array.isArray(data)) {
     return { kind: 'invalid', file, errors: [{ path: '', message: NOT_A_MAPPING, line: 1, column: 1 }] };
   }
   parseCache?.remember(text, 'core', data); // before the validator fills in defaults
   const issues = boardIssues(data);
-  if (issues.length > 0) return { kind: 'invalid', file, errors: place(doc, issues, at) };
+  if (issues.length > 0) {
+    const { errors, omitted } = place(doc, issues, at);
+    return { kind: 'invalid', file, errors: omitted > 0 ? [...errors, { path: '', message: `${omitted} more error(s) not shown (the first ${errors.length} are)` }] : errors };
+  }
   const b = data as Omit<Board, 'name' | 'file'>;
   return { kind: 'ok', board: { ...b, name, file } };
 }

@@ -4,7 +4,7 @@
  */
 import type { ErrorObject } from 'ajv';
 import { NAME_PATTERN } from './schema.js';
-import { closest, genericPath, orList, show, type Issue } from './errors.js';
+import { closest, genericPath, orList, show, showKey, type Issue } from './errors.js';
 
 /** Keys people write inline although secrets must come from files: the key to use instead. */
 const SECRET_KEYS: Record<string, string> = {
@@ -16,7 +16,12 @@ const SECRET_KEYS: Record<string, string> = {
   passphrase: 'key_passphrase_file',
   key_passphrase: 'key_passphrase_file',
 };
-const SECRET_LIKE = /pass|secret|token|private|(^|_)key$/i;
+/**
+ * Names that say they hold a secret (`api_key`, `auth_token`, `db_password`):
+ * whole words only, so that `bogus_key`, `monkey` or `passenger` get the
+ * ordinary hint.
+ */
+const SECRET_LIKE = /(^|[_-])(pass|passwd|password|passphrase|secret|token|credentials?|psk)([_-]|$)|(^|[_-])(private|api|access|secret)[_-]?key([_-]|$)/i;
 
 /** Extra words on fields whose meaning is not obvious from the allowed values. */
 const FIELD_HINTS: Record<string, string> = {
@@ -58,7 +63,7 @@ export function humanize(e: ErrorObject, segments: Array<string | number>): Issu
     case 'additionalProperties': {
       const key = (e.params as { additionalProperty: string }).additionalProperty;
       const allowed = Object.keys((e.parentSchema as { properties?: object } | undefined)?.properties ?? {});
-      return { segments: [...segments, key], message: `unknown key '${key}'`, hint: unknownKeyHint(key, allowed), onKey: true };
+      return { segments: [...segments, key], message: `unknown key '${showKey(key)}'`, hint: () => unknownKeyHint(key, allowed), onKey: true };
     }
     case 'enum': {
       const allowed = (e.params as { allowedValues: unknown[] }).allowedValues;
@@ -91,17 +96,18 @@ export function humanize(e: ErrorObject, segments: Array<string | number>): Issu
   }
 }
 
+/** A secret's own name first, then a typo of an allowed key, then a name that says "secret", then what is allowed. */
 function unknownKeyHint(key: string, allowed: string[]): string | undefined {
   const instead = SECRET_KEYS[key.toLowerCase()];
   if (instead !== undefined && allowed.includes(instead)) {
     return `secrets are never written in the config: put it in a file readable only by the agent, or a systemd credential, and set ${instead}`;
   }
-  if (SECRET_LIKE.test(key) && !allowed.some((a) => a === key)) {
+  const near = closest(key, allowed);
+  if (near !== undefined) return `did you mean '${near}'?`;
+  if (SECRET_LIKE.test(key)) {
     const files = allowed.filter((a) => a.endsWith('_file'));
     return `secrets are never written in the config; they are read from files${files.length > 0 ? ` (${files.join(', ')})` : ''}`;
   }
-  const near = closest(key, allowed);
-  if (near !== undefined) return `did you mean '${near}'?`;
   return allowed.length > 0 ? `allowed here: ${allowed.join(', ')}` : undefined;
 }
 

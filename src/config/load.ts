@@ -1,18 +1,22 @@
 /**
  * Loads a config file: YAML (or JSON) → schema with defaults → semantic
- * checks. Every error is reported, not the first one, each placed at its
- * line and column in the source so that an operator can go straight there.
+ * checks → (optionally) the files it names. Every error is reported, not
+ * the first one (up to MAX_REPORTED_ERRORS, the rest counted), each placed
+ * at its line and column in the source so that an operator can go straight
+ * there. A hostile file costs bounded time and memory (./limits.ts).
  */
-import { readFileSync } from 'node:fs';
 import { dirname, extname, resolve } from 'node:path';
 import type { ValidateFunction } from 'ajv';
-import { LineCounter, parseDocument, type YAMLError } from 'yaml';
 import validateConfig from './generated/config-validator.js';
 import { humanize } from './humanize.js';
 import { dbcPath, semanticIssues } from './semantic.js';
-import { type ConfigError, type Issue } from './errors.js';
+import { formatConfigError, type ConfigError, type Issue } from './errors.js';
+import { MAX_CONFIG_BYTES, MAX_REPORTED_ERRORS } from './limits.js';
+import { dataShapeProblem, parseYaml } from './parse-yaml.js';
 import { place, splitPointer } from './placement.js';
-import type { ParseCache } from './parse-cache.js';
+import { FileReadError, readRegularFile } from './read-file.js';
+import { referencedFileIssues, type FileCheckMode } from './referenced-files.js';
+import type { ParseCacheLike } from './parse-cache.js';
 import type { AgentConfig } from './types.js';
 
 export { formatConfigError, type ConfigError } from './errors.js';
@@ -20,7 +24,12 @@ export { formatConfigError, type ConfigError } from './errors.js';
 export interface LoadResult {
   /** Present only when `errors` is empty; every default applied. */
   config?: AgentConfig;
+  /** The first MAX_REPORTED_ERRORS errors, in file order. */
   errors: ConfigError[];
+  /** How many errors there were beyond those. */
+  moreErrors?: number;
+  /** Problems that do not stop the config from loading (`files: 'check'`: what could not be checked). */
+  warnings: ConfigError[];
 }
 
 /**
@@ -29,13 +38,6 @@ export interface LoadResult {
  * code is untyped: this is its type.
  */
 const check = validateConfig as unknown as ValidateFunction;
-
-const YAML_HINTS: Record<string, string> = {
-  TAB_AS_INDENT: 'indent with spaces',
-  DUPLICATE_KEY: 'a key may appear once per mapping',
-  MULTIPLE_DOCS: "one document per file: remove the '---' separator",
-  TAG_RESOLVE_FAILED: 'custom YAML tags are not supported',
-};
 
 export interface LoadOptions {
   /**
@@ -46,79 +48,92 @@ export interface LoadOptions {
    */
   transform?: (data: Record<string, unknown>) => Record<string, unknown>;
   /** Reuses the data an identical text gave at an earlier start (`run`: ./parse-cache.ts). */
-  parseCache?: ParseCache;
+  parseCache?: ParseCacheLike;
+  /** Also reads and checks the files the config names (./referenced-files.ts); none when absent. */
+  files?: FileCheckMode;
+}
+
+const LIMIT_TEXT = `${MAX_CONFIG_BYTES / 1024 / 1024} MiB (${MAX_CONFIG_BYTES} bytes)`;
+
+/** The text of a config or board file, at most MAX_CONFIG_BYTES of a regular file; or the error to report. */
+export function readConfigText(path: string): { text: string } | { error: ConfigError } {
+  try {
+    return { text: readRegularFile(path, MAX_CONFIG_BYTES).toString('utf8') };
+  } catch (err) {
+    const e = err as FileReadError;
+    if (e.reason === 'too-large') return { error: { path: '', message: `${e.message}, more than the ${LIMIT_TEXT} a configuration may have` } };
+    return { error: { path: '', message: `cannot read the file: ${e.message}` } };
+  }
 }
 
 export function loadConfigFile(path: string, options: LoadOptions = {}): LoadResult {
-  let text: string;
-  try {
-    text = readFileSync(path, 'utf8');
-  } catch (err) {
-    const e = err as NodeJS.ErrnoException;
-    const why = e.code === 'ENOENT' ? 'no such file' : e.code === 'EACCES' ? 'permission denied' : e.code === 'EISDIR' ? 'is a directory' : e.message;
-    return { errors: [{ path: '', message: `cannot read the file: ${why}` }] };
-  }
-  return parseConfigText(text, path, options);
+  const read = readConfigText(path);
+  if ('error' in read) return { errors: [read.error], warnings: [] };
+  return parseConfigText(read.text, path, options);
 }
 
-/** `fileName` only selects the dialect: a `.json` file is held to strict JSON scalars. */
-/** `fileName` also gives the folder relative DBC paths are relative to. */
+/**
+ * `fileName` selects the dialect (a `.json` file is held to strict JSON
+ * scalars) and gives the folder relative DBC paths are relative to.
+ */
 export function parseConfigText(text: string, fileName: string, options: LoadOptions = {}): LoadResult {
+  const bytes = Buffer.byteLength(text);
+  if (bytes > MAX_CONFIG_BYTES) return { errors: [{ path: '', message: `the file is ${bytes} bytes, more than the ${LIMIT_TEXT} a configuration may have` }], warnings: [] };
   const schema = extname(fileName).toLowerCase() === '.json' ? 'json' : 'core';
   const baseDir = dirname(resolve(fileName));
   const cached = options.parseCache?.lookup(text, schema);
-  if (cached !== undefined) {
+  // the cache file is data on disk too: held to the same shape as what the parser gives
+  if (cached !== undefined && dataShapeProblem(cached) === undefined) {
     const checked = checkData(cached, options, baseDir);
-    if (checked.issues.length === 0) return { config: absoluteDbcPaths(checked.data as AgentConfig, baseDir), errors: [] };
+    if (checked.issues.length === 0 && checked.warnings.length === 0) return { config: absoluteDbcPaths(checked.data as AgentConfig, baseDir), errors: [], warnings: [] };
     // a problem (with the board overlay, say): the full parse below places it in the file
   }
-  const lines = new LineCounter();
-  const doc = parseDocument(text.replace(/^\uFEFF/, ''), {
-    lineCounter: lines,
-    prettyErrors: false,
-    merge: true, // `<<: *defaults` lets routes share settings
-    schema,
-  });
-  const at = (offset: number) => {
-    const { line, col } = lines.linePos(offset);
-    return { line, column: col };
-  };
-  const syntax = [...doc.errors, ...doc.warnings];
-  if (syntax.length > 0) return { errors: syntax.map((e) => yamlError(e, at)) };
-
-  let data: unknown;
-  try {
-    data = doc.toJS({ maxAliasCount: 1000 });
-  } catch (err) {
-    return { errors: [{ path: '', message: (err as Error).message, line: 1, column: 1 }] };
-  }
+  const parsed = parseYaml(text, schema);
+  if (!parsed.ok) return capped(parsed.errors);
+  const { doc, at, data } = parsed;
   if (typeof data !== 'object' || data === null || Array.isArray(data)) {
-    return { errors: [{ path: '', message: NOT_A_MAPPING, ...at(doc.contents?.range[0] ?? 0) }] };
+    return { errors: [{ path: '', message: NOT_A_MAPPING, ...at(doc.contents?.range?.[0] ?? 0) }], warnings: [] };
   }
   options.parseCache?.remember(text, schema, data); // before the board and the defaults change it
   const checked = checkData(data, options, baseDir);
-  const errors = place(doc, checked.issues, at);
-  return errors.length > 0 ? { errors } : { config: absoluteDbcPaths(checked.data as AgentConfig, baseDir), errors };
+  const { errors, omitted } = place(doc, checked.issues, at);
+  const warnings = place(doc, checked.warnings, at).errors;
+  if (errors.length > 0) return { errors, ...(omitted > 0 ? { moreErrors: omitted } : {}), warnings };
+  return { config: absoluteDbcPaths(checked.data as AgentConfig, baseDir), errors, warnings };
+}
+
+/** One line per error (formatConfigError), and one saying how many more there were. */
+export function formatLoadErrors(r: Pick<LoadResult, 'errors' | 'moreErrors'>, fileName: string): string[] {
+  const lines = r.errors.map((e) => formatConfigError(e, fileName));
+  if (r.moreErrors !== undefined && r.moreErrors > 0) lines.push(`${fileName}: ${r.moreErrors} more error(s) not shown (the first ${r.errors.length} are)`);
+  return lines;
+}
+
+/** Every error the result stands for, shown or not. */
+export function errorCount(r: Pick<LoadResult, 'errors' | 'moreErrors'>): number {
+  return r.errors.length + (r.moreErrors ?? 0);
+}
+
+function capped(errors: ConfigError[]): LoadResult {
+  const more = errors.length - MAX_REPORTED_ERRORS;
+  return more > 0 ? { errors: errors.slice(0, MAX_REPORTED_ERRORS), moreErrors: more, warnings: [] } : { errors, warnings: [] };
 }
 
 const NOT_A_MAPPING = 'the file must be a mapping with the keys device, mqtt, binders and routes';
 
-/** The board overlay, the schema (which fills in the defaults) and the semantic checks. */
 /** The links open their DBC files later, from whatever working directory: give them the paths the checks read. */
 function absoluteDbcPaths(config: AgentConfig, baseDir: string): AgentConfig {
   for (const link of config.serial.links) link.dbc = link.dbc.map((f) => dbcPath(f, baseDir));
   return config;
 }
 
-function checkData(parsed: unknown, options: LoadOptions, baseDir: string): { data: unknown; issues: Issue[] } {
-  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) return { data: parsed, issues: [{ segments: [], message: NOT_A_MAPPING }] };
+/** The board overlay, the schema (which fills in the defaults), the semantic checks, the files named. */
+function checkData(parsed: unknown, options: LoadOptions, baseDir: string): { data: unknown; issues: Issue[]; warnings: Issue[] } {
+  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) return { data: parsed, issues: [{ segments: [], message: NOT_A_MAPPING }], warnings: [] };
   const data = options.transform !== undefined ? options.transform(parsed as Record<string, unknown>) : parsed;
   check(data);
-  return { data, issues: [...(check.errors ?? []).map((e) => humanize(e, splitPointer(e, data))), ...semanticIssues(data, { baseDir })] };
+  const issues = [...(check.errors ?? []).map((e) => humanize(e, splitPointer(e, data))), ...semanticIssues(data, { baseDir })];
+  if (options.files === undefined) return { data, issues, warnings: [] };
+  const files = referencedFileIssues(data, options.files);
+  return { data, issues: [...issues, ...files.errors], warnings: files.warnings };
 }
-
-function yamlError(e: YAMLError, at: (offset: number) => { line: number; column: number }): ConfigError {
-  const hint = YAML_HINTS[e.code];
-  return { path: '', message: `YAML: ${e.message}`, ...(hint !== undefined ? { hint } : {}), ...at(e.pos[0]) };
-}
-

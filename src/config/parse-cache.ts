@@ -19,8 +19,10 @@
  * file torn by a power cut fails JSON.parse and is one too, which is why the
  * write is not fsync'ed.
  */
-import { readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { MAX_CONFIG_BYTES } from './limits.js';
+import { FileReadError, readRegularFile } from './read-file.js';
 
 export type YamlSchema = 'core' | 'json';
 
@@ -28,10 +30,29 @@ const FILE = 'afb-edge-parsed-config.json';
 const FORMAT = 1;
 /** A config file and a board file; more only if a reload brings new texts. */
 const MAX_ENTRIES = 8;
+/** An entry's data as JSON: a few times its text at most (a bigger one is not kept). */
+const MAX_JSON_CHARS = 4 * MAX_CONFIG_BYTES;
+/** The file: MAX_ENTRIES texts and their JSON, with room for JSON's escapes. A bigger file is not read. */
+const MAX_FILE_BYTES = MAX_ENTRIES * (MAX_CONFIG_BYTES + MAX_JSON_CHARS) * 2;
 
-interface Entry { schema: YamlSchema; text: string; json: string }
+/** What is kept for a text: made by cacheEntry() (here, or in the reload worker: src/config/check-worker.ts). */
+export interface CacheEntry { schema: YamlSchema; text: string; json: string }
+type Entry = CacheEntry;
 
-export class ParseCache {
+/** What the loaders use of a cache (src/config/load.ts, board.ts). */
+export interface ParseCacheLike {
+  lookup(text: string, schema: YamlSchema): unknown;
+  remember(text: string, schema: YamlSchema, data: unknown): void;
+}
+
+/** The entry for `data` parsed from `text`, or undefined when it cannot be kept (not exact as JSON, too large). */
+export function cacheEntry(text: string, schema: YamlSchema, data: unknown): CacheEntry | undefined {
+  if (text.length > MAX_CONFIG_BYTES || !jsonExact(data)) return undefined;
+  const json = JSON.stringify(data);
+  return json.length > MAX_JSON_CHARS ? undefined : { schema, text, json };
+}
+
+export class ParseCache implements ParseCacheLike {
   readonly file: string;
   /** Why the cache file could not be used or written, for the agent's log. */
   readonly problems: string[] = [];
@@ -43,9 +64,15 @@ export class ParseCache {
     this.file = join(dir, FILE);
     let raw: string;
     try {
-      raw = readFileSync(this.file, 'utf8');
+      // bounded, and a regular file only (./read-file.ts): a FIFO or /dev/zero put there would hang or fill memory
+      raw = readRegularFile(this.file, MAX_FILE_BYTES).toString('utf8');
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') this.problems.push(`parse cache ${this.file} unreadable (${(err as Error).message}): parsing the files`);
+      const e = err as FileReadError;
+      if (e.reason === 'not-found') return;
+      this.problems.push(e.reason === 'too-large'
+        ? `parse cache ${this.file} too large (${e.message}, more than ${MAX_FILE_BYTES}): parsing the files, and writing a new one`
+        : `parse cache ${this.file} unreadable (${e.message}): parsing the files`);
+      this.changed = e.reason === 'too-large';
       return;
     }
     try {
@@ -53,7 +80,7 @@ export class ParseCache {
       if (doc.format !== FORMAT || doc.stamp !== stamp) return; // another version's: replaced at the next save
       if (!Array.isArray(doc.entries)) throw new Error('no entries');
       for (const e of doc.entries as Entry[]) {
-        if ((e.schema === 'core' || e.schema === 'json') && typeof e.text === 'string' && typeof e.json === 'string') this.stored.push(e);
+        if ((e.schema === 'core' || e.schema === 'json') && typeof e.text === 'string' && typeof e.json === 'string' && e.json.length <= MAX_JSON_CHARS) this.stored.push(e);
       }
     } catch (err) {
       this.problems.push(`parse cache ${this.file} damaged (${(err as Error).message}): parsing the files, and writing a new one`);
@@ -71,10 +98,14 @@ export class ParseCache {
 
   /** Records what the parser gave for `text`; call before anything changes `data`. */
   remember(text: string, schema: YamlSchema, data: unknown): void {
-    if (!jsonExact(data)) return;
-    const entry = { schema, text, json: JSON.stringify(data) };
+    const entry = cacheEntry(text, schema, data);
+    if (entry !== undefined) this.adopt(entry);
+  }
+
+  /** Records an entry made elsewhere (by the reload worker, from the data it parsed). */
+  adopt(entry: CacheEntry): void {
     this.keep(entry);
-    if (!this.stored.some((e) => e.schema === schema && e.text === text && e.json === entry.json)) this.changed = true;
+    if (!this.stored.some((e) => e.schema === entry.schema && e.text === entry.text && e.json === entry.json)) this.changed = true;
   }
 
   /**

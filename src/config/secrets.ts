@@ -5,15 +5,20 @@
  * anything else is a file path. Errors name the config field and the path,
  * never the content.
  */
-import { readFileSync, statSync } from 'node:fs';
+import { statSync } from 'node:fs';
 import { join } from 'node:path';
+import { FileReadError, readRegularFile, type ReadFailure } from './read-file.js';
 
 /** Larger than any password or PEM chain: a bigger "secret" is a wrong path (a log, /dev/zero...). */
 const MAX_SECRET_BYTES = 1024 * 1024;
 
+/** Why a secret could not be had: a read failure, or one of the secret's own. */
+export type SecretFailure = ReadFailure | 'no-credentials-directory' | 'bad-reference' | 'empty';
+
+/** `message` is `FIELD: DETAIL`; config checks report `detail` at the field's path. */
 export class SecretError extends Error {
-  constructor(message: string) {
-    super(message);
+  constructor(readonly field: string, readonly detail: string, readonly reason: SecretFailure) {
+    super(`${field}: ${detail}`);
     this.name = 'SecretError';
   }
 }
@@ -21,12 +26,14 @@ export class SecretError extends Error {
 /** The file a reference designates. `what` names the config field, for the error message. */
 export function resolveSecretPath(ref: string, what: string): string {
   if (ref.includes('/')) return ref;
-  if (ref === '' || ref === '.' || ref === '..') throw new SecretError(`${what}: '${ref}' is neither a file path nor a credential name`);
+  if (ref === '' || ref === '.' || ref === '..') throw new SecretError(what, `'${ref}' is neither a file path nor a credential name`, 'bad-reference');
   const dir = process.env.CREDENTIALS_DIRECTORY;
   if (dir === undefined || dir === '') {
     throw new SecretError(
-      `${what}: '${ref}' is a systemd credential name but $CREDENTIALS_DIRECTORY is not set ` +
+      what,
+      `'${ref}' is a systemd credential name but $CREDENTIALS_DIRECTORY is not set ` +
         `(add LoadCredential=${ref}:/path/to/file to the service, or give a path containing '/', e.g. ./${ref})`,
+      'no-credentials-directory',
     );
   }
   return join(dir, ref);
@@ -37,22 +44,21 @@ export function readSecretBuffer(ref: string, what: string): Buffer {
   const path = resolveSecretPath(ref, what);
   let content: Buffer;
   try {
-    const st = statSync(path);
-    if (!st.isFile()) throw new SecretError(`${what}: ${path} is not a regular file`);
-    if (st.size > MAX_SECRET_BYTES) throw new SecretError(`${what}: ${path} is larger than ${MAX_SECRET_BYTES} bytes: is it the right file?`);
-    content = readFileSync(path);
+    content = readRegularFile(path, MAX_SECRET_BYTES);
   } catch (err) {
-    if (err instanceof SecretError) throw err;
-    throw new SecretError(`${what}: cannot read ${path}: ${reason(err as NodeJS.ErrnoException)}`);
+    const e = err as FileReadError;
+    if (e.reason === 'too-large') throw new SecretError(what, `${path} is larger than ${MAX_SECRET_BYTES} bytes: is it the right file?`, e.reason);
+    if (e.message.startsWith(`${path} is `)) throw new SecretError(what, e.message, e.reason); // not a regular file
+    throw new SecretError(what, `cannot read ${path}: ${reason(e)}`, e.reason);
   }
-  if (content.length === 0) throw new SecretError(`${what}: ${path} is empty`);
+  if (content.length === 0) throw new SecretError(what, `${path} is empty`, 'empty');
   return content;
 }
 
 /** A secret as text, without the one trailing newline editors and `echo` add. */
 export function readSecret(ref: string, what: string): string {
   const text = readSecretBuffer(ref, what).toString('utf8').replace(/\r?\n$/, '');
-  if (text === '') throw new SecretError(`${what}: ${resolveSecretPath(ref, what)} holds only a newline`);
+  if (text === '') throw new SecretError(what, `${resolveSecretPath(ref, what)} holds only a newline`, 'empty');
   return text;
 }
 
@@ -71,12 +77,6 @@ export function fileFingerprint(ref: string): string | null {
 }
 
 /** Messages of our own, not the system's: they are stable and carry no content. */
-function reason(e: NodeJS.ErrnoException): string {
-  switch (e.code) {
-    case 'ENOENT': return 'no such file';
-    case 'EACCES': case 'EPERM': return 'permission denied (the agent user must be able to read it)';
-    case 'EISDIR': return 'is a directory';
-    case 'ENOTDIR': return 'a component of the path is not a directory';
-    default: return e.code ?? 'read error';
-  }
+function reason(e: FileReadError): string {
+  return e.reason === 'permission' ? 'permission denied (the agent user must be able to read it)' : e.message;
 }

@@ -9,7 +9,7 @@ import { linkSignalMap, type DbcSource, type LinkSignalMap, type MessageSpec } f
 import { DbcSyntaxError } from '../serial/dbc/errors.js';
 import { loadDbcFile } from '../serial/dbc/load.js';
 import { parseSpec } from '../wsapi/spec.js';
-import { closest, type Issue, type Segments } from './errors.js';
+import { closest, showKey, someNames, type Issue, type Segments } from './errors.js';
 
 type Obj = Record<string, unknown>;
 const isObj = (x: unknown): x is Obj => typeof x === 'object' && x !== null && !Array.isArray(x);
@@ -40,7 +40,7 @@ export function semanticIssues(data: unknown, options: SemanticOptions = {}): Is
   const root = obj(data);
   const binderNames = checkBinders(root.binders, out);
   const links = checkLinks(obj(root.serial).links, binderNames, options.baseDir, out);
-  const sources = { binders: binderNames, links: [...links.keys()] };
+  const sources = { binders: binderNames, links: [...links.keys()], all: new Set([...binderNames, ...links.keys()]) };
   checkMqtt(obj(root.mqtt), out);
   checkRoutes(root.routes, sources, links, out);
   checkCommands(obj(root.commands), sources, out);
@@ -49,7 +49,7 @@ export function semanticIssues(data: unknown, options: SemanticOptions = {}): Is
   template(health.topic, ['health', 'topic'], AGENT_TOPIC_VARS, false, true, out);
   const listen = str(health.http_listen);
   if (listen !== undefined && !validListen(listen)) {
-    out.push({ segments: ['health', 'http_listen'], message: `must be HOST:PORT, not '${listen}'`, hint: "127.0.0.1:9100 for local scraping only, 0.0.0.0:9100 for every interface" });
+    out.push({ segments: ['health', 'http_listen'], message: `must be HOST:PORT, not '${showKey(listen)}'`, hint: "127.0.0.1:9100 for local scraping only, 0.0.0.0:9100 for every interface" });
   }
   return out;
 }
@@ -68,7 +68,7 @@ function unique(items: unknown[], key: string, base: string, out: Issue[]): Map<
     const first = seen.get(name);
     if (first !== undefined) {
       const what = base === 'binders' ? 'binder' : base === 'routes' ? 'route' : 'link';
-      out.push({ segments: [base === 'links' ? 'serial' : base, ...(base === 'links' ? ['links'] : []), i, key], message: `duplicate ${what} name '${name}'`, hint: `already used by ${base === 'links' ? 'serial.links' : base}[${first}]; names must be unique` });
+      out.push({ segments: [base === 'links' ? 'serial' : base, ...(base === 'links' ? ['links'] : []), i, key], message: `duplicate ${what} name '${showKey(name)}'`, hint: `already used by ${base === 'links' ? 'serial.links' : base}[${first}]; names must be unique` });
     } else {
       seen.set(name, i);
     }
@@ -158,7 +158,7 @@ function secretRef(value: unknown, segments: Segments, out: Issue[]): void {
   }
 }
 
-interface SourceNames { binders: string[]; links: string[] }
+interface SourceNames { binders: string[]; links: string[]; all: Set<string> }
 
 /** A link as the route checks see it: its config, and its merged signal map when that loaded. */
 interface LinkInfo {
@@ -183,7 +183,7 @@ function checkRoutes(routes: unknown, sources: SourceNames, links: Map<string, L
         out.push({ segments: ['routes', i, 'filters', 'deadband'], message: 'needs absolute or percent', hint: 'e.g. deadband: { field: value, absolute: 0.5 }' });
       }
       if (typeof d.field === 'string' && !FIELD_PATH.test(d.field)) {
-        out.push({ segments: ['routes', i, 'filters', 'deadband', 'field'], message: `is not a dot path: '${d.field}'`, hint: "e.g. 'value' or 'speed.kmh'; empty for the data itself" });
+        out.push({ segments: ['routes', i, 'filters', 'deadband', 'field'], message: `is not a dot path: '${showKey(d.field)}'`, hint: "e.g. 'value' or 'speed.kmh'; empty for the data itself" });
       }
     }
     if (isObj(f.sample)) {
@@ -206,22 +206,24 @@ function checkCommands(cmd: Obj, sources: SourceNames, out: Issue[]): void {
   });
 }
 
-const isSource = (name: string, s: SourceNames): boolean => s.binders.includes(name) || s.links.includes(name);
+const isSource = (name: string, s: SourceNames): boolean => s.all.has(name);
 
 /** Binders and serial links share one namespace (routes' sources, commands' targets). */
 function unknownBinder(name: string, segments: Segments, sources: SourceNames): Issue {
-  const all = [...sources.binders, ...sources.links];
-  const near = closest(name, all);
-  const listed = [
-    ...(sources.binders.length > 0 ? [`binders are: ${sources.binders.join(', ')}`] : []),
-    ...(sources.links.length > 0 ? [`serial links are: ${sources.links.join(', ')}`] : []),
-  ].join('; ');
-  const hint = near !== undefined ? `did you mean '${near}'?` : listed !== '' ? listed : 'no binder is configured';
-  return { segments, message: `unknown ${sources.links.length > 0 ? 'binder or serial link' : 'binder'} '${name}'`, hint };
+  const hint = () => {
+    const near = closest(name, [...sources.all]);
+    const listed = [
+      ...(sources.binders.length > 0 ? [`binders are: ${someNames(sources.binders)}`] : []),
+      ...(sources.links.length > 0 ? [`serial links are: ${someNames(sources.links)}`] : []),
+    ].join('; ');
+    return near !== undefined ? `did you mean '${showKey(near)}'?` : listed !== '' ? listed : 'no binder is configured';
+  };
+  return { segments, message: `unknown ${sources.links.length > 0 ? 'binder or serial link' : 'binder'} '${showKey(name)}'`, hint };
 }
 
 /** Returns the links by name (first of each name), with their signal maps. */
-function checkLinks(value: unknown, binders: string[], baseDir: string | undefined, out: Issue[]): Map<string, LinkInfo> {
+function checkLinks(value: unknown, binderList: string[], baseDir: string | undefined, out: Issue[]): Map<string, LinkInfo> {
+  const binders = new Set(binderList);
   const items = list(value);
   const names = unique(items, 'name', 'links', out);
   const byName = new Map<string, LinkInfo>();
@@ -229,12 +231,12 @@ function checkLinks(value: unknown, binders: string[], baseDir: string | undefin
     const l = obj(item);
     const at = (...rest: Array<string | number>): Segments => ['serial', 'links', i, ...rest];
     const name = str(l.name);
-    if (name !== undefined && binders.includes(name)) {
-      out.push({ segments: at('name'), message: `'${name}' is already a binder name`, hint: 'binders and serial links share one namespace (route sources, command targets): rename one' });
+    if (name !== undefined && binders.has(name)) {
+      out.push({ segments: at('name'), message: `'${showKey(name)}' is already a binder name`, hint: 'binders and serial links share one namespace (route sources, command targets): rename one' });
     }
     const device = str(l.device);
     if (device !== undefined && device !== '' && !device.startsWith('/')) {
-      out.push({ segments: at('device'), message: `must be an absolute device path, not '${device}'`, hint: 'e.g. /dev/ttyACM0, or a stable /dev/serial/by-id/... name' });
+      out.push({ segments: at('device'), message: `must be an absolute device path, not '${showKey(device)}'`, hint: 'e.g. /dev/ttyACM0, or a stable /dev/serial/by-id/... name' });
     }
     const map = checkSignalMap(l, at, baseDir, out);
     if (name !== undefined && names.get(name) === i) byName.set(name, { config: l, map });
@@ -279,8 +281,11 @@ function checkRouteLink(target: Obj, segments: Segments, links: Map<string, Link
   if (name === undefined) return;
   const info = links.get(name);
   if (info === undefined) {
-    const near = closest(name, [...links.keys()]);
-    out.push({ segments: [...segments, 'name'], message: `unknown serial link '${name}'`, hint: near !== undefined ? `did you mean '${near}'?` : links.size > 0 ? `serial links are: ${[...links.keys()].join(', ')}` : 'no serial link is configured (serial.links)' });
+    const hint = () => {
+      const near = closest(name, [...links.keys()]);
+      return near !== undefined ? `did you mean '${showKey(near)}'?` : links.size > 0 ? `serial links are: ${someNames([...links.keys()])}` : 'no serial link is configured (serial.links)';
+    };
+    out.push({ segments: [...segments, 'name'], message: `unknown serial link '${showKey(name)}'`, hint });
     return;
   }
   const link = info.config;
@@ -290,23 +295,31 @@ function checkRouteLink(target: Obj, segments: Segments, links: Map<string, Link
     return;
   }
   if (link.protocol !== 'slcan' && list(link.messages).length === 0 && list(link.dbc).length === 0) {
-    out.push({ segments: [...segments, 'message'], message: `only links with a CAN message map encode messages; '${name}' is ${String(link.protocol)} without messages or dbc`, hint: 'a JSON link receives {"event","data"}: remove message and values, or give the link the messages (dbc) of its CAN gateway' });
+    out.push({ segments: [...segments, 'message'], message: `only links with a CAN message map encode messages; '${showKey(name)}' is ${showKey(String(link.protocol))} without messages or dbc`, hint: 'a JSON link receives {"event","data"}: remove message and values, or give the link the messages (dbc) of its CAN gateway' });
     return;
   }
   // A map that did not load was reported at the link: nothing more to say here.
   if (info.map === undefined && (list(link.messages).length > 0 || list(link.dbc).length > 0)) return;
-  const signals = info.map?.signalsOf(message);
-  if (signals === undefined) {
-    const near = closest(message, info.map?.messageNames ?? []);
-    out.push({ segments: [...segments, 'message'], message: `link '${name}' has no message '${message}'`, hint: near !== undefined ? `did you mean '${near}'?` : 'declare it in the link\'s messages or dbc files' });
+  const signalList = info.map?.signalsOf(message);
+  if (signalList === undefined) {
+    const hint = () => {
+      const near = closest(message, info.map?.messageNames ?? []);
+      return near !== undefined ? `did you mean '${showKey(near)}'?` : 'declare it in the link\'s messages or dbc files';
+    };
+    out.push({ segments: [...segments, 'message'], message: `link '${showKey(name)}' has no message '${showKey(message)}'`, hint });
     return;
   }
+  const signals = new Set(signalList);
   for (const [sig, path] of Object.entries(obj(target.values))) {
-    if (!signals.includes(sig)) {
-      const near = closest(sig, signals);
-      out.push({ segments: [...segments, 'values', sig], message: `message '${message}' has no signal '${sig}'`, hint: near !== undefined ? `did you mean '${near}'?` : `signals are: ${signals.join(', ')}` });
+    if (!signals.has(sig)) {
+      const hint = () => {
+        const names = signalList;
+        const near = closest(sig, names);
+        return near !== undefined ? `did you mean '${showKey(near)}'?` : `signals are: ${someNames(names)}`;
+      };
+      out.push({ segments: [...segments, 'values', sig], message: `message '${showKey(message)}' has no signal '${showKey(sig)}'`, hint });
     } else if (typeof path === 'string' && !FIELD_PATH.test(path)) {
-      out.push({ segments: [...segments, 'values', sig], message: `is not a dot path: '${path}'`, hint: "e.g. 'value' or 'speed.kmh'; empty for the data itself" });
+      out.push({ segments: [...segments, 'values', sig], message: `is not a dot path: '${showKey(path)}'`, hint: "e.g. 'value' or 'speed.kmh'; empty for the data itself" });
     }
   }
 }
@@ -334,9 +347,11 @@ function template(value: unknown, segments: Segments, vars: readonly string[], d
   for (const m of text.matchAll(/\{([^{}]*)\}/g)) {
     const name = m[1]!;
     if (vars.includes(name) || (dataVars && DATA_VAR.test(name))) continue;
-    const near = closest(name, vars);
-    const hint = name === 'data' && dataVars ? 'name a field: {data.speed}' : `${near !== undefined ? `did you mean {${near}}? ` : ''}known here: ${known}`;
-    out.push({ segments, message: `unknown placeholder '{${name}}'`, hint });
+    const hint = () => {
+      const near = closest(name, vars);
+      return name === 'data' && dataVars ? 'name a field: {data.speed}' : `${near !== undefined ? `did you mean {${near}}? ` : ''}known here: ${known}`;
+    };
+    out.push({ segments, message: `unknown placeholder '{${showKey(name)}}'`, hint });
   }
   const literal = text.replace(/\{[^{}]*\}/g, '');
   if (/[{}]/.test(literal)) out.push({ segments, message: "has an unbalanced '{' or '}'", hint: `placeholders: ${known}` });

@@ -68,3 +68,26 @@ it("mqtt.js's debug logging still works in the bundle with $DEBUG, and is silent
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+it("the reload worker's own bundle (beside the CLI's, where the bundled agent starts it) checks a file as the compiled worker does", () => {
+  const dir = mkdtempSync(join(tmpdir(), 'afb-edge-bundle-test-'));
+  try {
+    const bad = join(dir, 'bad.yaml');
+    writeFileSync(bad, 'device: {id: a}\nmqtt: {url: "mqtt://h:1", password_file: /dev/zero, bogus_key: 1}\nbinders: []\nroutes: []\n');
+    const check = (script: string, file: string) => {
+      const code = `const { Worker } = require('node:worker_threads');
+new Worker(${JSON.stringify(script)}, { workerData: { file: ${JSON.stringify(file)} } }).once('message', (m) => process.stdout.write(JSON.stringify(m)));`;
+      const r = spawnSync(process.execPath, ['-e', code], { encoding: 'utf8' });
+      expect(r.stderr).toBe('');
+      return JSON.parse(r.stdout) as { result: { config?: unknown; errors: unknown[] }; entry?: unknown };
+    };
+    const bundled = join(projectRoot, 'dist/src/cli/config-check-worker.bundle.cjs');
+    const compiled = join(projectRoot, 'dist/src/config/check-worker.js');
+    for (const file of [example, bad]) expect(check(bundled, file), file).toEqual(check(compiled, file));
+    const r = check(bundled, bad).result;
+    expect(r.errors.map((e) => (e as { path: string }).path)).toEqual(['mqtt.password_file', 'mqtt.bogus_key']);
+    expect(check(bundled, example).result.config).toBeDefined();
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

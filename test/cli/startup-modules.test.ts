@@ -6,7 +6,7 @@
  * the only user of node:v8 on that path, for the heap metrics), not tty
  * (the `debug` package, which the bundle loads only with $DEBUG) nor
  * child_process (serialport's port listing), which scripts/bundle.mjs makes
- * lazy, and no JavaScript file beside the bundle: only the native addons
+ * lazy, nor worker_threads (the reload check, src/config/load-in-worker.ts), and no JavaScript file beside the bundle: only the native addons
  * load from node_modules. A static import slipping back
  * in fails here.
  */
@@ -66,7 +66,7 @@ const SQLITE_ADDON = 'node_modules/better-sqlite3/build/Release/better_sqlite3.n
 it('run reaches READY=1 with the bundle and the addon it needs, and none of the deferred modules', async () => {
   const { builtins, files } = await loadedAtReady('plain', `device: { id: modules-test }\nmqtt: { url: "mqtt://127.0.0.1:9" }\noutbox: { path: ${join(dir, 'outbox.db')} }\nbinders: []\nroutes: []\n`);
   expect(builtins).toContain('net'); // the list is real: the MQTT client is connecting
-  for (const m of ['tls', 'http', 'https', 'crypto', 'v8', 'perf_hooks', 'tty', 'child_process']) expect(builtins, m).not.toContain(m);
+  for (const m of ['tls', 'http', 'https', 'crypto', 'v8', 'perf_hooks', 'tty', 'child_process', 'worker_threads']) expect(builtins, m).not.toContain(m);
   expect(files).toEqual([...BUNDLE, SQLITE_ADDON].sort());
 });
 

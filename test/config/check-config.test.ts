@@ -1,6 +1,7 @@
 /**
  * `afb-edge check-config FILE`, called as main.ts will call it: exit codes,
- * one line per error on stderr, the summary on stdout.
+ * one line per error on stderr, the summary on stdout, the files the config
+ * names read and checked (warnings for what only the service can see).
  */
 import { writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
@@ -62,5 +63,36 @@ describe('check-config', () => {
     await expect(checkConfigCommand(argv as string[])).rejects.toThrow(UsageError);
     await expect(checkConfigCommand(argv as string[])).rejects.toThrow(message);
     expect(out + err).toBe('');
+  });
+
+  it('exits 1 when the password file is missing or not a regular file, at its key and line', async () => {
+    for (const [ref, why] of [['/dev/zero', '/dev/zero is a character device, not a regular file'], [join(t.dir, 'nope'), `cannot read ${join(t.dir, 'nope')}: no such file`]]) {
+      err = '';
+      const file = join(t.dir, 'pw.yaml');
+      writeFileSync(file, BASE.replace('  url: mqtt://localhost:1883\n', `  url: mqtt://localhost:1883\n  username: u\n  password_file: ${ref}\n`));
+      expect(await checkConfigCommand([file])).toBe(1);
+      expect(out).toBe('');
+      expect(err).toBe(`${file}:6:18: mqtt.password_file: ${why}\n`);
+    }
+  });
+
+  it('exits 0 with a warning for a systemd credential it cannot see', async () => {
+    vi.stubEnv('CREDENTIALS_DIRECTORY', '');
+    try {
+      const file = join(t.dir, 'cred.yaml');
+      writeFileSync(file, BASE.replace('  url: mqtt://localhost:1883\n', '  url: mqtt://localhost:1883\n  username: u\n  password_file: mqtt-password\n'));
+      expect(await checkConfigCommand([file])).toBe(0);
+      expect(err).toBe(`${file}:6:18: mqtt.password_file: warning: 'mqtt-password' is a systemd credential name: not checked, $CREDENTIALS_DIRECTORY is not set here (hint: the service reads $CREDENTIALS_DIRECTORY/mqtt-password (LoadCredential=mqtt-password:FILE in the unit); to check it, run check-config with CREDENTIALS_DIRECTORY=DIR)\n`);
+      expect(out).toBe(`${file}: ok, 1 warning (1 binder, 0 serial links, 1 route, commands off)\n`);
+    } finally {
+      vi.unstubAllEnvs();
+    }
+  });
+
+  it('exits 1 for a file over 1 MiB, naming the limit', async () => {
+    const file = join(t.dir, 'big.yaml');
+    writeFileSync(file, `${BASE}# ${'x'.repeat(1024 * 1024)}\n`);
+    expect(await checkConfigCommand([file])).toBe(1);
+    expect(err).toBe(`${file}: the file is ${BASE.length + 1024 * 1024 + 3} bytes, more than the 1 MiB (1048576 bytes) a configuration may have\n`);
   });
 });

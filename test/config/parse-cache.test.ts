@@ -3,7 +3,8 @@
  * keeps, when it is used, and that a config or board read through it is the
  * one the parser gives, errors and their lines included.
  */
-import { readFileSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { readFileSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { parseConfigText } from '../../src/config/load.js';
@@ -88,10 +89,37 @@ describe('ParseCache', () => {
   it('a write that fails is reported, not thrown', () => {
     writeFileSync(join(tmp.dir, 'not-a-dir'), '');
     const c = new ParseCache(join(tmp.dir, 'not-a-dir'), 'v');
-    expect(c.problems).toEqual([expect.stringMatching(/unreadable \(ENOTDIR/)]);
+    expect(c.problems).toEqual([expect.stringMatching(/unreadable \(a component of the path is not a directory\)/)]);
     c.remember('x', 'core', { x: 1 });
     expect(() => c.save()).not.toThrow();
     expect(c.problems[1]).toMatch(/^cannot write the parse cache .*not-a-dir\/afb-edge-parsed-config\.json: ENOTDIR/);
+  });
+
+  it('a cache path that is a FIFO or too large is reported and not read (no wait, no memory blow-up)', () => {
+    expect(spawnSync('mkfifo', [cacheFile()]).status).toBe(0);
+    const fifo = new ParseCache(tmp.dir, 'v');
+    expect(fifo.problems).toEqual([`parse cache ${cacheFile()} unreadable (${cacheFile()} is a FIFO, not a regular file): parsing the files`]);
+    rmSync(cacheFile());
+    writeFileSync(cacheFile(), '');
+    truncateSync(cacheFile(), 200 * 1024 * 1024); // sparse: no disk used
+    const big = new ParseCache(tmp.dir, 'v');
+    expect(big.problems).toEqual([expect.stringMatching(/^parse cache .* too large \(the file is 209715200 bytes, more than \d+\): parsing the files, and writing a new one$/)]);
+    big.remember('x', 'core', { x: 1 });
+    big.save();
+    expect(stored().entries).toEqual([{ schema: 'core', text: 'x', json: '{"x":1}' }]);
+  });
+
+  it('a cached entry deeper than a file may be is not used: the file is parsed instead', () => {
+    // valid for the schema (subscribe args are free-form), but 100 levels deep
+    const deep = JSON.parse(`${'{"a":'.repeat(100)}1${'}'.repeat(100)}`) as unknown;
+    const data = {
+      device: { id: 'car-1' }, mqtt: { url: 'mqtt://localhost:1883' }, routes: [{ name: 'speed', match: ['vehicle/speed'] }],
+      binders: [{ name: 'vehicle', spec: 'unix:/run/platform/apis/ws/vehicle', subscribe: [{ verb: 's', args: deep }] }],
+    };
+    writeFileSync(cacheFile(), JSON.stringify({ format: 1, stamp: 'v', entries: [{ schema: 'core', text: BASE, json: JSON.stringify(data) }] }));
+    const r = parseConfigText(BASE, 'f.yaml', { parseCache: new ParseCache(tmp.dir, 'v') });
+    expect(r.errors).toEqual([]);
+    expect(r.config!.binders[0]!.subscribe).toEqual([]); // what the file says, not the cache's entry
   });
 
   it('does not keep data JSON would not give back exactly', () => {

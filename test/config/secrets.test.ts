@@ -51,7 +51,8 @@ describe('files', () => {
     mkdirSync(join(t.dir, 'd'));
     writeFileSync(join(t.dir, 'empty'), '');
     writeFileSync(join(t.dir, 'nl'), '\n');
-    expect(thrown(() => readSecret(join(t.dir, 'd'), 'x')).message).toBe(`x: ${join(t.dir, 'd')} is not a regular file`);
+    expect(thrown(() => readSecret(join(t.dir, 'd'), 'x')).message).toBe(`x: ${join(t.dir, 'd')} is a directory, not a regular file`);
+    expect(thrown(() => readSecret('/dev/zero', 'x')).message).toBe('x: /dev/zero is a character device, not a regular file');
     expect(thrown(() => readSecret(join(t.dir, 'empty'), 'x')).message).toBe(`x: ${join(t.dir, 'empty')} is empty`);
     expect(thrown(() => readSecret(join(t.dir, 'nl'), 'x')).message).toBe(`x: ${join(t.dir, 'nl')} holds only a newline`);
   });

@@ -1,16 +1,23 @@
 /**
- * afb-edge run --config FILE : the agent. SIGHUP reloads the file (an
- * invalid one is rejected with its errors and the running config stays);
- * SIGINT/SIGTERM stop it cleanly (offline status published, outbox closed).
- * Under systemd it is a Type=notify service (READY=1, STATUS=, watchdog,
- * reload and stop notifications, a bounded drain): src/systemd/service.ts.
+ * afb-edge run --config FILE : the agent. SIGHUP reloads the file (checked
+ * off the event loop; an invalid one is rejected with its errors and the
+ * running config stays: ./run-reload.ts); SIGINT/SIGTERM stop it cleanly
+ * (offline status published, outbox closed). Under systemd it is a
+ * Type=notify service (READY=1, STATUS=, watchdog, reload and stop
+ * notifications, a bounded drain): src/systemd/service.ts.
+ *
+ * Exit status (README.md, "CLI"): 0 stopped by SIGINT/SIGTERM; 1 invalid
+ * config, board file or file the config names (nothing started); 2 usage
+ * error; 3 a valid config that could not be started (its outbox, an
+ * address); 1 also when the stop outlives AFB_EDGE_STOP_TIMEOUT_S.
  */
 import { Agent } from '../../agent/agent.js';
 import { SystemdService } from '../../systemd/service.js';
-import { formatConfigError, loadConfigFile } from '../../config/load.js';
+import { errorCount, formatConfigError, formatLoadErrors, loadConfigFile } from '../../config/load.js';
 import { boardLoadOptions, heapWarning, selectBoard } from '../../config/board.js';
 import { loggerArg, parse } from '../args.js';
-import { EXIT_OK, EXIT_REPLY_ERROR, UsageError } from '../usage.js';
+import { EXIT_INVALID_CONFIG, EXIT_OK, EXIT_START_FAILED, UsageError } from '../usage.js';
+import { ConfigReloader } from './run-reload.js';
 import { version } from '../version.js';
 import { ParseCache } from '../../config/parse-cache.js';
 import { startupCacheDir } from '../../util/cache-dir.js';
@@ -31,14 +38,16 @@ export async function runCommand(argv: string[]): Promise<number> {
   if (selected.errors !== undefined) {
     for (const line of selected.errors) process.stderr.write(line + '\n');
     process.stderr.write(`afb-edge: board file: ${selected.errors.length} error(s), not starting\n`);
-    return EXIT_REPLY_ERROR;
+    return EXIT_INVALID_CONFIG;
   }
-  const loadOptions = { ...boardLoadOptions(selected.board), parseCache };
-  const loaded = loadConfigFile(file, loadOptions);
+  // In process, not in a worker: nothing runs yet that the check could hold up. The files the
+  // config names are read as check-config reads them, as the agent's user: a config that could
+  // never connect does not start (it would rather be retried with backoff forever).
+  const loaded = loadConfigFile(file, { ...boardLoadOptions(selected.board), parseCache, files: 'agent' });
   if (loaded.config === undefined) {
-    for (const e of loaded.errors) process.stderr.write(formatConfigError(e, file) + '\n');
-    process.stderr.write(`afb-edge: ${file}: ${loaded.errors.length} error(s), not starting\n`);
-    return EXIT_REPLY_ERROR;
+    for (const line of formatLoadErrors(loaded, file)) process.stderr.write(line + '\n');
+    process.stderr.write(`afb-edge: ${file}: ${errorCount(loaded)} error(s), not starting\n`);
+    return EXIT_INVALID_CONFIG;
   }
   const logger = cliLogger ?? loggerArg(loaded.config.logging.level);
   if (selected.board !== undefined) {
@@ -50,33 +59,23 @@ export async function runCommand(argv: string[]): Promise<number> {
     for (const problem of parseCache?.problems.splice(0) ?? []) logger.warn(problem);
   };
   logParseCache();
+  for (const w of loaded.warnings) logger.warn(formatConfigError(w, file, true));
   const agent = new Agent(loaded.config, { logger, version: version() });
-  await agent.start();
+  try {
+    await agent.start();
+  } catch (err) {
+    // the outbox cannot be opened, an address is taken...: one line, not a stack, and a status of its own
+    await agent.stop('start failed').catch(() => undefined);
+    process.stderr.write(`afb-edge: cannot start: ${(err as Error).message}\n`);
+    // whatever the failed start left running (a reconnect timer...) must not keep the process alive
+    setTimeout(() => process.exit(EXIT_START_FAILED), 2000).unref();
+    return EXIT_START_FAILED;
+  }
   // Type=notify: READY=1, STATUS=, watchdog, reload and stop notifications (no-ops without NOTIFY_SOCKET).
   const sd = new SystemdService({ logger });
 
-  let reloading = Promise.resolve();
-  const onHup = () => {
-    reloading = reloading.then(async () => {
-      sd.reloading();
-      const next = loadConfigFile(file, loadOptions);
-      if (next.config === undefined) {
-        agent.metrics.configReloads.inc({ outcome: 'rejected' });
-        logger.error(`config reload rejected, keeping the running configuration: ${next.errors.length} error(s)`);
-        for (const e of next.errors) logger.error(formatConfigError(e, file));
-        return;
-      }
-      try {
-        await agent.reload(next.config);
-        agent.metrics.configReloads.inc({ outcome: 'applied' });
-        parseCache?.save();
-        logParseCache();
-      } catch (err) {
-        agent.metrics.configReloads.inc({ outcome: 'failed' });
-        logger.error(`config reload failed: ${(err as Error).message}`);
-      }
-    }).finally(() => sd.reloaded());
-  };
+  const reloader = new ConfigReloader({ file, board: selected.board, agent, sd, logger, parseCache, afterApplied: () => logParseCache() });
+  const onHup = () => reloader.request();
   process.on('SIGHUP', onHup);
   const signal = await new Promise<string>((resolve) => {
     process.once('SIGINT', () => resolve('SIGINT'));
@@ -96,7 +95,7 @@ export async function runCommand(argv: string[]): Promise<number> {
   process.removeListener('SIGHUP', onHup);
   // Bounded (AFB_EDGE_STOP_TIMEOUT_S, below the unit's TimeoutStopSec): exits with 1 past it.
   await sd.drain(async () => {
-    await reloading;
+    await reloader.stop();
     await agent.stop(`shutdown (${signal})`);
   });
   return EXIT_OK;

@@ -195,6 +195,8 @@ do_install:append() {
     "${STAGING_BINDIR_NATIVE}/node" ${S}/scripts/bundle.mjs --root "$pkgdir" \
         --esbuild ${UNPACKDIR}/afb-edge-esbuild/package/lib/main.js
     test -f "$pkgdir/dist/src/cli/afb-edge.bundle.cjs"
+    # its second output: the worker that checks a config file on SIGHUP (src/config/load-in-worker.ts)
+    test -f "$pkgdir/dist/src/cli/config-check-worker.bundle.cjs"
 
     # Readable by the service's transient user (DynamicUser=yes); secrets
     # never go in it (they are files or systemd credentials).
