@@ -99,7 +99,7 @@ export function listBoards(dir: string = boardsDir()): string[] {
 export function loadBoard(name: string, dir: string = boardsDir(), parseCache?: ParseCache): BoardLoad {
   const file = join(dir, `${name}.yaml`);
   if (!BOARD_NAME.test(name) || !existsSync(file)) return { kind: 'unknown', name, dir, known: listBoards(dir) };
-  // bounded and a regular file only, as a config file (./read-file.ts)
+  // bounded and a regular file only, as a config file (../util/read-file.ts)
   const read = readConfigText(file);
   if ('error' in read) return { kind: 'invalid', file, errors: [read.error] };
   return parseBoardText(read.text, name, file, parseCache);

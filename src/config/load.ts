@@ -14,7 +14,7 @@ import { formatConfigError, type ConfigError, type Issue } from './errors.js';
 import { MAX_CONFIG_BYTES, MAX_REPORTED_ERRORS } from './limits.js';
 import { dataShapeProblem, parseYaml } from './parse-yaml.js';
 import { place, splitPointer } from './placement.js';
-import { FileReadError, readRegularFile } from './read-file.js';
+import { FileReadError, readRegularFile } from '../util/read-file.js';
 import { referencedFileIssues, type FileCheckMode } from './referenced-files.js';
 import type { ParseCacheLike } from './parse-cache.js';
 import type { AgentConfig } from './types.js';

@@ -22,7 +22,7 @@
 import { renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { MAX_CONFIG_BYTES } from './limits.js';
-import { FileReadError, readRegularFile } from './read-file.js';
+import { FileReadError, readRegularFile } from '../util/read-file.js';
 
 export type YamlSchema = 'core' | 'json';
 

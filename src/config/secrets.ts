@@ -7,7 +7,7 @@
  */
 import { statSync } from 'node:fs';
 import { join } from 'node:path';
-import { FileReadError, readRegularFile, type ReadFailure } from './read-file.js';
+import { FileReadError, readRegularFile, type ReadFailure } from '../util/read-file.js';
 
 /** Larger than any password or PEM chain: a bigger "secret" is a wrong path (a log, /dev/zero...). */
 const MAX_SECRET_BYTES = 1024 * 1024;

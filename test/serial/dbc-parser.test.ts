@@ -6,6 +6,7 @@
  * and hostile input (fast-check: random bytes, cut real files, huge numbers,
  * deep cascades) that must only ever give a DbcSyntaxError, quickly.
  */
+import { execFileSync } from 'node:child_process';
 import { readFileSync, readdirSync, writeFileSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -166,6 +167,13 @@ describe('DBC files', () => {
     const big = path.join(dir, 'big.dbc');
     writeFileSync(big, Buffer.alloc(DBC_MAX_BYTES + 1, 0x20));
     expect(() => loadDbcFile(big)).toThrow(/larger than the 16777216-byte limit/);
+  });
+
+  it('refuses what is not a regular file without blocking or reading it (a FIFO with no writer, /dev/zero, a directory)', () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'dbc-'));
+    const fifo = path.join(dir, 'fifo.dbc');
+    execFileSync('mkfifo', [fifo]);
+    for (const p of [fifo, '/dev/zero', dir]) expect(() => loadDbcFile(p), p).toThrow(new DbcFileError(p, 'is not a regular file'));
   });
 
   it('decodes cp1252 (0x80-0x9F differ from Latin-1)', () => {

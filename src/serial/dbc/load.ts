@@ -4,7 +4,8 @@
  * it; a small cache keyed by path, size, mtime and inode makes the second
  * ask free, and a file changed on disk (a reload after an edit) is read again.
  */
-import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
+import { statSync } from 'node:fs';
+import { FileReadError, readRegularFile } from '../../util/read-file.js';
 import { compileDbc, type CompiledDbc } from './codec.js';
 import { decodeCp1252 } from './cp1252.js';
 import { DbcSyntaxError } from './errors.js';
@@ -38,39 +39,31 @@ const cache = new Map<string, CacheEntry>();
 /** Files kept compiled at most (an agent uses a handful). */
 const CACHE_MAX = 32;
 
-/** Reads and compiles a DBC file. Throws DbcFileError (unreadable, too large) or DbcSyntaxError. */
+/** Reads and compiles a DBC file. Throws DbcFileError (unreadable, not a regular file, too large) or DbcSyntaxError. */
 export function loadDbcFile(path: string): LoadedDbc {
-  let fd: number;
+  // stat() does not block on a FIFO: the cache check needs no open
+  let stamp: string | undefined;
   try {
-    fd = openSync(path, 'r');
-  } catch (err) {
-    throw new DbcFileError(path, `cannot read: ${reason(err)}`);
+    const st = statSync(path);
+    if (st.isFile()) stamp = `${st.size}:${st.mtimeMs}:${st.ino}`;
+  } catch {
+    /* reported by the read below, with its reason */
   }
+  const hit = stamp === undefined ? undefined : cache.get(path);
+  if (hit !== undefined && hit.stamp === stamp) return hit.dbc;
+  let bytes: Buffer;
   try {
-    const st = fstatSync(fd);
-    if (!st.isFile()) throw new DbcFileError(path, 'is not a regular file');
-    if (st.size > DBC_MAX_BYTES) throw new DbcFileError(path, `${st.size} bytes, larger than the ${DBC_MAX_BYTES}-byte limit for a DBC file`);
-    const stamp = `${st.size}:${st.mtimeMs}:${st.ino}`;
-    const hit = cache.get(path);
-    if (hit !== undefined && hit.stamp === stamp) return hit.dbc;
-    // One byte more than the limit: a file that grew since fstat is caught too.
-    const buf = Buffer.allocUnsafe(Math.min(st.size, DBC_MAX_BYTES) + 1);
-    let n = 0;
-    for (let r = 1; r > 0 && n < buf.length; n += r) r = readSync(fd, buf, n, buf.length - n, null);
-    if (n > DBC_MAX_BYTES) throw new DbcFileError(path, `larger than the ${DBC_MAX_BYTES}-byte limit for a DBC file`);
-    const dbc = compileDbcBytes(buf.subarray(0, n), path);
+    bytes = readRegularFile(path, DBC_MAX_BYTES);
+  } catch (err) {
+    const e = err as FileReadError;
+    if (e.reason === 'too-large') throw new DbcFileError(path, `${e.message}, larger than the ${DBC_MAX_BYTES}-byte limit for a DBC file`);
+    if (e.reason === 'not-regular' || e.reason === 'is-directory') throw new DbcFileError(path, 'is not a regular file');
+    throw new DbcFileError(path, `cannot read: ${e.message}`);
+  }
+  const dbc = compileDbcBytes(bytes, path);
+  if (stamp !== undefined) {
     if (cache.size >= CACHE_MAX) cache.delete(cache.keys().next().value!);
     cache.set(path, { stamp, dbc });
-    return dbc;
-  } catch (err) {
-    if (err instanceof DbcFileError || err instanceof DbcSyntaxError) throw err;
-    throw new DbcFileError(path, `cannot read: ${reason(err)}`);
-  } finally {
-    closeSync(fd);
   }
-}
-
-function reason(err: unknown): string {
-  const e = err as NodeJS.ErrnoException;
-  return e.code === 'ENOENT' ? 'no such file' : e.code === 'EACCES' ? 'permission denied' : e.code === 'EISDIR' ? 'is a directory' : (e.message ?? String(err));
+  return dbc;
 }
