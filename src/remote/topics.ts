@@ -99,10 +99,22 @@ function stringMap(v: unknown): Record<string, string> | undefined {
   return out;
 }
 
+/** The agent's `outbox` field: it recovered from a damaged outbox at its last start (src/sinks/mqtt/README.md, "Damage"). */
+export interface OutboxRecovery {
+  /** corrupt (file moved aside), wal (accepted messages lost), missing (the file was gone). */
+  reason: string;
+  /** Accepted messages lost; null when the agent could not count them. */
+  lost?: number | null;
+  salvaged?: number;
+  movedTo?: string;
+  at?: number;
+}
+
 export interface OutboxSummary {
   messages?: number;
   bytes?: number;
   oldestAgeS?: number;
+  recovery?: OutboxRecovery;
   /** The agent's own `outbox` object when it sent one (status or health), for the detail view. */
   detail?: Record<string, unknown>;
 }
@@ -177,6 +189,7 @@ export function parseHealth(payload: Buffer | string): AgentHealth | undefined {
     messages: field?.messages ?? fromMetrics.messages,
     bytes: field?.bytes ?? fromMetrics.bytes,
     oldestAgeS: field?.oldestAgeS ?? fromMetrics.oldestAgeS,
+    ...(field?.recovery ? { recovery: field.recovery } : {}),
     ...(field?.detail ? { detail: field.detail } : {}),
   };
   return {
@@ -207,13 +220,21 @@ function counterSum(v: unknown): { total: number; byReason: Record<string, numbe
   return { total, byReason };
 }
 
-/** An `outbox` object of a status or health message, whatever its exact keys. */
+/**
+ * The `outbox` object of a status or health message: the agent's recovery
+ * report `{"recovered","moved_to","salvaged","lost","at"}` (depth and age
+ * come from the health metrics); other keys are kept for the detail view.
+ */
 function parseOutboxField(v: unknown): OutboxSummary | undefined {
   if (!isObject(v)) return undefined;
+  const recovery: OutboxRecovery | undefined = typeof v.recovered === 'string'
+    ? { reason: v.recovered, lost: v.lost === null ? null : num(v.lost), salvaged: num(v.salvaged), movedTo: str(v.moved_to), at: parseTime(v.at) }
+    : undefined;
   return {
-    messages: num(v.messages) ?? num(v.depth) ?? num(v.pending),
+    messages: num(v.messages),
     bytes: num(v.bytes),
-    oldestAgeS: num(v.oldest_age_s) ?? num(v.oldest_age_seconds) ?? (num(v.oldest_age_ms) !== undefined ? (v.oldest_age_ms as number) / 1000 : undefined),
+    oldestAgeS: num(v.oldest_age_s),
+    ...(recovery !== undefined ? { recovery } : {}),
     detail: v,
   };
 }

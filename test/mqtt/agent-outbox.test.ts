@@ -3,7 +3,7 @@
  * and stopping cleanly (issue 11 items 7, 15, 16):
  * - a truncated or overwritten outbox.db is moved aside, a fresh outbox is
  *   started, and the log, the retained status and a counter say so; a file
- *   locked by another agent is still refused (exit 2);
+ *   locked by another agent is still refused (exit 3: a valid config that cannot start);
  * - SIGTERM while a serial link is `waiting`: the link's final `stopped`
  *   state reaches the broker before the clean disconnect; a link waiting
  *   for its device publishes that once, not at every reopen attempt;
@@ -140,12 +140,12 @@ describe('afb-edge run with a broken outbox file', () => {
     expect(healthz.outbox).toEqual(first.outbox);
   });
 
-  it('a file locked by another agent is not moved: the agent refuses to start (exit 2), as before', async () => {
+  it('a file locked by another agent is not moved: the agent refuses to start (exit 3), as before (it was 2 with a stack trace)', async () => {
     const s = await setup('locked');
     const first = runAgent(s.file);
     await retainedStatus('fleet/locked/status', (x) => x.state === 'online', 'first agent online');
     const second = runAgent(s.file);
-    expect(await second.exited).toBe(2);
+    expect(await second.exited).toBe(3); // a valid config that cannot start (README: exit statuses)
     expect(second.stderr()).toMatch(/locked by another process/);
     expect(fs.readdirSync(path.dirname(s.outbox)).filter((f) => f.includes('corrupt'))).toEqual([]);
     first.child.kill('SIGTERM');

@@ -6,7 +6,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { envelopeJson } from '../../src/router/payload.js';
-import { statusPayload } from '../../src/sinks/mqtt/status.js';
+import { statusPayload, type StatusExtras } from '../../src/sinks/mqtt/status.js';
 import { classifyTopic, commandRequest, deviceFilters, parseEvent, parseHealth, parseLinkStatus, parseReply, parseStatus, parseTime } from '../../src/remote/topics.js';
 
 describe('topics', () => {
@@ -28,12 +28,17 @@ describe('topics', () => {
 
   it("reads the agent's status as statusPayload makes it, and the later shapes (since, ISO ts, outbox)", () => {
     const ts = Date.UTC(2025, 0, 2, 3, 4, 5, 678);
-    const now = parseStatus(statusPayload('online', 'started', { id: 'car-1', labels: { fleet: 'a' } }, '1.2.3', ts));
+    const now = parseStatus(statusPayload('online', 'started', { id: 'car-1', labels: { fleet: 'a' } }, '1.2.3', { ts }));
     expect(now).toEqual({ state: 'online', reason: 'started', since: ts, device: 'car-1', labels: { fleet: 'a' }, version: '1.2.3', outbox: undefined });
+    // the agent's outbox recovery report (src/sinks/mqtt/README.md, "Damage")
+    const recovered = { recovered: 'corrupt', moved_to: '/var/lib/afb-edge/outbox.db.corrupt-20250102T030405Z', salvaged: 10, lost: 3, at: '2025-01-02T03:04:05.678Z' };
+    const withRecovery = parseStatus(statusPayload('online', 'started', { id: 'car-1', labels: {} }, '1.2.3', { ts, outbox: recovered as unknown as StatusExtras['outbox'] }));
+    expect(withRecovery?.outbox?.recovery).toEqual({ reason: 'corrupt', lost: 3, salvaged: 10, movedTo: recovered.moved_to, at: ts });
+    expect(parseStatus(JSON.stringify({ state: 'online', outbox: { recovered: 'wal', lost: null } }))?.outbox?.recovery).toMatchObject({ reason: 'wal', lost: null });
     expect(parseStatus(JSON.stringify({ state: 'offline', reason: 'connection lost', since: '2025-01-02T03:04:05.678Z', ts: 1 }))?.since).toBe(ts);
     expect(parseStatus(JSON.stringify({ state: 'offline', ts: '2025-01-02T03:04:05.678Z' }))?.since).toBe(ts);
     expect(parseStatus(JSON.stringify({ state: 'offline', reason: 'connection lost' }))).toMatchObject({ state: 'offline', since: undefined });
-    expect(parseStatus(JSON.stringify({ state: 'online', outbox: { messages: 12, oldest_age_s: 3.5, recovered: 2 } }))?.outbox).toEqual({ messages: 12, bytes: undefined, oldestAgeS: 3.5, detail: { messages: 12, oldest_age_s: 3.5, recovered: 2 } });
+    expect(parseStatus(JSON.stringify({ state: 'online', outbox: { messages: 12, oldest_age_s: 3.5 } }))?.outbox).toEqual({ messages: 12, bytes: undefined, oldestAgeS: 3.5, detail: { messages: 12, oldest_age_s: 3.5 } });
     expect(parseStatus(JSON.stringify({ state: 'rebooting' }))?.state).toBe('unknown');
     expect(parseStatus('not json')).toBeUndefined();
     expect(parseStatus('[1]')).toBeUndefined();
@@ -46,7 +51,7 @@ describe('topics', () => {
     for (const bad of ['yesterday', '', null, {}, -5, Number.NaN, 'x'.repeat(100)]) expect(parseTime(bad)).toBeUndefined();
   });
 
-  it("reads the health message as publishHealth makes it (metrics summary), and a top-level outbox field first", () => {
+  it("reads the health message as publishHealth makes it (metrics summary) and its outbox recovery report", () => {
     const health = {
       device: 'car-1', uptime_s: 42, mqtt: 'connected', binders: { vehicle: 'connected' }, links: { can0: 'open' }, ts: '2025-01-02T03:04:05.678Z',
       metrics: {
@@ -59,9 +64,10 @@ describe('topics', () => {
       ts: Date.UTC(2025, 0, 2, 3, 4, 5, 678), uptimeS: 42, mqtt: 'connected', binders: { vehicle: 'connected' }, links: { can0: 'open' },
       rssBytes: 50_000_000, outbox: { messages: 7, bytes: 700, oldestAgeS: 1.5 }, dropped: { total: 4, byReason: { qos0_queue_full: 3, topic_invalid: 1 } }, eventLoopLagS: 0.01,
     });
-    const later = parseHealth(JSON.stringify({ ...health, ts: 1_735_787_045_678, outbox: { depth: 9, oldest_age_ms: 2500 } }))!;
+    // the agent's recovery report rides along; depth and age still come from the metrics
+    const later = parseHealth(JSON.stringify({ ...health, ts: 1_735_787_045_678, outbox: { recovered: 'wal', lost: 1581, at: '2025-01-02T03:04:05.678Z' } }))!;
     expect(later.ts).toBe(1_735_787_045_678);
-    expect(later.outbox).toMatchObject({ messages: 9, bytes: 700, oldestAgeS: 2.5, detail: { depth: 9, oldest_age_ms: 2500 } });
+    expect(later.outbox).toMatchObject({ messages: 7, bytes: 700, oldestAgeS: 1.5, recovery: { reason: 'wal', lost: 1581, at: Date.UTC(2025, 0, 2, 3, 4, 5, 678) } });
     expect(parseHealth('{}')).toEqual({ ts: undefined, uptimeS: undefined, mqtt: undefined, binders: {}, links: {}, rssBytes: undefined, outbox: { messages: undefined, bytes: undefined, oldestAgeS: undefined }, dropped: { total: 0, byReason: {} }, eventLoopLagS: undefined });
     expect(parseHealth(JSON.stringify({ metrics: { afb_edge_dropped_total: 5 } }))?.dropped).toEqual({ total: 5, byReason: {} });
   });

@@ -18,6 +18,8 @@ export interface OutboxInfo {
   messages?: number;
   bytes?: number;
   oldestAgeS?: number;
+  /** The agent recovered from a damaged outbox at its last start (topics.ts OutboxRecovery). */
+  recovery?: { reason: string; lost?: number | null; salvaged?: number; movedTo?: string; at?: number };
   detail?: Record<string, unknown>;
 }
 

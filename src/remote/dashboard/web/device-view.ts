@@ -7,7 +7,7 @@ import type { DeviceRow, EventItem } from '../protocol.js';
 import { ChartPanel } from './chart-panel.js';
 import { ConsolePanel } from './console-panel.js';
 import { clear, h, setText } from './dom.js';
-import { age, bytes, count, dateTime, duration } from './format.js';
+import { age, bytes, count, dateTime, duration, recoveryText } from './format.js';
 import { EventList } from './event-list.js';
 import { clockOffset } from './probe.js';
 import type { ClientMessage } from '../protocol.js';
@@ -80,6 +80,7 @@ export class DeviceView {
       ['uptime', r.uptimeS !== undefined ? duration(r.uptimeS + (r.state === 'online' && r.uptimeAt !== undefined ? Math.max(0, now - r.uptimeAt) / 1000 : 0)) : '–'],
       ['mqtt', r.mqtt ?? '–'],
       ['outbox', r.outbox.messages !== undefined ? `${count(r.outbox.messages)} msgs, ${bytes(r.outbox.bytes)}${r.outbox.oldestAgeS ? `, oldest ${age(r.outbox.oldestAgeS * 1000)}` : ''}` : '–'],
+      ...(r.outbox.recovery !== undefined ? [['outbox recovery', recoveryText(r.outbox.recovery)] as [string, string]] : []),
       ['dropped', `${r.dropped.total}${Object.keys(r.dropped.byReason).length ? ` (${Object.entries(r.dropped.byReason).map(([k, v]) => `${k} ${v}`).join(', ')})` : ''}`],
       ['rss', bytes(r.rssBytes)],
       ['events', `${r.events} seen, ${r.rate.toFixed(1)}/s`],

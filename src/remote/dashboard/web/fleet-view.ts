@@ -9,7 +9,7 @@
  */
 import type { ActivityTuple, DeviceRow } from '../protocol.js';
 import { append, clear, h, setClass, setText, setTitle } from './dom.js';
-import { age, ageCoarse, bytes, count, dateTime, duration } from './format.js';
+import { age, ageCoarse, bytes, count, dateTime, duration, recoveryText } from './format.js';
 import { clockOffset, shown } from './probe.js';
 
 interface Column {
@@ -59,9 +59,12 @@ const COLUMNS: Column[] = [
   { key: 'binders', title: 'Binders', help: 'binder connections (health)', cls: 'chips', sort: (r) => worst(Object.values(r.binders)), render: (td, r) => chips(td, Object.entries(r.binders).map(([n, s]) => [n, s, undefined])) },
   { key: 'links', title: 'Links', help: 'serial links (health, retained link state)', cls: 'chips', sort: (r) => worst(Object.values(r.links).map((l) => l.state)), render: (td, r) => chips(td, Object.entries(r.links).map(([n, l]) => [n, l.state, l.reason])) },
   { key: 'outbox', title: 'Outbox', help: 'messages waiting in the durable outbox', cls: 'num', sort: (r) => r.outbox.messages ?? -1, render: (td, r) => {
-    setText(td, count(r.outbox.messages));
-    setTitle(td, r.outbox.bytes !== undefined ? `${bytes(r.outbox.bytes)} waiting${r.outbox.detail ? ' ' + JSON.stringify(r.outbox.detail) : ''}` : '');
-    td.classList.toggle('warn', (r.outbox.messages ?? 0) > 0);
+    const rec = r.outbox.recovery;
+    setText(td, count(r.outbox.messages) + (rec !== undefined ? ' !' : ''));
+    const waiting = r.outbox.bytes !== undefined ? `${bytes(r.outbox.bytes)} waiting` : '';
+    setTitle(td, rec !== undefined ? `${waiting}${waiting ? '; ' : ''}${recoveryText(rec)}` : waiting);
+    td.classList.toggle('warn', (r.outbox.messages ?? 0) > 0 && rec === undefined);
+    td.classList.toggle('bad', rec !== undefined);
   } },
   { key: 'oldest', title: 'Oldest', help: 'age of the oldest message in the outbox', cls: 'num', sort: (r) => r.outbox.oldestAgeS ?? -1, render: (td, r) => setText(td, r.outbox.oldestAgeS ? age(r.outbox.oldestAgeS * 1000) : '–') },
   { key: 'drops', title: 'Drops', help: 'messages dropped by the agent (all reasons)', cls: 'num', sort: (r) => r.dropped.total, render: (td, r) => {

@@ -66,3 +66,12 @@ export function preview(v: unknown, max = 160): string {
   }
   return s.length <= max ? s : s.slice(0, max - 1) + '…';
 }
+
+/** The agent's outbox recovery report, in words: what happened at its last start and what was lost. */
+export function recoveryText(r: { reason: string; lost?: number | null; salvaged?: number; movedTo?: string; at?: number }): string {
+  const what = r.reason === 'corrupt' ? `a damaged outbox was moved aside${r.movedTo ? ` to ${r.movedTo}` : ''}${r.salvaged !== undefined ? `, ${r.salvaged} message(s) salvaged` : ''}`
+    : r.reason === 'wal' ? 'accepted messages were lost from the outbox journal'
+    : r.reason === 'missing' ? 'the outbox file was missing' : `outbox recovered (${r.reason})`;
+  const lost = r.lost === null ? 'an unknown number lost' : r.lost !== undefined ? `${r.lost} lost` : '';
+  return `${what}${lost ? `; ${lost}` : ''}${r.at !== undefined ? ` (${dateTime(r.at)})` : ''}`;
+}
