@@ -21,6 +21,7 @@ import path from 'node:path';
 import Database from 'better-sqlite3';
 import { rowPages, SPLIT_RESERVE, type DiskBudget } from './outbox-budget.js';
 import { isCorruption } from './outbox-db.js';
+import type { RawRow } from './row-check.js';
 
 export type RecoveryReason = 'corrupt' | 'wal' | 'missing';
 
@@ -82,18 +83,6 @@ export function moveAside(dbPath: string): { name: string; deleted: string[] } {
   return { name, deleted };
 }
 
-interface SalvageRow {
-  id: unknown;
-  topic: unknown;
-  payload: unknown;
-  qos: unknown;
-  retain: unknown;
-  route: unknown;
-  created_ms: unknown;
-  bytes: unknown;
-  crc: unknown;
-}
-
 /**
  * Copies the rows SQLite can read from the moved-aside database `from`
  * into `into` (a fresh outbox), with their ids, as long as the budget's
@@ -119,7 +108,7 @@ export function salvage(from: string, into: Database.Database, budget: DiskBudge
     const pageCount = into.prepare('PRAGMA page_count').pluck();
     const freePages = into.prepare('PRAGMA freelist_count').pluck();
     let full = false;
-    const copy = (rows: SalvageRow[]): void => {
+    const copy = (rows: RawRow[]): void => {
       into.transaction(() => {
         for (const r of rows) {
           const size = (Buffer.isBuffer(r.payload) ? r.payload.length : 0) + (typeof r.topic === 'string' ? Buffer.byteLength(r.topic) : 0) + 64;
@@ -139,10 +128,10 @@ export function salvage(from: string, into: Database.Database, budget: DiskBudge
     };
     const seen = new Set<number>();
     const pass = (order: 'ASC' | 'DESC'): void => {
-      let batch: SalvageRow[] = [];
+      let batch: RawRow[] = [];
       try {
         for (const v of src.prepare(`${select} ORDER BY rowid ${order}`).raw().iterate() as IterableIterator<unknown[]>) {
-          const r: SalvageRow = { id: v[0], topic: v[1], payload: v[2], qos: v[3], retain: v[4], route: v[5], created_ms: v[6], bytes: v[7], crc: cols === 9 ? v[8] : null };
+          const r: RawRow = { id: v[0], topic: v[1], payload: v[2], qos: v[3], retain: v[4], route: v[5], created_ms: v[6], bytes: v[7], crc: cols === 9 ? v[8] : null };
           if (typeof r.id !== 'number') continue;
           if (seen.has(r.id)) break; // the backward pass met the forward one
           seen.add(r.id);
