@@ -6,6 +6,11 @@
  *                                             and pipelined, with a raw-socket baseline
  *   npm run bench:wsapi -- --spec SPEC --verb VERB --args JSON --calls N --inflight K
  *                                             client only, against any server (a native binder too)
+ *   ... --spec SPEC --native-client PATH [--rounds R]
+ *                                             the same calls made by the native C client
+ *                                             (afb-client-demo -d -p K SPEC, lines "VERB ARGS" on its
+ *                                             stdin, spawn to exit) and by ours, alternately, R rounds
+ *                                             (default 5): each round's figures and the median ratio
  *
  * The baseline is a raw echo of pre-built frames of the same size over the
  * same kind of socket, in the same script: the floor any Node.js wsapi peer
@@ -13,7 +18,7 @@
  * Every mode ends with one line: calls/s=… p50_us=… p99_us=… rss_mb=…
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { closeSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import { tmpdir, cpus } from 'node:os';
 import { join, dirname } from 'node:path';
@@ -137,6 +142,54 @@ async function clientOnly(spec: string, verb: string, args: string, calls: numbe
   console.log(line(r, peakRssMb()));
 }
 
+/**
+ * The native C client (AGL's afb-client-demo) making the same calls: `-d`
+ * (the socket serves the API directly), `-p K` (K calls in flight), one
+ * "VERB ARGS" line per call on its stdin, replies to /dev/null. Its stdin
+ * is a file, as with `afb-client-demo … < calls.txt` (from a pipe it runs
+ * about a third slower here). Timed from spawn to exit, so its own start (a
+ * few ms) counts against it: at 20,000 calls that is under 2 % of a run.
+ */
+function nativeRun(clientPath: string, spec: string, inputFile: string, calls: number, inflight: number): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const stdin = openSync(inputFile, 'r');
+    const t0 = process.hrtime.bigint();
+    const child = spawn(clientPath, ['-d', '-p', String(inflight), spec], { stdio: [stdin, 'ignore', 'pipe'] });
+    closeSync(stdin);
+    let err = '';
+    child.stderr!.on('data', (d: Buffer) => { err += d; });
+    child.once('error', reject);
+    child.once('exit', (code) => {
+      const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
+      if (code !== 0) reject(new Error(`${clientPath} exited with ${code}: ${err.slice(0, 500)}`));
+      else resolve(calls / seconds);
+    });
+  });
+}
+
+async function versusNative(clientPath: string, spec: string, verb: string, args: string, calls: number, inflight: number, rounds: number): Promise<void> {
+  JSON.parse(args);
+  const client = new WsapiClient(spec);
+  await client.connect();
+  await runClient(client, verb, args, Math.min(2000, calls), inflight); // warm-up
+  console.log(`native ${clientPath} vs afb-edge WsapiClient against ${spec}: ${calls} x ${verb} ${args}, ${inflight} in flight, ${rounds} rounds, node ${process.version} ${process.execArgv.join(' ')}, ${cpus()[0]?.model ?? 'cpu'} x${cpus().length}`);
+  const dir = mkdtempSync(join(tmpdir(), 'afb-edge-bench-'));
+  const inputFile = join(dir, 'calls.txt');
+  writeFileSync(inputFile, `${verb} ${args}\n`.repeat(calls));
+  const ratios: number[] = [];
+  for (let i = 0; i < rounds; i++) {
+    const native = await nativeRun(clientPath, spec, inputFile, calls, inflight);
+    const ours = await runClient(client, verb, args, calls, inflight);
+    const rate = ours.calls / ours.seconds;
+    ratios.push(rate / native);
+    console.log(`round ${i + 1}: native ${Math.round(native)} calls/s, afb-edge ${Math.round(rate)} calls/s (p50 ${ours.p50.toFixed(0)} us, p99 ${ours.p99.toFixed(0)} us), ratio ${(rate / native).toFixed(2)}`);
+  }
+  client.close();
+  rmSync(dir, { recursive: true, force: true });
+  const sorted = [...ratios].sort((a, b) => a - b);
+  console.log(`ratio afb-edge/native: median ${sorted[Math.floor(sorted.length / 2)]!.toFixed(2)}, min ${sorted[0]!.toFixed(2)}, max ${sorted[sorted.length - 1]!.toFixed(2)}; peak RSS ${peakRssMb().toFixed(1)} MB`);
+}
+
 async function fullRun(calls: number): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'afb-edge-bench-'));
   const spec = `unix:${join(dir, 'bench')}`;
@@ -189,10 +242,15 @@ const { values } = parseArgs({
     args: { type: 'string', default: 'null' },
     calls: { type: 'string', default: '200000' },
     inflight: { type: 'string', default: '100' },
+    'native-client': { type: 'string' },
+    rounds: { type: 'string', default: '5' },
   },
 });
 const calls = Number(values.calls);
-if (values.spec !== undefined) {
+if (values['native-client'] !== undefined) {
+  if (values.spec === undefined) throw new Error('--native-client needs --spec (the native binder to call)');
+  await versusNative(values['native-client'], values.spec, values.verb!, values.args!, calls, Number(values.inflight), Number(values.rounds));
+} else if (values.spec !== undefined) {
   await clientOnly(values.spec, values.verb!, values.args!, calls, Number(values.inflight));
 } else {
   await fullRun(calls);
