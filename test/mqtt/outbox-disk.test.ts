@@ -139,7 +139,8 @@ describe('the outbox on a full disk', () => {
   it.skipIf(refusal !== undefined)(onTmpfs('disk full at 200 events/s: stays up, delivers what it accepted, logs the failed commits rate-limited with a count of the rest'), async () => {
     const { sink, metrics, logger, accepted, filler, delivered, c } = await diskFull();
     const failedCommits = await counter(metrics.errors, { component: 'outbox' });
-    expect(failedCommits, 'commits failed while the disk was full').toBeGreaterThan(200);
+    // ~200/s for 5 s when the machine is idle, fewer on a loaded CI host: what matters is many more failures than log lines
+    expect(failedCommits, 'commits failed while the disk was full').toBeGreaterThan(50);
     const logged = logger.matching(/commit failed/);
     expect(logged.length, `${logged.length} log lines for ${failedCommits} failed commits`).toBeLessThanOrEqual(12);
     expect(sink.connected).toBe(true);
