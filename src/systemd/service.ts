@@ -88,11 +88,12 @@ export class SystemdService {
     const status = await this.safeStatus();
     if (this.phase !== 'starting') return; // a signal came first: stopping says it all
     this.phase = 'running';
-    const ok = this.notifier.send({ READY: 1, STATUS: status });
-    this.lastStatus = status;
+    // Read when READY=1 goes out, not after: on a loaded host the manager may act on it first.
     const ms = Math.round(process.uptime() * 1000);
     // CPU time too: on a busy board (or CI) wall time mostly measures the neighbours.
     const cpu = process.cpuUsage();
+    const ok = this.notifier.send({ READY: 1, STATUS: status });
+    this.lastStatus = status;
     const cpuMs = Math.round((cpu.user + cpu.system) / 1000);
     const how = !this.notifier.enabled ? 'no NOTIFY_SOCKET' : ok ? `READY=1 sent to ${this.notifier.address}` : `READY=1 not delivered to ${this.notifier.address}`;
     this.log.info(`systemd: ready in ${ms} ms, cpu ${cpuMs} ms (${how})`);

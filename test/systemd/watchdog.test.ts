@@ -48,7 +48,7 @@ describe('watchdogUsecFromEnv', () => {
 
 describe('Watchdog', () => {
   it('pings at half the interval while healthy', async () => {
-    const { l, wd, pings } = await setup(200_000); // 200 ms: a ping every 100 ms
+    const { l, wd, pings } = await setup(200_000, { lagBoundMs: 5000 }); // 200 ms: a ping every 100 ms (lag bound out of the way of a loaded host)
     wd.start();
     await sleep(1050);
     wd.stop();
@@ -88,7 +88,8 @@ describe('Watchdog', () => {
 
   it('withholds pings while the check reports a reason (stuck pipeline), counting them', async () => {
     let reason: string | undefined = 'MQTT publishing stuck';
-    const { wd, pings } = await setup(100_000, { check: async () => reason }); // every 50 ms
+    // lag bound far above what a loaded host shows: this test is about the check's reason
+    const { wd, pings } = await setup(100_000, { check: async () => reason, lagBoundMs: 5000 }); // every 50 ms
     wd.start();
     await sleep(300);
     expect(pings()).toHaveLength(0);
@@ -100,7 +101,7 @@ describe('Watchdog', () => {
   });
 
   it('a check that throws counts as unhealthy, not as a crash', async () => {
-    const { wd, pings } = await setup(100_000, { check: () => { throw new Error('boom'); } });
+    const { wd, pings } = await setup(100_000, { check: () => { throw new Error('boom'); }, lagBoundMs: 5000 });
     wd.start();
     await sleep(150);
     expect(pings()).toHaveLength(0);
