@@ -13,9 +13,12 @@
  * 1.6 ms; not worth it.)
  *
  * Durability (`synchronous`, default 'full'):
- * - 'full': the WAL is fsync'ed at each commit. An accepted message survives
- *   kill -9, a kernel panic and a power cut (as far as the storage honours
- *   fsync). Cost: one fsync per turn that enqueued or acked something.
+ * - 'full': the WAL is fsync'ed after each commit that added messages, and
+ *   their enqueues say 'accepted' once that fsync returned. An accepted
+ *   message survives kill -9, a kernel panic and a power cut (as far as the
+ *   storage honours fsync). The fsync runs on the thread pool, not inside
+ *   COMMIT on the event loop (wal-sync.ts): the messages go to the broker
+ *   while the disk syncs, and fsyncs requested meanwhile are grouped.
  * - 'normal': no fsync at commit (only at checkpoints). An accepted message
  *   survives kill -9 (the data is in the kernel's page cache once COMMIT
  *   returns), but a power cut or kernel crash may roll back the transactions
@@ -51,6 +54,7 @@ import { openOutbox } from './outbox-open.js';
 import type { OutboxRecovery } from './outbox-recovery.js';
 import { PendingCache } from './pending-cache.js';
 import { rowChecksum, rowProblem, topicProblem, type RawRow } from './row-check.js';
+import { WalSync } from './wal-sync.js';
 
 export { OutboxError, type Synchronous } from './outbox-db.js';
 export type { OutboxRecovery } from './outbox-recovery.js';
@@ -105,6 +109,8 @@ export class Outbox {
   readonly path: string;
   /** Transactions committed (group commit: one per event-loop turn with work, more for a burst larger than the WAL share). */
   readonly stats = { commits: 0, failedCommits: 0 };
+  /** 'full': the WAL's fsync, off the event loop (undefined for 'normal'). */
+  private readonly walSync: WalSync | undefined;
   /** What was recovered or found lost when this outbox opened (undefined: nothing). */
   readonly recovery: OutboxRecovery | undefined;
   /** How max_bytes is split between the database and the WAL. */
@@ -127,7 +133,6 @@ export class Outbox {
   private readonly synchronous: Synchronous;
   private readonly log: OutboxLog;
   private readonly record: CommitRecord;
-  private syncMode: 'FULL' | 'NORMAL' | undefined;
   private pending: Pending[] = [];
   private acks: number[] = [];
   /** Acked ids whose DELETE is not committed yet (next() must not hand them out again): id -> bytes. */
@@ -161,7 +166,9 @@ export class Outbox {
     this.budget = opened.budget;
     this.recovery = opened.recovery;
     this.lastId = opened.lastId;
-    this.syncMode = this.synchronous === 'full' ? 'FULL' : 'NORMAL';
+    // COMMIT never fsyncs on the event loop: 'full' has WalSync do it on the thread pool.
+    this.db.pragma('synchronous = NORMAL');
+    if (this.synchronous === 'full') this.walSync = new WalSync(`${config.path}-wal`);
     this.stmt = {
       insert: this.db.prepare('INSERT INTO outbox (id, topic, payload, qos, retain, route, created_ms, bytes, crc) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)'),
       del: this.db.prepare('DELETE FROM outbox WHERE id = ? RETURNING bytes'),
@@ -200,6 +207,11 @@ export class Outbox {
 
   get bytes(): number {
     return this.totalBytes;
+  }
+
+  /** WAL fsyncs done ('full'; each covers every commit before it). */
+  get syncs(): number {
+    return this.walSync?.syncs ?? 0;
   }
 
   get inflightCount(): number {
@@ -327,10 +339,12 @@ export class Outbox {
     if (added) this.options.onCommit?.();
   }
 
-  /** Commits what is pending and closes the database. Idempotent. */
+  /** Commits what is pending, syncs it, and closes the database. Idempotent. */
   close(): void {
     if (this.closed) return;
     this.flush();
+    this.walSync?.flushSync();
+    this.walSync?.close();
     this.closed = true;
     clearInterval(this.ageTimer);
     clearTimeout(this.retryTimer);
@@ -371,9 +385,6 @@ export class Outbox {
   /** One transaction: true when it added messages, false when not, undefined when it failed. */
   private commitChunk(batch: Pending[], acks: number[]): boolean | undefined {
     const before = { count: this.count, bytes: this.totalBytes, lastId: this.lastId };
-    // A commit of acks only needs no fsync: losing it to a power cut only makes the broker
-    // get those messages again (at least once). The next fsync'ed commit covers it anyway.
-    this.setSync(batch.length === 0 ? 'NORMAL' : this.synchronous === 'full' ? 'FULL' : 'NORMAL');
     this.effects = { cache: [], evicted: [], drops: new Map() };
     // Deletes: say first they may have happened, so that a crash right after the commit can never
     // make the next start count these delivered messages as lost (commit-record.ts).
@@ -411,8 +422,35 @@ export class Outbox {
     }
     this.refreshOldest();
     this.writeRecord();
-    batch.forEach((p, i) => p.resolve(results[i]!));
+    this.settle(batch, results);
     return results.includes('accepted');
+  }
+
+  /**
+   * Tells the enqueues how they went: refusals at once, acceptances once the
+   * WAL is synced ('full'). A commit of acks only is not synced for its own
+   * sake: losing it to a power cut only makes the broker get those messages
+   * again (at least once); the next sync covers it anyway.
+   */
+  private settle(batch: Pending[], results: EnqueueResult[]): void {
+    const accepted: Pending[] = [];
+    batch.forEach((p, i) => {
+      if (results[i] === 'accepted' && this.walSync !== undefined) accepted.push(p);
+      else p.resolve(results[i]!);
+    });
+    if (accepted.length === 0) return;
+    this.walSync!.request((err) => {
+      if (err === null) {
+        for (const p of accepted) p.resolve('accepted');
+        return;
+      }
+      // Committed but maybe not on stable storage: not 'accepted' (they may still reach the broker).
+      this.stats.failedCommits++;
+      this.options.metrics?.errors.inc({ component: 'outbox' });
+      this.options.metrics?.dropped.inc({ reason: 'outbox_error' }, accepted.length);
+      this.log.commitFailed(new Error(`fsync of ${this.path}-wal failed: ${err.message}`), accepted.length);
+      for (const p of accepted) p.resolve('rejected');
+    });
   }
 
   /** Runs inside the transaction. */
@@ -590,12 +628,6 @@ export class Outbox {
 
   private bounds(): { maxBytes: number; dropOldest: boolean } {
     return { maxBytes: this.config.max_bytes, dropOldest: this.config.policy === 'drop-oldest' };
-  }
-
-  private setSync(mode: 'FULL' | 'NORMAL'): void {
-    if (mode === this.syncMode) return;
-    this.db.pragma(`synchronous = ${mode}`);
-    this.syncMode = mode;
   }
 
   private scheduleFlush(): void {
