@@ -182,6 +182,9 @@ do_install:append() {
     # better-sqlite3's build inputs (the SQLite amalgamation, C++ sources,
     # a download script): the addon is build/Release/better_sqlite3.node.
     rm -rf "$pkgdir/node_modules/better-sqlite3/deps" "$pkgdir/node_modules/better-sqlite3/src"
+    # Its binding.gyp also builds a test SQLite extension; npm.bbclass keeps
+    # every build/Release/*.node, and nothing loads that one.
+    rm -f "$pkgdir/node_modules/better-sqlite3/build/Release/test_extension.node"
 
     # The one-file bundle bin/afb-edge runs (scripts/bundle.mjs: half the start-up
     # time of the separate modules), made here because it takes in the production
