@@ -293,17 +293,21 @@ fi
 cp "$conf/bblayers.conf" "$conf/bblayers.conf.with-afb-edge"
 cp "$conf/bblayers.conf.without-afb-edge" "$conf/bblayers.conf"
 t0=$SECONDS
-in_env yocto-check-layer --dependency "$meta_oe/meta-oe" -- "$layer" >"$logs/yocto-check-layer.log" 2>&1
+# --no-auto-dependency: test this layer, not meta-oe too (another half hour).
+in_env yocto-check-layer --no-auto-dependency --dependency "$meta_oe/meta-oe" -- "$layer" >"$logs/yocto-check-layer.log" 2>&1
 rc=$?
 cp "$conf/bblayers.conf.with-afb-edge" "$conf/bblayers.conf"
 ran=$(grep -m1 -oE 'Ran [0-9]+ tests?' "$logs/yocto-check-layer.log")
-result=$(grep -E '^INFO: meta-afb-edge +\.+ ' "$logs/yocto-check-layer.log" | tail -1 | sed 's/^INFO: *//')
-if [ $rc -eq 0 ] && grep -qE '^OK( |$)' "$logs/yocto-check-layer.log" && echo "$result" | grep -q PASS; then
-    verdict "yocto-check-layer meta-afb-edge (dependency meta-oe)" $((SECONDS - t0)) PASS "$ran, $(grep -E '^OK' "$logs/yocto-check-layer.log" | tail -1); $result"
+outcome=$(grep -E '^INFO: (OK|FAILED)' "$logs/yocto-check-layer.log" | tail -1 | sed 's/^INFO: *//')
+result=$(grep -E '^INFO: meta-afb-edge \.\.\. ' "$logs/yocto-check-layer.log" | tail -1 | sed 's/^INFO: *//')
+if [ $rc -eq 0 ] && [ "${outcome%% *}" = OK ] && [ "$result" = "meta-afb-edge ... PASS" ]; then
+    verdict "yocto-check-layer meta-afb-edge (dependency meta-oe)" $((SECONDS - t0)) PASS "$ran: $outcome; $result"
 else
-    verdict "yocto-check-layer meta-afb-edge (dependency meta-oe)" $((SECONDS - t0)) FAIL "exit $rc, $ran, $(grep -E '^(FAILED|OK)' "$logs/yocto-check-layer.log" | tail -1) (logs/yocto-check-layer.log)"
+    verdict "yocto-check-layer meta-afb-edge (dependency meta-oe)" $((SECONDS - t0)) FAIL "exit $rc, $ran: ${outcome:-no result}; ${result:-no summary} (logs/yocto-check-layer.log)"
 fi
-grep -E '^INFO: test_[a-z_]+ \(' "$logs/yocto-check-layer.log" | sed 's/^INFO: /     /'
+# Each test and its outcome (the line after its name).
+awk '/^INFO: (test_[a-z_]+|setUpClass) \(/ { name = ($2 == "setUpClass") ? $2 " " $3 : $2; next }
+     name != "" && /^INFO:  \.\.\. / { sub(/^INFO:  \.\.\. /, ""); printf "     %-40s %s\n", name, $0; name = "" }' "$logs/yocto-check-layer.log"
 
 echo
 if [ $failures -eq 0 ]; then
