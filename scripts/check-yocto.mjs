@@ -24,7 +24,8 @@
 //   so devtool's LICENSE:${PN}-<dependency> lines would name packages that never exist);
 // - the recipe: inherit npm systemd, SRC_URI (git, npmsw://${THISDIR}/${BPN}/npm-shrinkwrap.json,
 //   the TypeScript tarball at package.json's version with package-lock's checksum), no
-//   RDEPENDS on nodejs (npm.bbclass adds it: twice in the package's RDEPENDS), SYSTEMD_SERVICE units, no INSANE_SKIP, every ${S}/... file it uses exists, the
+//   RDEPENDS on nodejs (npm.bbclass adds it: twice in the package's RDEPENDS), no UNPACKDIR
+//   (wrynose refuses the recipe's WORKDIR default), SYSTEMD_SERVICE units, no INSANE_SKIP, every ${S}/... file it uses exists, the
 //   package files it keeps cover package.json "files", every prebuilt binary shipped by a
 //   dependency is in AFB_EDGE_FOREIGN_BINARIES (removed before the build and from the package);
 // - boards: AFB_EDGE_BOARDS lists boards/*.yaml, the packagegroup maps each board's machines;
@@ -469,6 +470,7 @@ function checkRecipe(root, recipe, pkg, lock, fail) {
   for (const name of ['SUMMARY', 'LICENSE', 'LIC_FILES_CHKSUM', 'SRC_URI']) if (!v(name)) fail(where, `${name} is not set`);
   for (const key of recipe.vars.keys()) if (key.startsWith('INSANE_SKIP')) fail(where, `${key}: QA checks are not skipped here (foreign binaries are removed, addons are built for the target)`);
   if (v('NPM_INSTALL_DEV') === '1') fail(where, 'NPM_INSTALL_DEV = "1" would install the devDependencies on the target');
+  if (recipe.vars.has('UNPACKDIR')) fail(where, 'sets UNPACKDIR: a recipe value wins over bitbake.conf\'s, and wrynose refuses UNPACKDIR = ${WORKDIR} (use AFB_EDGE_UNPACKDIR)');
   for (const key of recipe.vars.keys()) {
     if (/^RDEPENDS:\$\{PN\}(:append|:prepend)?$/.test(key) && words(value(recipe, key)).includes('nodejs')) fail(where, `${key} names nodejs, which npm.bbclass already adds (the package would list it twice)`);
   }

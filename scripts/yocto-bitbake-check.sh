@@ -262,9 +262,14 @@ if step "bitbake afb-edge -c unpack" unpack bitbake "${src[@]}" afb-edge -c unpa
     for f in package.json npm-shrinkwrap.json node_modules/better-sqlite3/deps/sqlite3/sqlite3.h node_modules/@serialport/bindings-cpp/binding.gyp; do
         [ -e "$s/$f" ] || problems+=("no $f in S")
     done
+    # The build tools, where do_afb_edge_prepare and do_install look for them.
+    unpackdir=$(getvar env-afb-edge AFB_EDGE_UNPACKDIR)
+    for f in afb-edge-tsc/package/bin/tsc afb-edge-esbuild/package/lib/main.js; do
+        [ -e "$unpackdir/$f" ] || problems+=("no $f in AFB_EDGE_UNPACKDIR ($unpackdir)")
+    done
     n=$(find "$s/node_modules" -name package.json -path '*/node_modules/*/package.json' -not -path '*/node_modules/*/*/*/package.json' 2>/dev/null | wc -l)
     if [ ${#problems[@]} -eq 0 ]; then
-        verdict "unpacked tree: the commit, the shrinkwrap's packages" $((SECONDS - t0)) PASS "S at ${rev:0:12}, $n packages in node_modules"
+        verdict "unpacked tree: the commit, the shrinkwrap's packages" $((SECONDS - t0)) PASS "S at ${rev:0:12}, $n packages in node_modules, tsc and esbuild-wasm in ${unpackdir#$build_dir/build/tmp/work/}"
     else
         verdict "unpacked tree: the commit, the shrinkwrap's packages" $((SECONDS - t0)) FAIL "$(IFS=';'; echo "${problems[*]}")"
     fi

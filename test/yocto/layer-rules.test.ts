@@ -58,6 +58,14 @@ describe('the package', () => {
     expect(r.stderr).toContain('RDEPENDS:${PN} names nodejs, which npm.bbclass already adds (the package would list it twice)');
   });
 
+  it('fails when the recipe sets UNPACKDIR (scarthgap has none; wrynose refuses it = WORKDIR)', () => {
+    const dir = fixture();
+    edit(dir, RECIPE, (t) => t.replace('AFB_EDGE_UNPACKDIR = ', 'UNPACKDIR ??= "${WORKDIR}"\nAFB_EDGE_UNPACKDIR = '));
+    const r = check(dir);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain("sets UNPACKDIR: a recipe value wins over bitbake.conf's, and wrynose refuses UNPACKDIR = ${WORKDIR}");
+  });
+
   it('has SQLite (compiled into better_sqlite3.node) as PD in LICENSE, with its header in LIC_FILES_CHKSUM', () => {
     const recipe = readFileSync(join(root, RECIPE), 'utf8');
     expect(recipe).toMatch(/^LICENSE = "[^"]*\bPD\b/m);

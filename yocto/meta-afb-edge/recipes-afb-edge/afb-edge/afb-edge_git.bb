@@ -51,8 +51,11 @@ SRCREV ??= "${AUTOREV}"
 # "+git": the revision is added to the package version (PKGV) by the build.
 PV = "0.1.0+git"
 
-# scarthgap has no UNPACKDIR (it unpacks into WORKDIR); later releases set it.
-UNPACKDIR ??= "${WORKDIR}"
+# Where do_unpack puts the sources: UNPACKDIR from styhead on, WORKDIR in
+# scarthgap, which has no UNPACKDIR. Not a default for UNPACKDIR itself: a
+# recipe's "??=" wins over bitbake.conf's, and wrynose refuses
+# UNPACKDIR = ${WORKDIR} ("not supported", the recipe fails to parse).
+AFB_EDGE_UNPACKDIR = "${@d.getVar('UNPACKDIR') or d.getVar('WORKDIR')}"
 
 # Both the git checkout and node_modules/ go to ${BP}, the default S of every
 # release from scarthgap on (the npmsw fetcher unpacks into S in older
@@ -77,7 +80,7 @@ SYSTEMD_AUTO_ENABLE:${PN} = "enable"
 # The configuration installed as /etc/afb-edge/afb-edge.yaml. A product
 # provides its own from a bbappend:
 #   SRC_URI += "file://afb-edge.yaml"
-#   AFB_EDGE_CONFIG = "${UNPACKDIR}/afb-edge.yaml"
+#   AFB_EDGE_CONFIG = "${AFB_EDGE_UNPACKDIR}/afb-edge.yaml"
 AFB_EDGE_CONFIG ?= "${S}/config/afb-edge.example.yaml"
 CONFFILES:${PN} = "${sysconfdir}/afb-edge/afb-edge.yaml"
 
@@ -152,7 +155,7 @@ do_afb_edge_prepare() {
     }
 EOF
     rm -rf ${S}/dist
-    "$node" ${UNPACKDIR}/afb-edge-tsc/package/bin/tsc -p ${WORKDIR}/afb-edge-tsconfig.json
+    "$node" ${AFB_EDGE_UNPACKDIR}/afb-edge-tsc/package/bin/tsc -p ${WORKDIR}/afb-edge-tsconfig.json
     test -f ${S}/dist/src/cli/main.js
     test -f ${S}/dist/src/cli/launch.cjs
 
@@ -191,7 +194,7 @@ do_install:append() {
     # dependencies npm has just installed. esbuild-wasm, run by nodejs-native: no
     # native esbuild binary to fetch for the build host.
     "${STAGING_BINDIR_NATIVE}/node" ${S}/scripts/bundle.mjs --root "$pkgdir" \
-        --esbuild ${UNPACKDIR}/afb-edge-esbuild/package/lib/main.js
+        --esbuild ${AFB_EDGE_UNPACKDIR}/afb-edge-esbuild/package/lib/main.js
     test -f "$pkgdir/dist/src/cli/afb-edge.bundle.cjs"
 
     # Readable by the service's transient user (DynamicUser=yes); secrets
