@@ -6,9 +6,9 @@
 //
 //   node scripts/check-yocto.mjs            check; one line per problem, exit 1 if any
 //   node scripts/check-yocto.mjs --write    regenerate the shrinkwrap, the recipe's generated
-//                                           block (LICENSE, LIC_FILES_CHKSUM, LICENSE:${PN}-*,
-//                                           TypeScript checksum, boards) and the packagegroup's
-//                                           board map, then check
+//                                           block (LICENSE, LIC_FILES_CHKSUM, the LICENSE of each
+//                                           package, TypeScript checksum, boards) and the
+//                                           packagegroup's board map, then check
 //   --root DIR                              the project tree to check (default: this repository)
 //
 // What is checked:
@@ -16,15 +16,26 @@
 // - the shrinkwrap (recipes-afb-edge/afb-edge/afb-edge/npm-shrinkwrap.json): lockfileVersion
 //   >= 2, exactly the production packages of package-lock.json, same versions, integrity and
 //   licenses, each with the registry URL npmsw fetches; its root matches package.json;
-// - licenses: every production package has its LICENSE:${PN}-NAME line (named as devtool
-//   names them) with its license, LICENSE holds every license, LIC_FILES_CHKSUM has each
-//   package's license files with the md5 of the files in node_modules;
+// - licenses (what the license manifest says): LICENSE holds the license of every production
+//   package and of the sources compiled into an addon (COMPILED_IN: SQLite), LIC_FILES_CHKSUM
+//   has each one's license files with the md5 of the files in node_modules; the package
+//   ${PN}, which ships all of node_modules, has all of LICENSE; a LICENSE:<package> line
+//   names only a package the recipe creates (npm.bbclass creates no package per dependency,
+//   so devtool's LICENSE:${PN}-<dependency> lines would name packages that never exist);
 // - the recipe: inherit npm systemd, SRC_URI (git, npmsw://${THISDIR}/${BPN}/npm-shrinkwrap.json,
-//   the TypeScript tarball at package.json's version with package-lock's checksum), RDEPENDS
-//   on nodejs, SYSTEMD_SERVICE units, no INSANE_SKIP, every ${S}/... file it uses exists, the
+//   the TypeScript tarball at package.json's version with package-lock's checksum), no
+//   RDEPENDS on nodejs (npm.bbclass adds it: twice in the package's RDEPENDS), no UNPACKDIR
+//   (wrynose refuses the recipe's WORKDIR default), SYSTEMD_SERVICE units, no INSANE_SKIP, every ${S}/... file it uses exists, the
 //   package files it keeps cover package.json "files", every prebuilt binary shipped by a
 //   dependency is in AFB_EDGE_FOREIGN_BINARIES (removed before the build and from the package);
-// - boards: AFB_EDGE_BOARDS lists boards/*.yaml, the packagegroup maps each board's machines.
+// - boards: AFB_EDGE_BOARDS lists boards/*.yaml, the packagegroup maps each board's machines;
+// - the skip condition: afb-edge-source.bbclass alone skips (AFB_EDGE_GIT_URL unset), and
+//   every recipe of the layer that builds or requires afb-edge inherits it, so that a build
+//   which adds the layer without configuring it still passes "bitbake world";
+// - the layer's README: the sections a Yocto layer has (dependencies, maintainers with an
+//   address, how to send patches), the local.conf lines (INIT_MANAGER, AFB_EDGE_GIT_URL, ...),
+//   the release check; and no mention of another README, which makes yocto-check-layer's
+//   test_readme skip its content checks.
 import { createHash } from 'node:crypto';
 import { existsSync, lstatSync, openSync, readFileSync, readSync, closeSync, readdirSync, writeFileSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
@@ -37,6 +48,8 @@ const RECIPE = `${RECIPE_DIR}/afb-edge_git.bb`;
 const SHRINKWRAP = `${RECIPE_DIR}/afb-edge/npm-shrinkwrap.json`;
 const PACKAGEGROUP = `${LAYER}/recipes-afb-edge/packagegroups/packagegroup-afb-edge.bb`;
 const LAYER_CONF = `${LAYER}/conf/layer.conf`;
+const LAYER_README = `${LAYER}/README.md`;
+const SOURCE_CLASS = `${LAYER}/classes-recipe/afb-edge-source.bbclass`;
 const COLLECTION = 'afb-edge';
 const REGISTRY = 'https://registry.npmjs.org';
 /** Yocto release series, oldest first; LAYERSERIES_COMPAT may only name these. */
@@ -63,19 +76,6 @@ export const packageName = (key) => key.slice(key.lastIndexOf('node_modules/') +
 export function registryUrl(key, version) {
   const name = packageName(key);
   return `${REGISTRY}/${name}/-/${name.split('/').pop()}-${version}.tgz`;
-}
-
-/**
- * The Yocto name devtool gives a package in LICENSE:${PN}-NAME: each level of
- * its path without '@' and other characters invalid in package names, '/'
- * as '-', levels joined by '-' (node_modules/a/node_modules/@s/b -> a-s-b).
- */
-export function yoctoName(key) {
-  return key
-    .split('node_modules/')
-    .filter((part) => part !== '')
-    .map((part) => part.replace(/\/$/, '').replace(/\//g, '-').toLowerCase().replace(/[^a-z0-9-]/g, '').replace(/^-+|-+$/g, ''))
-    .join('-');
 }
 
 /** An SPDX expression as a Yocto LICENSE value: OR is |, AND is &, no outer parentheses. */
@@ -124,6 +124,23 @@ export function expectedShrinkwrap(lock) {
 }
 
 const LICENSE_FILE = /^(licen[cs]e|copying|unlicense)([.-].*)?$/i;
+
+/**
+ * Sources a dependency compiles into its addon under another license than
+ * its package.json says: they end up in the package as machine code, so they
+ * belong in LICENSE. Each is read from its own header (`marker` must be in
+ * lines 1..endline: if the header changes, the license has to be reviewed,
+ * not regenerated). SQLite's header is the one poky's sqlite3 recipe uses.
+ */
+export const COMPILED_IN = [
+  {
+    path: 'node_modules/better-sqlite3/deps/sqlite3/sqlite3.h',
+    endline: 11,
+    license: 'PD',
+    marker: 'The author disclaims copyright to this source code',
+    what: 'the SQLite amalgamation, compiled into better_sqlite3.node',
+  },
+];
 
 /** LIC_FILES_CHKSUM entries of one package directory (relative to root): its license files, else its package.json license line. */
 function licenseEntries(root, dir) {
@@ -288,12 +305,14 @@ export function checkYocto(root, options = {}) {
   for (const e of recipe.errors) problems.push(e);
   checkRecipe(root, recipe, pkg, lock, fail);
   if (nodeModulesOk) {
-    checkLicenses(root, recipe, pkg, prod, fail);
+    checkLicenses(root, recipe, pkg, prod, boards, fail);
     checkForeignBinaries(root, recipe, prod, fail);
   } else {
     notes.push('license files and prebuilt binaries not checked: node_modules does not match package-lock.json');
   }
   checkBoards(root, recipe, boards, read, fail);
+  checkSkipCondition(root, read, fail);
+  checkReadme(read, fail);
   notes.push(`${prod.size} production packages, ${boards.length} boards`);
   return { problems, notes };
 }
@@ -349,6 +368,7 @@ function checkNodeModules(root, prod, fail) {
   return ok;
 }
 
+/** The licenses of what the package ships: the project, each production package, the sources compiled into addons. */
 function licenseModel(root, pkg, prod) {
   const perPackage = [];
   const terms = new Set();
@@ -356,13 +376,21 @@ function licenseModel(root, pkg, prod) {
   if (rootLicense !== undefined) licenseTerms(rootLicense).forEach((t) => terms.add(t));
   for (const [key, entry] of prod) {
     const lic = oeLicense(entry.license);
-    perPackage.push({ key, name: yoctoName(key), version: entry.version, license: lic });
+    perPackage.push({ key, version: entry.version, license: lic });
     if (lic !== undefined) licenseTerms(lic).forEach((t) => terms.add(t));
+  }
+  const compiledIn = [];
+  for (const c of COMPILED_IN) {
+    const owner = [...prod.keys()].find((key) => c.path.startsWith(key + '/'));
+    if (owner === undefined || !existsSync(join(root, c.path))) continue; // the dependency is gone, or no longer ships these sources
+    const head = readFileSync(join(root, c.path), 'utf8').split(/(?<=\n)/).slice(0, c.endline).join('');
+    compiledIn.push({ ...c, owner, headerOk: head.includes(c.marker), entry: { path: c.path, beginline: 1, endline: c.endline, md5: md5(Buffer.from(head, 'utf8')) } });
+    licenseTerms(c.license).forEach((t) => terms.add(t));
   }
   const simple = [...terms].filter((t) => !t.startsWith('(')).sort();
   const compound = [...terms].filter((t) => t.startsWith('(')).sort();
-  const entries = [packageJsonLicenseLine(root, 'package.json'), ...[...prod.keys()].flatMap((key) => licenseEntries(root, key))].filter((e) => e !== undefined);
-  return { rootLicense, perPackage, license: [...simple, ...compound].join(' & '), entries };
+  const entries = [packageJsonLicenseLine(root, 'package.json'), ...[...prod.keys()].flatMap((key) => licenseEntries(root, key)), ...compiledIn.map((c) => c.entry)].filter((e) => e !== undefined);
+  return { rootLicense, perPackage, compiledIn, license: [...simple, ...compound].join(' & '), entries };
 }
 
 function recipeBlock(root, pkg, lock, prod, boards) {
@@ -385,8 +413,11 @@ function recipeBlock(root, pkg, lock, prod, boards) {
     '# One package afb-edge-board-NAME per boards/NAME.yaml.',
     `AFB_EDGE_BOARDS = "${boards.map((b) => b.name).join(' ')}"`,
     '',
-    `LICENSE:\${PN} = "${model.rootLicense ?? ''}"`,
-    ...model.perPackage.map((p) => `LICENSE:\${PN}-${p.name} = "${p.license ?? ''}"`),
+    "# The license manifest: ${PN} ships all of node_modules (npm.bbclass makes one package,",
+    '# not one per dependency), so it has every license above; a board package holds one',
+    "# drop-in made from the project's boards/, under the project's license.",
+    'LICENSE:${PN} = "${LICENSE}"',
+    ...boards.map((b) => `LICENSE:\${PN}-board-${b.name} = "${model.rootLicense ?? ''}"`),
     END,
   ];
   return lines.join('\n');
@@ -439,7 +470,10 @@ function checkRecipe(root, recipe, pkg, lock, fail) {
   for (const name of ['SUMMARY', 'LICENSE', 'LIC_FILES_CHKSUM', 'SRC_URI']) if (!v(name)) fail(where, `${name} is not set`);
   for (const key of recipe.vars.keys()) if (key.startsWith('INSANE_SKIP')) fail(where, `${key}: QA checks are not skipped here (foreign binaries are removed, addons are built for the target)`);
   if (v('NPM_INSTALL_DEV') === '1') fail(where, 'NPM_INSTALL_DEV = "1" would install the devDependencies on the target');
-  if (!words(v('RDEPENDS:${PN}')).includes('nodejs')) fail(where, 'RDEPENDS:${PN} does not include nodejs');
+  if (recipe.vars.has('UNPACKDIR')) fail(where, 'sets UNPACKDIR: a recipe value wins over bitbake.conf\'s, and wrynose refuses UNPACKDIR = ${WORKDIR} (use AFB_EDGE_UNPACKDIR)');
+  for (const key of recipe.vars.keys()) {
+    if (/^RDEPENDS:\$\{PN\}(:append|:prepend)?$/.test(key) && words(value(recipe, key)).includes('nodejs')) fail(where, `${key} names nodejs, which npm.bbclass already adds (the package would list it twice)`);
+  }
 
   // SRC_URI: git first (its unpack empties the destination), then the shrinkwrap, into the same tree.
   const uris = words(v('SRC_URI'));
@@ -488,28 +522,29 @@ function checkRecipe(root, recipe, pkg, lock, fail) {
   for (const f of keep) if (!['dist', 'node_modules', 'build'].includes(f) && !existsSync(join(root, f))) fail(where, `AFB_EDGE_PACKAGE_FILES keeps '${f}', which the project does not have`);
 }
 
-function checkLicenses(root, recipe, pkg, prod, fail) {
+function checkLicenses(root, recipe, pkg, prod, boards, fail) {
   const where = RECIPE;
   const model = licenseModel(root, pkg, prod);
-  const declared = new Map();
+  for (const p of model.perPackage) {
+    if (p.license === undefined) fail(where, `${p.key} ${p.version} declares no license in package-lock.json: find it and say so in the recipe`);
+  }
+  for (const c of model.compiledIn) {
+    if (!c.headerOk) fail(where, `${c.path} (${c.what}) no longer says "${c.marker}" in its first ${c.endline} lines: review its license (COMPILED_IN in scripts/check-yocto.mjs says ${c.license})`);
+  }
+
+  // Which package says what in the license manifest.
+  const full = value(recipe, 'LICENSE:${PN}');
+  if (full !== '${LICENSE}' && full !== value(recipe, 'LICENSE')) {
+    fail(where, `LICENSE:\${PN} is ${full === undefined ? 'unset' : `"${full}"`}: the package ships all of node_modules, its license is all of LICENSE ("\${LICENSE}")`);
+  }
+  const boardPkgs = new Set(boards.map((b) => `board-${b.name}`));
   for (const key of recipe.vars.keys()) {
     const m = /^LICENSE:\$\{PN\}-(.+)$/.exec(key);
-    if (m !== null) declared.set(m[1], value(recipe, key));
+    if (m === null) continue;
+    if (!boardPkgs.has(m[1])) fail(where, `${key} names a package the recipe does not create (npm.bbclass puts every dependency in \${PN}, whose LICENSE covers them)`);
+    else if (value(recipe, key) !== model.rootLicense) fail(where, `${key} is "${value(recipe, key)}", the drop-in is made from the project's boards/ (${model.rootLicense})`);
   }
-  const names = new Map();
-  for (const p of model.perPackage) {
-    if (names.has(p.name)) fail(where, `${p.key} and ${names.get(p.name)} both map to \${PN}-${p.name}`);
-    names.set(p.name, p.key);
-    if (p.license === undefined) {
-      fail(where, `${p.key} ${p.version} declares no license in package-lock.json: find it and say so in the recipe`);
-      continue;
-    }
-    const have = declared.get(p.name);
-    if (have === undefined) fail(where, `license of ${p.key} ${p.version} (${p.license}) is not listed: no LICENSE:\${PN}-${p.name}`);
-    else if (have !== p.license) fail(where, `LICENSE:\${PN}-${p.name} is "${have}", ${p.key} ${p.version} is ${p.license}`);
-  }
-  for (const name of declared.keys()) if (!names.has(name)) fail(where, `LICENSE:\${PN}-${name} names no production package`);
-  if (value(recipe, 'LICENSE:${PN}') !== model.rootLicense) fail(where, `LICENSE:\${PN} is "${value(recipe, 'LICENSE:${PN}')}", package.json says ${model.rootLicense}`);
+  for (const name of boardPkgs) if (!recipe.vars.has(`LICENSE:\${PN}-${name}`)) fail(where, `no LICENSE:\${PN}-${name}: the board package would get all of LICENSE in the manifest`);
 
   const terms = new Set(licenseTerms(value(recipe, 'LICENSE') ?? ''));
   for (const t of licenseTerms(model.license)) if (!terms.has(t)) fail(where, `LICENSE lacks ${t}`);
@@ -581,6 +616,100 @@ function checkBoards(root, recipe, boards, read, fail) {
   const want = boards.flatMap((b) => b.machines.map((m) => `${m}:${b.name}`));
   if (map.join(' ') !== want.join(' ')) fail(PACKAGEGROUP, `AFB_EDGE_BOARD_MAP is "${map.join(' ')}", boards/ say "${want.join(' ')}"`);
   if (value(pg, 'PACKAGE_ARCH') !== '${MACHINE_ARCH}') fail(PACKAGEGROUP, 'PACKAGE_ARCH must be ${MACHINE_ARCH}: what it pulls in depends on the machine');
+}
+
+/** Every .bb and .bbappend of the layer, relative to root. */
+function layerRecipes(root) {
+  const out = [];
+  const walk = (rel) => {
+    for (const e of readdirSync(join(root, rel), { withFileTypes: true })) {
+      if (e.isDirectory()) walk(`${rel}/${e.name}`);
+      else if (/\.bb(append)?$/.test(e.name)) out.push(`${rel}/${e.name}`);
+    }
+  };
+  walk(LAYER);
+  return out.sort();
+}
+
+/**
+ * One skip condition for afb-edge and everything requiring it, in
+ * afb-edge-source.bbclass: a recipe left requiring a skipped afb-edge makes
+ * "bitbake world" fail ("Nothing RPROVIDES 'afb-edge'"), in any build that
+ * adds the layer without setting AFB_EDGE_GIT_URL (yocto-check-layer's
+ * test_world, test_world_inherit_class).
+ */
+function checkSkipCondition(root, read, fail) {
+  const text = read(SOURCE_CLASS);
+  if (text !== undefined) {
+    const cls = parseBitbake(text, SOURCE_CLASS);
+    for (const e of cls.errors) fail(SOURCE_CLASS, e);
+    const skip = cls.funcs.get('__anonymous')?.body ?? '';
+    if (!/AFB_EDGE_GIT_URL/.test(skip) || !/bb\.parse\.SkipRecipe/.test(skip)) fail(SOURCE_CLASS, 'does not skip the recipe while AFB_EDGE_GIT_URL is unset (raise bb.parse.SkipRecipe in its anonymous function)');
+    if (!(value(cls, 'AFB_EDGE_GIT_URL') ?? '').includes('.invalid/')) fail(SOURCE_CLASS, 'the default AFB_EDGE_GIT_URL is not the .invalid placeholder its skip tests for');
+    if (!cls.inherits.includes('features_check') || !words(value(cls, 'REQUIRED_DISTRO_FEATURES:append')).includes('systemd')) fail(SOURCE_CLASS, 'does not require the systemd distro feature (inherit features_check, REQUIRED_DISTRO_FEATURES)');
+  }
+
+  // A word naming afb-edge or one of its packages, in a dependency variable.
+  const requiresAfbEdge = /(^|[\s"'])afb-edge(-board-|[\s"']|$)/;
+  for (const rel of layerRecipes(root)) {
+    const recipe = parseBitbake(readFileSync(join(root, rel), 'utf8'), rel);
+    const file = rel.split('/').pop();
+    const isAfbEdge = /^afb-edge(_[^/]*)?\.bb(append)?$/.test(file);
+    const requires = [...recipe.vars.entries()].filter(([key]) => /^(R?DEPENDS|RRECOMMENDS)\b/.test(key)).some(([, ops]) => ops.some((o) => requiresAfbEdge.test(o.value)));
+    if ((isAfbEdge || requires) && !recipe.inherits.includes('afb-edge-source')) {
+      fail(rel, isAfbEdge ? 'builds afb-edge but does not inherit afb-edge-source (its sources, and the skip every recipe requiring it shares)' : 'requires afb-edge but does not inherit afb-edge-source: it is not skipped with it, and "bitbake world" fails on a build without AFB_EDGE_GIT_URL');
+    }
+    for (const [name, f] of recipe.funcs) {
+      if (/SkipRecipe/.test(f.body) && /AFB_EDGE_GIT_URL/.test(f.body)) fail(rel, `${name} has its own AFB_EDGE_GIT_URL skip: the condition lives in afb-edge-source.bbclass only (a copy drifts)`);
+    }
+  }
+}
+
+/** The layer README's sections, by "## " heading. */
+function sections(text) {
+  const out = [];
+  for (const part of text.split(/^(?=## )/m)) {
+    const m = /^## +(.+)\n/.exec(part);
+    if (m !== null) out.push({ title: m[1].trim(), body: part.slice(m[0].length) });
+  }
+  return out;
+}
+
+/**
+ * What a Yocto layer's README has (the layer index and yocto-check-layer
+ * look for them), and what a user of this one needs in local.conf.
+ */
+function checkReadme(read, fail) {
+  const text = read(LAYER_README);
+  const conf = read(LAYER_CONF);
+  if (text === undefined || conf === undefined) return;
+  const where = LAYER_README;
+  // yocto-check-layer's test_readme returns early, checking nothing, when the README names another README.
+  if (/readme/i.test(text)) fail(where, 'mentions a README: yocto-check-layer then skips its maintainer/patch/address checks (link the folder instead)');
+  const secs = sections(text);
+  const section = (re) => secs.find((s) => re.test(s.title));
+  const maintainers = section(/maintainer/i);
+  if (maintainers === undefined) fail(where, 'no "## Maintainers" section');
+  else if (!/\S[^<\n]*<[^@\s<>]+@[^@\s<>]+\.[^@\s<>]+>/.test(maintainers.body)) fail(where, 'the Maintainers section names no one as "Name <address>"');
+  const patches = section(/patch|contribut/i);
+  if (patches === undefined) fail(where, 'no section on sending patches ("## Patches")');
+  else if (!/patch/i.test(patches.body) || !/@|merge request|pull request/i.test(patches.body)) fail(where, 'the Patches section does not say where to send patches');
+  const deps = section(/^dependencies$/i);
+  const layerConf = parseBitbake(conf, LAYER_CONF);
+  if (deps === undefined) fail(where, 'no "## Dependencies" section (the layers, their URI and branch)');
+  else {
+    const need = { core: 'openembedded-core', 'openembedded-layer': 'meta-oe' };
+    for (const dep of words(value(layerConf, `LAYERDEPENDS_${COLLECTION}`))) {
+      if (need[dep] !== undefined && !deps.body.includes(need[dep])) fail(where, `the Dependencies section does not name ${need[dep]} (LAYERDEPENDS: ${dep})`);
+    }
+    for (const series of words(value(layerConf, `LAYERSERIES_COMPAT_${COLLECTION}`))) {
+      if (!deps.body.includes(series)) fail(where, `the Dependencies section does not name the branch ${series} (LAYERSERIES_COMPAT)`);
+    }
+  }
+  for (const line of ['INIT_MANAGER = "systemd"', 'AFB_EDGE_GIT_URL = "', 'SRCREV:pn-afb-edge = "', 'IMAGE_INSTALL:append = " packagegroup-afb-edge"']) {
+    if (!text.includes(line)) fail(where, `does not show the local.conf line ${line.endsWith('= "') ? line + '...' : line}`);
+  }
+  if (!text.includes('scripts/yocto-bitbake-check.sh')) fail(where, 'does not document the release check scripts/yocto-bitbake-check.sh');
 }
 
 // ---------------------------------------------------------------- main

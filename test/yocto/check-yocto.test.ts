@@ -8,46 +8,16 @@
 import { spawnSync } from 'node:child_process';
 import { copyFileSync, cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 // scripts/check-yocto.mjs: a plain ES module (scripts/ is not compiled), exporting its helpers
-import { expectedShrinkwrap, licenseTerms, oeLicense, parseBitbake, productionPackages, registryUrl, value, yoctoName } from '../../scripts/check-yocto.mjs';
-
-const root = resolve(import.meta.dirname, '../..');
-const script = join(root, 'scripts/check-yocto.mjs');
-const RECIPE = 'yocto/meta-afb-edge/recipes-afb-edge/afb-edge/afb-edge_git.bb';
-const SHRINKWRAP = 'yocto/meta-afb-edge/recipes-afb-edge/afb-edge/afb-edge/npm-shrinkwrap.json';
-const PACKAGEGROUP = 'yocto/meta-afb-edge/recipes-afb-edge/packagegroups/packagegroup-afb-edge.bb';
-const LAYER_CONF = 'yocto/meta-afb-edge/conf/layer.conf';
+import { expectedShrinkwrap, licenseTerms, oeLicense, parseBitbake, productionPackages, registryUrl, value } from '../../scripts/check-yocto.mjs';
+import { check, edit, fixture, LAYER_CONF, PACKAGEGROUP, RECIPE, root, SHRINKWRAP } from './fixture.js';
 
 const dirs: string[] = [];
 afterEach(() => {
   for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
 });
-
-/** A copy of what the check reads; node_modules and src are the repository's (read only). */
-function fixture(): string {
-  const dir = mkdtempSync(join(tmpdir(), 'afb-edge-yocto-'));
-  dirs.push(dir);
-  for (const f of ['package.json', 'package-lock.json', 'README.md', 'binding.gyp', 'tsconfig.json']) copyFileSync(join(root, f), join(dir, f));
-  for (const d of ['yocto', 'boards', 'config', 'systemd', 'bin', 'docs', 'scripts', 'native']) cpSync(join(root, d), join(dir, d), { recursive: true });
-  symlinkSync(join(root, 'node_modules'), join(dir, 'node_modules'));
-  symlinkSync(join(root, 'src'), join(dir, 'src'));
-  return dir;
-}
-
-function check(dir: string, ...args: string[]) {
-  const r = spawnSync(process.execPath, [script, '--root', dir, ...args], { encoding: 'utf8', timeout: 30_000 });
-  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
-}
-
-function edit(dir: string, rel: string, change: (text: string) => string): void {
-  const file = join(dir, rel);
-  const before = readFileSync(file, 'utf8');
-  const after = change(before);
-  expect(after, `the edit of ${rel} changed nothing`).not.toBe(before);
-  writeFileSync(file, after);
-}
 
 describe('on the repository', () => {
   it('passes (scripts/check-yocto.sh, as CI runs it)', () => {
@@ -76,25 +46,28 @@ describe('on the repository', () => {
 });
 
 describe('on broken copies', () => {
-  it('fails when a dependency license line is missing, and --write puts it back', () => {
+  it('fails when the package is licensed as the project alone, or per-dependency packages are named (as devtool writes them), and --write repairs it', () => {
     const dir = fixture();
-    edit(dir, RECIPE, (t) => t.replace('LICENSE:${PN}-ajv = "MIT"\n', ''));
+    edit(dir, RECIPE, (t) => t.replace('LICENSE:${PN} = "${LICENSE}"\n', 'LICENSE:${PN} = "Apache-2.0"\nLICENSE:${PN}-ajv = "MIT"\n'));
     const r = check(dir);
     expect(r.code).toBe(1);
-    expect(r.stderr).toContain('license of node_modules/ajv 8.20.0 (MIT) is not listed: no LICENSE:${PN}-ajv');
+    expect(r.stderr).toContain('LICENSE:${PN} is "Apache-2.0": the package ships all of node_modules, its license is all of LICENSE ("${LICENSE}")');
+    expect(r.stderr).toContain('LICENSE:${PN}-ajv names a package the recipe does not create (npm.bbclass puts every dependency in ${PN}');
     expect(check(dir, '--write').code).toBe(0);
-    expect(readFileSync(join(dir, RECIPE), 'utf8')).toContain('LICENSE:${PN}-ajv = "MIT"\n');
+    const fixed = readFileSync(join(dir, RECIPE), 'utf8');
+    expect(fixed).toContain('LICENSE:${PN} = "${LICENSE}"\n');
+    expect(fixed).not.toContain('LICENSE:${PN}-ajv');
   });
 
   it('fails when a license is wrong, a license file md5 is stale, or LICENSE lacks one', () => {
     const dir = fixture();
     edit(dir, RECIPE, (t) => t
-      .replace('LICENSE:${PN}-yaml = "ISC"', 'LICENSE:${PN}-yaml = "MIT"')
+      .replace('LICENSE:${PN}-board-rpi4 = "Apache-2.0"', 'LICENSE:${PN}-board-rpi4 = "MIT"')
       .replace(/(file:\/\/node_modules\/ajv\/LICENSE;md5=)[0-9a-f]{32}/, '$100000000000000000000000000000000')
       .replace('LICENSE = "0BSD & ', 'LICENSE = "'));
     const r = check(dir);
     expect(r.code).toBe(1);
-    expect(r.stderr).toContain('LICENSE:${PN}-yaml is "MIT", node_modules/yaml 2.9.1 is ISC');
+    expect(r.stderr).toContain(`LICENSE:\${PN}-board-rpi4 is "MIT", the drop-in is made from the project's boards/ (Apache-2.0)`);
     expect(r.stderr).toContain('LIC_FILES_CHKSUM: node_modules/ajv/LICENSE has md5');
     expect(r.stderr).toContain('LICENSE lacks 0BSD');
   });
@@ -170,14 +143,6 @@ describe('on broken copies', () => {
 });
 
 describe('helpers', () => {
-  it('name packages as devtool does in LICENSE:${PN}-NAME', () => {
-    expect(yoctoName('node_modules/ajv')).toBe('ajv');
-    expect(yoctoName('node_modules/@serialport/bindings-cpp')).toBe('serialport-bindings-cpp');
-    expect(yoctoName('node_modules/@serialport/bindings-cpp/node_modules/debug')).toBe('serialport-bindings-cpp-debug');
-    expect(yoctoName('node_modules/string_decoder')).toBe('stringdecoder');
-    expect(yoctoName('node_modules/tar-stream/node_modules/readable-stream')).toBe('tar-stream-readable-stream');
-  });
-
   it('turn SPDX expressions into Yocto LICENSE values and split them', () => {
     expect(oeLicense('MIT')).toBe('MIT');
     expect(oeLicense('(MIT OR WTFPL)')).toBe('MIT | WTFPL');
@@ -196,9 +161,9 @@ describe('helpers', () => {
   it('parse the recipe as BitBake would split it', () => {
     const parsed = parseBitbake(readFileSync(join(root, RECIPE), 'utf8'), RECIPE);
     expect(parsed.errors).toEqual([]);
-    expect(parsed.inherits).toEqual(['npm', 'systemd']);
+    expect(parsed.inherits).toEqual(['afb-edge-source', 'npm', 'systemd']);
     expect(value(parsed, 'SRCREV')).toBe('${AUTOREV}');
-    expect(value(parsed, 'RDEPENDS:${PN}')).toBe('nodejs');
+    expect(value(parsed, 'RDEPENDS:${PN}')).toBeUndefined(); // npm.bbclass adds nodejs
     expect([...parsed.funcs.keys()]).toEqual(['__anonymous', 'do_afb_edge_check_sources', 'do_afb_edge_prepare', 'do_install:append']);
     const p = parseBitbake('A = "1"\nA += "2"\nB ??= "w"\nC ?= "x"\nC ?= "y"\nD = "a \\\n  b"\n', 'x.bb');
     expect([value(p, 'A'), value(p, 'B'), value(p, 'C'), value(p, 'D')]).toEqual(['1 2', 'w', 'x', 'a    b']);
