@@ -75,7 +75,7 @@ const configFile = join(dir, 'agent.yaml');
 writeFileSync(configFile, `
 device: { id: bench }
 binders: [ { name: bench, spec: "unix:${join(dir, 'bench')}", subscribe: [ { verb: sub } ] } ]
-mqtt: { url: "mqtt://127.0.0.1:${broker.port}", status_interval_s: 0, reconnect: { initial_delay_ms: 100, max_delay_ms: 1000 } }
+mqtt: { url: "mqtt://127.0.0.1:${broker.port}", protocol_version: 4, status_interval_s: 0, reconnect: { initial_delay_ms: 100, max_delay_ms: 1000 } }
 routes:
   - { name: q0, match: ["bench/q0"], qos: 0, payload: raw }
   - { name: q1, match: ["bench/q1"], qos: 1, payload: raw }

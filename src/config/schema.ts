@@ -185,7 +185,7 @@ const outbox = {
     max_messages: { type: 'integer', minimum: 1, default: 100_000 },
     max_bytes: { type: 'integer', minimum: 1, default: 64 * 1024 * 1024 },
     policy: { enum: ['drop-oldest', 'reject-new'], default: 'drop-oldest' },
-    max_inflight: { type: 'integer', minimum: 1, default: 100 },
+    max_inflight: { type: 'integer', minimum: 1, default: 1000 },
     synchronous: { enum: ['full', 'normal'], default: 'full' },
   },
 };

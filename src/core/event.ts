@@ -16,14 +16,20 @@ export interface AgentEvent {
   data: unknown;
   /** Reception time, ms since the epoch. */
   timestamp: number;
+  /**
+   * The data's JSON text as the source received it, when it is known to be
+   * valid JSON: messages carry it as it came instead of serialising `data`
+   * again (a binder's JSON is parsed once, and not re-encoded per event).
+   */
+  json?: string;
 }
 
 /** Splits a wire event name `api/event` (an event name without '/' has an empty api). */
-export function makeEvent(source: string, name: string, data: unknown, timestamp = Date.now()): AgentEvent {
+export function makeEvent(source: string, name: string, data: unknown, timestamp = Date.now(), json?: string): AgentEvent {
   const slash = name.indexOf('/');
   const api = slash >= 0 ? name.slice(0, slash) : '';
   const event = slash >= 0 ? name.slice(slash + 1) : name;
-  return { source, api, event, name, data, timestamp };
+  return { source, api, event, name, data, timestamp, json };
 }
 
 /** A message for MQTT, as a route produced it. */

@@ -108,7 +108,7 @@ export class EventRouter {
       if (r.filters !== undefined && state === undefined) continue;
       if (json === undefined) {
         try {
-          json = dataJson(ev.data);
+          json = ev.json ?? dataJson(ev.data);
         } catch {
           json = null;
         }
@@ -156,7 +156,7 @@ export class EventRouter {
     }
     r.seq++;
     // commit() bounds the memory of change_only by the data's JSON length.
-    if (state !== undefined) r.filters!.commit(state, ev.data, safeJson(ev.data));
+    if (state !== undefined) r.filters!.commit(state, ev.data, ev.json ?? safeJson(ev.data));
     r.routed.inc();
     out.push(d);
   }

@@ -41,6 +41,13 @@ export interface CallOptions {
 }
 
 export interface EventMeta {
+  /**
+   * The event's data as the JSON text received, when that text is valid
+   * JSON (so `data` is JSON.parse of it): a relay can pass it on without
+   * serialising `data` again. Absent when the text was not JSON (`data` is
+   * then the text itself, as the reference delivers it).
+   */
+  json?: string;
   /** The call through which the subscription was made, for pushed events. */
   eventId?: number;
   /** Set for broadcasts: their uuid (hex) and the hop count this node holds. */
@@ -458,7 +465,8 @@ export class WsapiClient extends EventEmitter {
           return;
         }
         this.stats.events++;
-        this.emit('event', name, parseJsonText(m.data), { eventId: m.eventId } satisfies EventMeta);
+        const data = parseJsonText(m.data);
+        this.emit('event', name, data, (data === m.data ? { eventId: m.eventId } : { json: m.data, eventId: m.eventId }) satisfies EventMeta);
         return;
       }
       case 'B':
@@ -476,7 +484,8 @@ export class WsapiClient extends EventEmitter {
       return;
     }
     this.stats.broadcasts++;
-    this.emit('event', m.name, parseJsonText(m.data), { broadcast: { uuid, hop: m.hop } } satisfies EventMeta);
+    const data = parseJsonText(m.data);
+    this.emit('event', m.name, data, (data === m.data ? { broadcast: { uuid, hop: m.hop } } : { json: m.data, broadcast: { uuid, hop: m.hop } }) satisfies EventMeta);
   }
 
   private onHangUp(conn: WsapiConnection, reason: string): void {

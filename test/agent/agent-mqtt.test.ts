@@ -103,6 +103,31 @@ routes:
     expect(JSON.parse(status.messages[0]!.text)).toMatchObject({ state: 'online', device: 'car-042' });
   });
 
+  it("a binder's JSON text is published as it came (64-bit integers exact); text that is not JSON as a JSON string", async () => {
+    const b = await broker();
+    const dir = tempDir();
+    const server = new WsapiServer({ api: 'big' });
+    const ev = server.event('n');
+    server.verb('sub', (req) => { req.subscribe(ev); req.reply(null); });
+    await server.listen(`unix:${join(dir, 'big')}`);
+    cleanups.push(() => server.close());
+    const c = await collector(b);
+    await startAgent(config(base(b, dir) + `
+binders: [ { name: big, spec: "unix:${join(dir, 'big')}", subscribe: [ { verb: sub } ] } ]
+routes:
+  - { name: raw, match: ["big/n"], qos: 1, payload: raw }
+  - { name: env, match: ["big/n"], qos: 1, topic: "{prefix}/{device}/env" }
+`));
+    await until(() => server.stats.calls > 0, 5000, 'subscribed');
+    ev.pushText('{"n": 12345678901234567890, "s": "\u00e9"}'); // json-c writes int64 beyond 2^53 exactly
+    ev.pushText('not json at all');
+    await c.waitFor((m) => m.filter((x) => x.topic === 'fleet/car-042/events/big/n').length >= 2 && m.filter((x) => x.topic === 'fleet/car-042/env').length >= 2, 5000, 'both events on both routes');
+    expect(c.on('fleet/car-042/events/big/n').map((m) => m.text)).toEqual(['{"n": 12345678901234567890, "s": "\u00e9"}', '"not json at all"']);
+    const env = c.on('fleet/car-042/env').map((m) => m.text);
+    expect(env[0]!.endsWith('"data":{"n": 12345678901234567890, "s": "\u00e9"}}'), env[0]).toBe(true);
+    expect(JSON.parse(env[1]!).data).toBe('not json at all');
+  });
+
   it('events of a native-like binder (hello3 emulation) reach MQTT, broadcasts included', async () => {
     const b = await broker();
     const dir = tempDir();

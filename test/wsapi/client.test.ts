@@ -238,7 +238,8 @@ describe('client: events', () => {
     ]));
     expect((await r).data).toBe('ok');
     expect(subs).toEqual([['X', 'fake/ev', 1, 'sub'], ['x', 'fake/ev', 1, 'sub']]);
-    expect(events).toEqual([['fake/ev', { pushed: true }, { eventId: 77 }]]);
+    expect(events).toEqual([['fake/ev', { pushed: true }, { eventId: 77, json: '{"pushed":true}' }]]);
+    // the received text rides along (meta.json) only when it is JSON: relays pass it on as it came
     expect(client.knownEvents()).toEqual(['fake/ev']);
     // x does not forget the event: pushes still arrive
     peer.write(writeEventPush(77, '2'));
@@ -292,8 +293,8 @@ describe('client: events', () => {
     peer.write(writeEventBroadcast('fake/other', '{}', u2, 0));
     await waitFor(() => client.stats.broadcasts + client.stats.duplicateBroadcasts === 3);
     expect(events).toEqual([
-      ['fake/bc', [1, 2], { broadcast: { uuid: hex(u1), hop: 5 } }],
-      ['fake/other', {}, { broadcast: { uuid: hex(u2), hop: 0 } }],
+      ['fake/bc', [1, 2], { json: '[1,2]', broadcast: { uuid: hex(u1), hop: 5 } }],
+      ['fake/other', {}, { json: '{}', broadcast: { uuid: hex(u2), hop: 0 } }],
     ]);
     expect(client.stats.duplicateBroadcasts).toBe(1);
   });

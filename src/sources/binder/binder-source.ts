@@ -8,7 +8,7 @@ import type { BinderConfig } from '../../config/types.js';
 import { makeEvent, type AgentEvent } from '../../core/event.js';
 import type { AgentMetrics } from '../../health/metrics.js';
 import type { Logger } from '../../util/log.js';
-import { WsapiClient, type Reply } from '../../wsapi/index.js';
+import { WsapiClient, type EventMeta, type Reply } from '../../wsapi/index.js';
 
 export interface BinderSourceDeps {
   metrics: AgentMetrics;
@@ -41,9 +41,11 @@ export class BinderSource extends EventEmitter {
       reconnect: { initialDelayMs: config.reconnect.initial_delay_ms, maxDelayMs: config.reconnect.max_delay_ms },
     });
     deps.metrics.binderConnected.set({ binder: this.name }, 0);
-    this.client.on('event', (name: string, data: unknown) => {
-      deps.metrics.eventsIn.inc({ source: this.name });
-      deps.onEvent(makeEvent(this.name, name, data));
+    // The counter's child for this source, resolved once: a labels lookup per event shows in profiles.
+    const eventsIn = deps.metrics.eventsIn.labels({ source: this.name });
+    this.client.on('event', (name: string, data: unknown, meta: EventMeta) => {
+      eventsIn.inc();
+      deps.onEvent(makeEvent(this.name, name, data, Date.now(), meta.json));
     });
     this.client.on('connect', () => {
       this.lastError = '';
