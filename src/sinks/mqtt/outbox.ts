@@ -119,6 +119,7 @@ export class Outbox {
   private readonly stmt: {
     insert: Database.Statement;
     del: Database.Statement;
+    delRange: Database.Statement;
     after: Database.Statement;
     nextId: Database.Statement;
     byId: Database.Statement;
@@ -172,6 +173,7 @@ export class Outbox {
     this.stmt = {
       insert: this.db.prepare('INSERT INTO outbox (id, topic, payload, qos, retain, route, created_ms, bytes, crc) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)'),
       del: this.db.prepare('DELETE FROM outbox WHERE id = ? RETURNING bytes'),
+      delRange: this.db.prepare('DELETE FROM outbox WHERE id BETWEEN ? AND ? RETURNING bytes').pluck(),
       after: this.db.prepare('SELECT id, topic, payload, qos, retain, route, created_ms, bytes, crc FROM outbox WHERE id > ? ORDER BY id LIMIT ?'),
       nextId: this.db.prepare('SELECT id FROM outbox WHERE id > ? ORDER BY id LIMIT 1').pluck(),
       byId: this.db.prepare('SELECT id, topic, payload, qos, retain, route, created_ms, bytes, crc FROM outbox WHERE id = ?'),
@@ -457,13 +459,7 @@ export class Outbox {
   private applyBatch(batch: Pending[], acks: number[]): EnqueueResult[] {
     const { maxBytes, dropOldest } = this.bounds();
     const results: EnqueueResult[] = [];
-    for (const id of acks) {
-      const row = this.stmt.del.get(id) as { bytes: number } | undefined;
-      if (row) {
-        this.count--;
-        this.totalBytes -= row.bytes;
-      }
-    }
+    this.deleteAcked(acks);
     const now = Date.now();
     /** Row id of each batch entry that was inserted (index in the batch). */
     const inserted = new Map<number, number>();
@@ -511,6 +507,26 @@ export class Outbox {
   }
 
   /** Deletes the row (a message leaving without delivery) inside the current transaction: false when it was not there. */
+  /**
+   * Deletes acknowledged rows, one statement per run of consecutive ids:
+   * the broker acknowledges mostly in order, and a DELETE per row was a
+   * fifth of the outbox's time in a QoS 1 burst (bench/bridge.ts profile).
+   */
+  private deleteAcked(acks: number[]): void {
+    if (acks.length === 0) return;
+    const ids = acks.length === 1 ? acks : [...acks].sort((a, b) => a - b);
+    let start = 0;
+    for (let i = 1; i <= ids.length; i++) {
+      if (i < ids.length && ids[i] === ids[i - 1]! + 1) continue;
+      const from = ids[start]!;
+      const to = ids[i - 1]!;
+      const freed = this.stmt.delRange.all(from, to) as number[];
+      this.count -= freed.length;
+      for (const b of freed) this.totalBytes -= b;
+      start = i;
+    }
+  }
+
   private deleteRow(id: number): boolean {
     const row = this.stmt.del.get(id) as { bytes: number } | undefined;
     if (!row) return false;
