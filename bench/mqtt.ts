@@ -288,7 +288,7 @@ async function main(): Promise<void> {
     const ratio = (a: string, b: string): string => (at(a).rate / at(b).rate).toFixed(2);
     const q0 = ratio('qos0 burst  sink', 'qos0 burst  plain mqtt.js');
     const q1 = ratio('qos1 burst  sink (full)', 'qos1 burst  plain mqtt.js');
-    console.log(`\nratios sink/plain: qos0 burst ${q0}, qos1 burst durable (fsync per commit) ${q1}, qos1 burst synchronous=normal ${ratio('qos1 burst  sink (normal)', 'qos1 burst  plain mqtt.js')}\n`);
+    console.log(`\nratios sink/plain: qos0 burst ${q0}, qos1 burst durable (synchronous full: WAL fsync per commit, on the thread pool) ${q1}, qos1 burst synchronous=normal ${ratio('qos1 burst  sink (normal)', 'qos1 burst  plain mqtt.js')}\n`);
 
     const child = fork(fileURLToPath(import.meta.url), ['--flood', broker.url, String(version), String(rate), String(rateSeconds), values['flood-seconds']!, String(size)], { stdio: 'inherit' });
     const done = await new Promise<{ steadyMax: number; floodGrowth: number; floodPeak: number }>((resolve) => {
