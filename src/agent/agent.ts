@@ -224,10 +224,12 @@ export class Agent {
         this.metrics.dropped.inc({ reason: 'no_sink' });
         continue;
       }
-      sink.publish(msg).catch((err: Error) => {
+      try {
+        sink.submit(msg); // refusals are counted and logged by the sink; nothing here waits for them
+      } catch (err) {
         this.metrics.errors.inc({ component: 'mqtt' });
-        this.log.error(`agent: publishing to ${msg.topic} failed: ${err.message}`);
-      });
+        this.log.error(`agent: publishing to ${msg.topic} failed: ${(err as Error).message}`);
+      }
     }
   }
 

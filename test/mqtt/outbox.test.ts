@@ -98,6 +98,19 @@ describe('Outbox', () => {
     expect(ob.next(10)).toEqual([]);
   });
 
+  it('a burst larger than the cache: the oldest are served from memory, the rest from disk, then memory again', async () => {
+    const ob = new Outbox(outboxConfig(tempDir(cleanup, 'outbox')), { cacheMessages: 3 });
+    cleanup.add(() => ob.close());
+    await Promise.all([0, 1, 2, 3, 4, 5].map((i) => ob.enqueue(msg(i))));
+    expect(ob.next(2).map(idx)).toEqual([0, 1]);
+    expect(ob.stats.rowsRead).toBe(0); // the next to go out were kept, not evicted by the newer ones
+    expect(ob.next(10).map(idx)).toEqual([2, 3, 4, 5]);
+    expect(ob.stats.rowsRead).toBe(3); // 3, 4, 5 came after the cache was full
+    await Promise.all([6, 7].map((i) => ob.enqueue(msg(i))));
+    expect(ob.next(10).map(idx)).toEqual([6, 7]);
+    expect(ob.stats.rowsRead).toBe(3); // everything was handed out: cached again
+  });
+
   it('ids keep growing after the outbox empties (AUTOINCREMENT), so nothing new is skipped', async () => {
     const ob = open(tempDir(cleanup, 'outbox'));
     await Promise.all([0, 1].map((i) => ob.enqueue(msg(i))));

@@ -224,18 +224,28 @@ export class MqttSink extends EventEmitter {
    * delivered at least once), 'rejected' when the outbox bounds refuse it.
    * QoS 0: sent now when connected, else queued in memory (bounded).
    */
-  async publish(msg: OutboundMessage): Promise<EnqueueResult> {
+  publish(msg: OutboundMessage): Promise<EnqueueResult> {
+    return new Promise((resolve) => this.submit(msg, resolve));
+  }
+
+  /**
+   * publish() without a promise, for the agent's data path, where nothing
+   * waits for the result (refusals are counted and logged here): `done`,
+   * when given, is told what publish() would resolve.
+   */
+  submit(msg: OutboundMessage, done?: (r: EnqueueResult) => void): void {
     if (!this.started || this.stopped) {
       this.drop('sink_stopped', `route ${msg.route}: a message on ${msg.topic} arrived while the MQTT sink is stopped`);
-      return 'rejected';
+      return done?.('rejected');
     }
-    if (msg.qos > 0) return this.outbox!.enqueue(msg); // checks the topic too, before it reaches the disk
+    if (msg.qos > 0) return this.outbox!.add(msg, done); // checks the topic too, before it reaches the disk
     const bad = topicProblem(msg.topic);
     if (bad !== undefined) {
       this.drop('topic_invalid', `route ${msg.route}: ${bad}: ${JSON.stringify(msg.topic).slice(0, 200)} (the broker would drop the connection)`);
-      return 'rejected';
+      return done?.('rejected');
     }
-    return this.qos0.publish({ topic: msg.topic, payload: msg.payload, retain: msg.retain });
+    const r = this.qos0.publish({ topic: msg.topic, payload: msg.payload, retain: msg.retain });
+    done?.(r);
   }
 
   /**

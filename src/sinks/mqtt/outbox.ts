@@ -96,7 +96,8 @@ interface Pending {
   bytes: number;
   /** Upper bound of the database pages the row takes (outbox-budget.ts). */
   pages: number;
-  resolve: (r: EnqueueResult) => void;
+  /** Told the result (undefined: nobody waits for it). */
+  resolve: ((r: EnqueueResult) => void) | undefined;
 }
 
 /** Rows kept in the dead-letter table (the oldest go first), and the payload bytes kept of each. */
@@ -107,8 +108,11 @@ const UNREADABLE_PROBE = 64;
 
 export class Outbox {
   readonly path: string;
-  /** Transactions committed (group commit: one per event-loop turn with work, more for a burst larger than the WAL share). */
-  readonly stats = { commits: 0, failedCommits: 0 };
+  /**
+   * Transactions committed (group commit: one per event-loop turn with work, more for a burst larger than the WAL share);
+   * rows read back from the database to be sent (those of a previous run, or committed while the memory cache was full).
+   */
+  readonly stats = { commits: 0, failedCommits: 0, rowsRead: 0 };
   /** 'full': the WAL's fsync, off the event loop (undefined for 'normal'). */
   private readonly walSync: WalSync | undefined;
   /** What was recovered or found lost when this outbox opened (undefined: nothing). */
@@ -227,34 +231,48 @@ export class Outbox {
 
   /** Stores `msg`; resolves once the transaction holding it committed (or it was refused by the bounds). */
   enqueue(msg: OutboundMessage): Promise<EnqueueResult> {
-    if (this.closed) return Promise.resolve(this.refuse('outbox_closed', 'the outbox is closed'));
+    return new Promise((resolve) => this.add(msg, resolve));
+  }
+
+  /**
+   * enqueue() without a promise: `done`, when given, is told what enqueue
+   * would resolve. The agent's data path uses it: one promise (and its
+   * continuation) per message was a measurable part of a QoS 1 burst's
+   * allocations (bench/bridge.ts), and nothing there waits for the result.
+   */
+  add(msg: OutboundMessage, done?: (r: EnqueueResult) => void): void {
+    if (this.closed) return done?.(this.refuse('outbox_closed', 'the outbox is closed'));
     // A topic the broker would drop the connection for must never reach the disk (it would come back at every resend).
     const bad = topicProblem(msg.topic);
-    if (bad !== undefined) return Promise.resolve(this.refuse('topic_invalid', `route ${msg.route}: ${bad}: ${JSON.stringify(msg.topic).slice(0, 200)}`));
+    if (bad !== undefined) return done?.(this.refuse('topic_invalid', `route ${msg.route}: ${bad}: ${JSON.stringify(msg.topic).slice(0, 200)}`));
     const topicBytes = Buffer.byteLength(msg.topic);
     const bytes = topicBytes + msg.payload.length;
     // route.length * 3: an upper bound of its UTF-8 size without encoding it
     const pages = rowPages(recordBytes(topicBytes, msg.payload.length, msg.route.length * 3), this.budget.pageSize);
-    return new Promise((resolve) => {
-      this.pending.push({ msg, bytes, pages, resolve });
-      this.scheduleFlush();
-    });
+    this.pending.push({ msg, bytes, pages, resolve: done });
+    this.scheduleFlush();
   }
 
   /** Up to `limit` pending messages in id order; they are in flight until ack() or release(). */
   next(limit: number): StoredMessage[] {
     if (this.closed) return [];
+    let out: StoredMessage[] = [];
     if (this.cache.covers(this.cursor)) {
-      const out = this.cache.take(limit);
+      out = this.cache.take(limit);
       for (const m of out) this.inflight.set(m.id, m.bytes);
       if (out.length > 0) this.cursor = out[out.length - 1]!.id;
-      return out;
+      // The rest, if any, is in the database only (rows committed while the cache was full).
+      if (out.length === limit || !this.cache.overflowed || this.cache.length > 0) return out;
     }
-    const out: StoredMessage[] = [];
     let after = this.cursor;
     let dead = 0;
+    /** The database has no row after `after`. */
+    let exhausted = false;
     while (out.length < limit) {
-      const rows = this.readAfter(after, Math.max(limit - out.length, 16));
+      const want = Math.max(limit - out.length, 16);
+      const rows = this.readAfter(after, want);
+      exhausted = rows.length < want;
+      this.stats.rowsRead += rows.length;
       if (rows.length === 0) break;
       for (const r of rows) {
         if (out.length >= limit) break;
@@ -273,6 +291,11 @@ export class Outbox {
       }
     }
     this.cursor = after;
+    // Everything committed is handed out: what is committed from now on can be served from memory again.
+    if (exhausted && this.cache.overflowed && this.cache.length === 0 && this.noRowAfter(after)) {
+      this.cache.restart(this.lastId);
+      this.cursor = Math.max(this.cursor, this.lastId);
+    }
     if (dead > 0) {
       this.recount();
       this.refreshOldest();
@@ -280,6 +303,15 @@ export class Outbox {
       this.updateGauges();
     }
     return out;
+  }
+
+  /** Confirmed by the index (readAfter's row-by-row fallback may stop early on a damaged page). */
+  private noRowAfter(id: number): boolean {
+    try {
+      return this.stmt.nextId.get(id) === undefined;
+    } catch {
+      return false;
+    }
   }
 
   /** The broker has it: delete it (in the next group commit). */
@@ -350,7 +382,7 @@ export class Outbox {
     this.closed = true;
     clearInterval(this.ageTimer);
     clearTimeout(this.retryTimer);
-    for (const p of this.pending) p.resolve('rejected');
+    for (const p of this.pending) p.resolve?.('rejected');
     this.pending = [];
     this.inflight.clear();
     this.record.close();
@@ -406,7 +438,7 @@ export class Outbox {
       this.log.commitFailed(e, batch.length);
       for (const p of batch) {
         this.options.metrics?.dropped.inc({ reason: 'outbox_error' });
-        p.resolve('rejected');
+        p.resolve?.('rejected');
       }
       this.recount();
       this.options.onError?.(new OutboxError(`outbox ${this.path}: commit failed: ${e.message}`, isCorruption(err) ? 'corrupt' : 'other'));
@@ -435,23 +467,27 @@ export class Outbox {
    * again (at least once); the next sync covers it anyway.
    */
   private settle(batch: Pending[], results: EnqueueResult[]): void {
-    const accepted: Pending[] = [];
-    batch.forEach((p, i) => {
-      if (results[i] === 'accepted' && this.walSync !== undefined) accepted.push(p);
-      else p.resolve(results[i]!);
-    });
-    if (accepted.length === 0) return;
+    let synced = 0; // accepted rows waiting for the fsync, whether anybody waits for them or not
+    const waiting: Pending[] = [];
+    for (let i = 0; i < batch.length; i++) {
+      const p = batch[i]!;
+      if (results[i] === 'accepted' && this.walSync !== undefined) {
+        synced++;
+        if (p.resolve) waiting.push(p);
+      } else p.resolve?.(results[i]!);
+    }
+    if (synced === 0) return;
     this.walSync!.request((err) => {
       if (err === null) {
-        for (const p of accepted) p.resolve('accepted');
+        for (const p of waiting) p.resolve!('accepted');
         return;
       }
       // Committed but maybe not on stable storage: not 'accepted' (they may still reach the broker).
       this.stats.failedCommits++;
       this.options.metrics?.errors.inc({ component: 'outbox' });
-      this.options.metrics?.dropped.inc({ reason: 'outbox_error' }, accepted.length);
-      this.log.commitFailed(new Error(`fsync of ${this.path}-wal failed: ${err.message}`), accepted.length);
-      for (const p of accepted) p.resolve('rejected');
+      this.options.metrics?.dropped.inc({ reason: 'outbox_error' }, synced);
+      this.log.commitFailed(new Error(`fsync of ${this.path}-wal failed: ${err.message}`), synced);
+      for (const p of waiting) p.resolve!('rejected');
     });
   }
 
@@ -569,7 +605,7 @@ export class Outbox {
     if (batch.length === 0) return;
     this.log.refusedToo(batch.length);
     this.options.metrics?.dropped.inc({ reason: 'outbox_error' }, batch.length);
-    for (const p of batch) p.resolve('rejected');
+    for (const p of batch) p.resolve?.('rejected');
   }
 
   /**
