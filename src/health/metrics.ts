@@ -9,6 +9,7 @@
 import Counter from 'prom-client/lib/counter.js';
 import Gauge from 'prom-client/lib/gauge.js';
 import Registry from 'prom-client/lib/registry.js';
+import { HotCounter } from './hot-counter.js';
 
 const PROCESS_METRICS_DETAIL = /^afb_edge_(process|nodejs)_/;
 const PROCESS_METRICS_SUMMARY = new Set([
@@ -20,12 +21,17 @@ const PROCESS_METRICS_SUMMARY = new Set([
 
 export class AgentMetrics {
   readonly registry = new Registry();
+  /** The per-event counters' children (hot()), by counter name and label values; flushed when a counter is read. */
+  private readonly hotCounters = new Map<string, HotCounter>();
+  private readonly flushHot = (): void => {
+    for (const c of this.hotCounters.values()) c.flush();
+  };
 
-  readonly eventsIn = new Counter({ name: 'afb_edge_events_in_total', help: 'Events received, per source', labelNames: ['source'], registers: [this.registry] });
-  readonly eventsRouted = new Counter({ name: 'afb_edge_events_routed_total', help: 'Messages produced by routes', labelNames: ['route'], registers: [this.registry] });
+  readonly eventsIn = new Counter({ name: 'afb_edge_events_in_total', help: 'Events received, per source', labelNames: ['source'], registers: [this.registry], collect: this.flushHot });
+  readonly eventsRouted = new Counter({ name: 'afb_edge_events_routed_total', help: 'Messages produced by routes', labelNames: ['route'], registers: [this.registry], collect: this.flushHot });
   readonly eventsFiltered = new Counter({ name: 'afb_edge_events_filtered_total', help: 'Events dropped by a route filter, per route and filter', labelNames: ['route', 'filter'], registers: [this.registry] });
   readonly eventsUnrouted = new Counter({ name: 'afb_edge_events_unrouted_total', help: 'Events no route selected', registers: [this.registry] });
-  readonly published = new Counter({ name: 'afb_edge_published_total', help: 'Messages acknowledged by the broker (QoS>0) or written (QoS 0)', labelNames: ['qos'], registers: [this.registry] });
+  readonly published = new Counter({ name: 'afb_edge_published_total', help: 'Messages acknowledged by the broker (QoS>0) or written (QoS 0)', labelNames: ['qos'], registers: [this.registry], collect: this.flushHot });
   readonly dropped = new Counter({ name: 'afb_edge_dropped_total', help: 'Messages dropped, per reason', labelNames: ['reason'], registers: [this.registry] });
   readonly outboxDepth = new Gauge({ name: 'afb_edge_outbox_messages', help: 'Messages waiting in the durable outbox', registers: [this.registry] });
   readonly outboxBytes = new Gauge({ name: 'afb_edge_outbox_bytes', help: 'Payload bytes waiting in the durable outbox', registers: [this.registry] });
@@ -50,6 +56,18 @@ export class AgentMetrics {
 
   constructor(options: { defaultMetrics?: boolean } = {}) {
     this.withProcessMetrics = options.defaultMetrics !== false;
+  }
+
+  /**
+   * A child of eventsIn, eventsRouted or published for the per-event path
+   * (hot-counter.ts); the same child for the same labels, so that a config
+   * reload rebuilding the routes does not add children.
+   */
+  hot(counter: Counter<string>, labels: Record<string, string>): HotCounter {
+    const key = `${(counter as unknown as { name: string }).name}\u0000${Object.values(labels).join('\u0000')}`;
+    let c = this.hotCounters.get(key);
+    if (c === undefined) this.hotCounters.set(key, (c = new HotCounter(counter, labels)));
+    return c;
   }
 
   /**

@@ -80,7 +80,7 @@ export class CompiledRoute {
       }
       if (message !== undefined) this.link.message = message;
     }
-    this.routed = metrics.eventsRouted.labels(cfg.name);
+    this.routed = metrics.hot(metrics.eventsRouted, { route: cfg.name });
     this.stateKey = JSON.stringify([cfg.topic, cfg.filters, ctx.prefix, ctx.device.id, cfg.link]);
   }
 }

@@ -169,7 +169,7 @@ export class MqttSink extends EventEmitter {
       this.metrics.errors.inc({ component: 'handler' });
       handlerErrors.log(kind, m);
     });
-    this.publishedBy = ['0', '1', '2'].map((qos) => this.metrics.published.labels({ qos }));
+    this.publishedBy = ['0', '1', '2'].map((qos) => this.metrics.hot(this.metrics.published, { qos }));
     this.qos0 = new Qos0Sender(config.qos0_max_queue, this.opts.qos0HighWaterBytes, () => this.publishedBy[0]!.inc(),
       () => this.drop('qos0_queue_full', `the QoS 0 queue is full (qos0_max_queue ${config.qos0_max_queue}): the oldest waiting QoS 0 message dropped`));
     if (config.tls && /^mqtts:|^wss:/.test(config.url)) this.tlsFiles = new TlsFiles(config.tls, this.secrets);

@@ -41,8 +41,8 @@ export class BinderSource extends EventEmitter {
       reconnect: { initialDelayMs: config.reconnect.initial_delay_ms, maxDelayMs: config.reconnect.max_delay_ms },
     });
     deps.metrics.binderConnected.set({ binder: this.name }, 0);
-    // The counter's child for this source, resolved once: a labels lookup per event shows in profiles.
-    const eventsIn = deps.metrics.eventsIn.labels({ source: this.name });
+    // Resolved once, and a plain number per event (hot-counter.ts): a labels lookup per event shows in profiles.
+    const eventsIn = deps.metrics.hot(deps.metrics.eventsIn, { source: this.name });
     this.client.on('event', (name: string, data: unknown, meta: EventMeta) => {
       eventsIn.inc();
       deps.onEvent(makeEvent(this.name, name, data, Date.now(), meta.json));

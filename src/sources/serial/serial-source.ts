@@ -36,7 +36,7 @@ export class SerialSource {
     this.link = new SerialLink(config, { logger: deps.logger, metrics: deps.metrics, binding: deps.binding });
     logDbcFiles(config, deps.logger);
     const prefix = `${config.name}/`;
-    const eventsIn = deps.metrics.eventsIn.labels(config.name);
+    const eventsIn = deps.metrics.hot(deps.metrics.eventsIn, { source: config.name });
     this.link.on('event', (name: string, data: unknown) => {
       eventsIn.inc();
       deps.onEvent(makeEvent(config.name, prefix + name, data));
