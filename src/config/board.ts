@@ -37,6 +37,8 @@ export interface BoardLimits {
   max_semi_space_mb: number;
   /** V8 helper threads (--v8-pool-size). */
   v8_pool_size: number;
+  /** Old generation's growth between full collections, % (--heap-growing-percent; 0: V8's own, up to 300). */
+  heap_growing_percent: number;
   /** Suggested systemd MemoryHigh= (reclaim pressure starts), MB. */
   memory_high_mb?: number;
   /** Suggested systemd MemoryMax= (hard limit, OOM kill), MB. */
@@ -255,7 +257,7 @@ export function applyBoard(board: Board, data: Record<string, unknown>): Record<
 /** The node flags the board's limits stand for, as bin/afb-edge takes them in AFB_EDGE_NODE_FLAGS. */
 export function nodeFlags(board: Board): string {
   const l = board.limits;
-  return `--max-old-space-size=${l.max_old_space_mb} --max-semi-space-size=${l.max_semi_space_mb} --v8-pool-size=${l.v8_pool_size}`;
+  return `--max-old-space-size=${l.max_old_space_mb} --max-semi-space-size=${l.max_semi_space_mb} --v8-pool-size=${l.v8_pool_size} --heap-growing-percent=${l.heap_growing_percent}`;
 }
 
 /**
