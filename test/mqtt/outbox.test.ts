@@ -138,6 +138,24 @@ describe('Outbox', () => {
     expect(logger.matching(/<warn> outbox .*: \d message\(s\) dropped \(outbox_full\): the outbox is full .*the oldest pending messages were evicted/)).toHaveLength(2);
   });
 
+  it('a batch of many rows (several per INSERT) under drop-oldest: the newest stay, in order, on disk too', async () => {
+    const metrics = new AgentMetrics({ defaultMetrics: false });
+    const dir = tempDir(cleanup, 'outbox');
+    const ob = new Outbox(outboxConfig(dir, { max_messages: 50, policy: 'drop-oldest' }), { metrics });
+    const n = 137; // 4 full statements of 32 rows and 9 rows one by one, evicting from the 51st on
+    expect(new Set(await Promise.all(Array.from({ length: n }, (_, i) => ob.enqueue(msg(i)))))).toEqual(new Set(['accepted']));
+    expect(ob.depth).toBe(50);
+    expect(await counter(metrics.dropped, { reason: 'outbox_full' })).toBe(n - 50);
+    const served = ob.next(100).map(idx);
+    expect(served).toEqual(Array.from({ length: 50 }, (_, i) => n - 50 + i));
+    for (const m of ob.next(0)) ob.ack(m.id);
+    ob.close();
+    const again = open(dir, { max_messages: 50, policy: 'drop-oldest' });
+    expect(again.depth).toBe(50);
+    expect(again.bytes).toBe(50 * (3 + 10));
+    expect(again.next(100).map(idx)).toEqual(served); // what the database holds is what was served from memory
+  });
+
   it('drop-oldest applies the byte bound too', async () => {
     const metrics = new AgentMetrics({ defaultMetrics: false });
     const ob = open(tempDir(cleanup, 'outbox'), { max_bytes: 100, policy: 'drop-oldest' }, metrics); // 3 + 30 bytes each
