@@ -12,7 +12,7 @@
  * steadier figure of its own cost.
  *
  * Phases: (1) latency at a steady R events/s (default 1000) with the agent's
- * RSS, on a fresh agent; (2) throughput, QoS 0 and QoS 1 (durable outbox),
+ * RSS, on a fresh agent, then plain mqtt.js at the same rate (the floor); (2) throughput, QoS 0 and QoS 1 (durable outbox),
  * agent vs plain mqtt.js; (3) optional: broker down while events flood in for F seconds, RSS
  * sampled (bounded by the outbox caps). Ends with one summary line.
  */
@@ -118,8 +118,25 @@ try {
   await sub.wait(sent, 30_000);
   const steady = sub.latencies();
   peakRss = Math.max(peakRss, rssMb(agent.pid!));
-  console.log(`steady ${RATE} ev/s QoS 1 for ${RATE_S} s: ${sent} events, p50 ${pct(steady, 0.5).toFixed(2)} ms, p99 ${pct(steady, 0.99).toFixed(2)} ms, agent RSS ${peakRss.toFixed(1)} MB`);
+  console.log(`steady ${RATE} ev/s QoS 1 for ${RATE_S} s: ${sent} events, p50 ${pct(steady, 0.5).toFixed(2)} ms, p90 ${pct(steady, 0.9).toFixed(2)} ms, p99 ${pct(steady, 0.99).toFixed(2)} ms, p99.9 ${pct(steady, 0.999).toFixed(2)} ms, agent RSS ${peakRss.toFixed(1)} MB`);
   results.push(`steady_p99_ms=${pct(steady, 0.99).toFixed(2)}`, `steady_rss_mb=${peakRss.toFixed(1)}`);
+
+  // The floor of that figure on this machine: plain mqtt.js publishing at the same rate to the same
+  // subscriber (this process's own timers and GC, mosquitto, loopback), without the agent.
+  const plainSteady = await mqtt.connectAsync(`mqtt://127.0.0.1:${broker.port}`, { clientId: 'bench-plain-steady' });
+  sub.reset();
+  const pStart = now();
+  let pSent = 0;
+  while (now() - pStart < RATE_S * 1000) {
+    const due = Math.floor((now() - pStart) / interval);
+    for (; pSent < due; pSent++) plainSteady.publish('afb-edge/bench/events/bench/plain-steady', body(pSent), { qos: 1 });
+    await new Promise((r) => setTimeout(r, 1));
+  }
+  await sub.wait(pSent, 30_000);
+  const plainLat = sub.latencies();
+  await plainSteady.endAsync();
+  console.log(`steady ${RATE} msg/s QoS 1, plain mqtt.js (the measurement's floor): p50 ${pct(plainLat, 0.5).toFixed(2)} ms, p90 ${pct(plainLat, 0.9).toFixed(2)} ms, p99 ${pct(plainLat, 0.99).toFixed(2)} ms, p99.9 ${pct(plainLat, 0.999).toFixed(2)} ms`);
+  results.push(`steady_plain_p99_ms=${pct(plainLat, 0.99).toFixed(2)}`);
 
   console.log(`bridge bench: node ${process.version}, ${cpus()[0]?.model ?? 'cpu'} x${cpus().length}, mosquitto on loopback, ${N} events per run, ${ROUNDS} round(s), agent flags ${process.env.AFB_EDGE_NODE_FLAGS ?? '(launcher default)'}`);
   console.log('mode      agent ev/s  p50 ms  p99 ms  CPU µs/ev | plain mqtt.js msg/s  p50 ms  p99 ms | ratio');
