@@ -107,6 +107,7 @@ try {
   sub.reset();
   const interval = 1000 / RATE;
   const start = now();
+  const steadyCpu0 = cpuMs(agent.pid!);
   let sent = 0;
   let peakRss = 0;
   while (now() - start < RATE_S * 1000) {
@@ -117,9 +118,10 @@ try {
   }
   await sub.wait(sent, 30_000);
   const steady = sub.latencies();
+  const steadyCpu = (cpuMs(agent.pid!) - steadyCpu0) * 1000 / sent;
   peakRss = Math.max(peakRss, rssMb(agent.pid!));
-  console.log(`steady ${RATE} ev/s QoS 1 for ${RATE_S} s: ${sent} events, p50 ${pct(steady, 0.5).toFixed(2)} ms, p90 ${pct(steady, 0.9).toFixed(2)} ms, p99 ${pct(steady, 0.99).toFixed(2)} ms, p99.9 ${pct(steady, 0.999).toFixed(2)} ms, agent RSS ${peakRss.toFixed(1)} MB`);
-  results.push(`steady_p99_ms=${pct(steady, 0.99).toFixed(2)}`, `steady_rss_mb=${peakRss.toFixed(1)}`);
+  console.log(`steady ${RATE} ev/s QoS 1 for ${RATE_S} s: ${sent} events, p50 ${pct(steady, 0.5).toFixed(2)} ms, p90 ${pct(steady, 0.9).toFixed(2)} ms, p99 ${pct(steady, 0.99).toFixed(2)} ms, p99.9 ${pct(steady, 0.999).toFixed(2)} ms, agent CPU ${steadyCpu.toFixed(1)} µs/event, agent RSS ${peakRss.toFixed(1)} MB`);
+  results.push(`steady_p99_ms=${pct(steady, 0.99).toFixed(2)}`, `steady_cpu_us=${steadyCpu.toFixed(1)}`, `steady_rss_mb=${peakRss.toFixed(1)}`);
 
   // The floor of that figure on this machine: plain mqtt.js publishing at the same rate to the same
   // subscriber (this process's own timers and GC, mosquitto, loopback), without the agent.
