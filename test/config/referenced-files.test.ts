@@ -5,7 +5,7 @@
  * reload) every problem is an error; as `check-config`, run by another user
  * outside the service, what only the service can see is a warning.
  */
-import { chmodSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
@@ -171,8 +171,11 @@ describe('TLS files', () => {
 
 describe('permissions', () => {
   /**
-   * As another user than the file's owner: root reads every file whatever its mode, so as root
-   * the CLI is run as nobody (the built one: ensureBuilt); otherwise as this user, in process.
+   * As a user who may not read the file: root reads every file whatever its mode, so as root
+   * the file belongs to nobody (mode 0600) and the CLI (the built one: ensureBuilt) runs without
+   * the capabilities that bypass file permissions (setpriv drops CAP_DAC_OVERRIDE and
+   * CAP_DAC_READ_SEARCH), still as root, so that it can read the clone wherever it lies (a
+   * 0700 temporary directory in CI: running as nobody could not). Otherwise as this user, in process.
    */
   it('a file the checking user may not read is a warning for check-config (the service user may), an error for the agent', () => {
     chmodSync(t.dir, 0o755);
@@ -181,8 +184,8 @@ describe('permissions', () => {
     chmodSync(pw, 0o600);
     const file = config(`  password_file: ${pw}\n`);
     chmodSync(file, 0o644);
-    const asUser = process.getuid?.() === 0 ? { uid: 65534, gid: 65534 } : undefined;
-    if (asUser === undefined) {
+    const asRoot = process.getuid?.() === 0;
+    if (!asRoot) {
       chmodSync(pw, 0);
       const checked = loadConfigFile(file, { files: 'check' });
       expect(checked.errors).toEqual([]);
@@ -191,7 +194,9 @@ describe('permissions', () => {
       return;
     }
     ensureBuilt();
-    const cli = (...args: string[]) => spawnSync(process.execPath, [cliMain, ...args], { ...asUser, encoding: 'utf8', timeout: 20_000, env: { ...process.env, CREDENTIALS_DIRECTORY: '' } });
+    chownSync(pw, 65534, 65534);
+    const cli = (...args: string[]) => spawnSync('setpriv', ['--bounding-set', '-dac_override,-dac_read_search', process.execPath, cliMain, ...args],
+      { encoding: 'utf8', timeout: 20_000, env: { ...process.env, CREDENTIALS_DIRECTORY: '' } });
     const checked = cli('check-config', file);
     expect(checked.stderr).toBe(`${file}:6:18: mqtt.password_file: warning: cannot read ${pw}: permission denied for this user: not checked (hint: the agent's user must be able to read it)\n`);
     expect(checked.stdout).toMatch(/: ok, 1 warning \(/);
