@@ -152,6 +152,7 @@ try {
       await new Promise((r) => setTimeout(r, 200));
       sub.reset();
       const cpu0 = cpuMs(agent.pid!);
+      const self0 = process.cpuUsage();
       const t0 = now();
       for (let i = 0; i < N; i++) {
         events[`q${qos}`]!.pushText(body(i));
@@ -164,10 +165,15 @@ try {
       const agentLat = sub.latencies();
       const agentRss = rssMb(agent.pid!);
       burstRss = Math.max(burstRss, agentRss);
+      // This process's own CPU per message in each half: the wsapi server standing for the binder
+      // (and the subscriber), then plain mqtt.js (and the subscriber). Both share the 2 cores with the rest.
+      const selfCpu = (u: NodeJS.CpuUsage) => (u.user + u.system) / sub.count;
+      const benchAgentSide = selfCpu(process.cpuUsage(self0));
 
       // plain mqtt.js: the same messages to the same broker, same subscriber
       sub.reset();
       const topic = `afb-edge/bench/events/bench/plain${qos}`;
+      const self1 = process.cpuUsage();
       const t1 = now();
       const pending: Promise<unknown>[] = [];
       for (let i = 0; i < N; i++) {
@@ -178,9 +184,10 @@ try {
       await sub.wait(qos === 0 ? Math.floor(N * 0.99) : N, 120_000).catch((e: Error) => console.log(`  plain QoS ${qos}: ${e.message}`));
       const plainRate = sub.count / ((now() - t1) / 1000);
       const plainLat = sub.latencies();
+      const benchPlainSide = selfCpu(process.cpuUsage(self1));
       ratios.push(agentRate / plainRate);
       cpuPerEvent.push(agentCpu);
-      console.log(`QoS ${qos}  ${Math.round(agentRate).toString().padStart(12)} ${pct(agentLat, 0.5).toFixed(2).padStart(7)} ${pct(agentLat, 0.99).toFixed(2).padStart(7)} ${agentCpu.toFixed(1).padStart(10)} | ${Math.round(plainRate).toString().padStart(19)} ${pct(plainLat, 0.5).toFixed(2).padStart(7)} ${pct(plainLat, 0.99).toFixed(2).padStart(7)} | ${(agentRate / plainRate).toFixed(2)}   (agent RSS ${agentRss.toFixed(1)} MB)`);
+      console.log(`QoS ${qos}  ${Math.round(agentRate).toString().padStart(12)} ${pct(agentLat, 0.5).toFixed(2).padStart(7)} ${pct(agentLat, 0.99).toFixed(2).padStart(7)} ${agentCpu.toFixed(1).padStart(10)} | ${Math.round(plainRate).toString().padStart(19)} ${pct(plainLat, 0.5).toFixed(2).padStart(7)} ${pct(plainLat, 0.99).toFixed(2).padStart(7)} | ${(agentRate / plainRate).toFixed(2)}   (agent RSS ${agentRss.toFixed(1)} MB; this process ${benchAgentSide.toFixed(1)} / ${benchPlainSide.toFixed(1)} µs/msg)`);
     }
     const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
     if (ROUNDS > 1) console.log(`QoS ${qos}  median of ${ROUNDS}: ratio ${median(ratios).toFixed(2)} (${Math.min(...ratios).toFixed(2)}–${Math.max(...ratios).toFixed(2)}), agent CPU ${median(cpuPerEvent).toFixed(1)} µs/event, burst RSS ${burstRss.toFixed(1)} MB`);
