@@ -155,6 +155,18 @@ export class TcpProxy {
     for (const s of this.pairs) s.destroy();
   }
 
+  /**
+   * A half-open link (a cellular or NAT path that died silently): the open
+   * connections stay open and forward nothing more, either way; new ones
+   * are forwarded as before.
+   */
+  freeze(): void {
+    for (const s of this.pairs) {
+      s.unpipe();
+      s.pause();
+    }
+  }
+
   async block(): Promise<void> {
     const srv = this.server;
     this.server = undefined;

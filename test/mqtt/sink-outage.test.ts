@@ -110,6 +110,37 @@ describe('MqttSink through outages', () => {
     });
   });
 
+  it('a half-open link (nothing comes back) is found by the keepalive while QoS 1 messages flow; none is lost', async () => {
+    const proxy = await TcpProxy.start(broker.port);
+    cleanup.add(() => proxy.block());
+    const c = await collector(['halfopen/#']);
+    const metrics = new AgentMetrics({ defaultMetrics: false });
+    const logger = captureLogger();
+    const sink = new MqttSink(mqttConfig(proxy.url, { keepalive_s: 1, client_id: 'half-open', reconnect: { initial_delay_ms: 50, max_delay_ms: 200 } }), outboxConfig(tempDir(cleanup, 'half-open')), { device, metrics, logger });
+    cleanup.add(() => sink.stop());
+    await sink.start();
+    const send = (i: number) => sink.publish({ topic: 'halfopen/t', payload: Buffer.from(String(i)), qos: 1, retain: false, route: 'r' });
+    for (let i = 0; i < 20; i++) await send(i);
+    await c.waitCount('halfopen/', 20);
+    proxy.freeze();
+    const frozenAt = Date.now();
+    // Traffic goes on (every message sent, no PUBACK back): the ping still goes out at the keepalive and its answer is missed.
+    let i = 20;
+    while (sink.connected && Date.now() - frozenAt < 6000) {
+      await send(i++);
+      await sleep(50);
+    }
+    const detectedMs = Date.now() - frozenAt;
+    expect(sink.connected).toBe(false);
+    expect(detectedMs).toBeLessThan(4000); // keepalive 1 s: ping at ~1 s, its answer missed by ~1.5-2 s
+    for (let k = 0; k < 10; k++) await send(i++); // while reconnecting: kept in the outbox
+    // The reconnection goes through a fresh connection of the proxy; messages in flight at the freeze may come twice.
+    const sent = i;
+    await c.waitFor((m) => new Set(m.filter((x) => x.topic === 'halfopen/t').map((x) => x.text)).size >= sent, 10_000, `all ${sent} messages`);
+    const got = new Set(c.messages.map((m) => Number(m.text)));
+    expect([...Array(sent).keys()].filter((n) => !got.has(n))).toEqual([]);
+  });
+
   it('QoS 0 while offline: a bounded queue keeps the newest qos0_max_queue messages, drops are counted', async () => {
     const proxy = await TcpProxy.start(broker.port, false);
     cleanup.add(() => proxy.block());
