@@ -27,10 +27,10 @@ export interface OutboxGauges {
 
 export class AgentMetrics {
   readonly registry = new Registry();
-  /** The per-event counters' children (hot()), by counter name and label values; flushed when a counter is read. */
-  private readonly hotCounters = new Map<string, HotCounter>();
+  /** The per-event counters' children (hot()), by counter and label values; flushed when a counter is read. */
+  private readonly hotCounters = new Map<Counter<string>, Map<string, HotCounter>>();
   private readonly flushHot = (): void => {
-    for (const c of this.hotCounters.values()) c.flush();
+    for (const children of this.hotCounters.values()) for (const c of children.values()) c.flush();
   };
   /** The running outbox's state, read when its gauges are (watchOutbox). */
   private outboxState: (() => OutboxGauges) | undefined;
@@ -98,9 +98,11 @@ export class AgentMetrics {
    * reload rebuilding the routes does not add children.
    */
   hot(counter: Counter<string>, labels: Record<string, string>): HotCounter {
-    const key = `${(counter as unknown as { name: string }).name}\u0000${Object.values(labels).join('\u0000')}`;
-    let c = this.hotCounters.get(key);
-    if (c === undefined) this.hotCounters.set(key, (c = new HotCounter(counter, labels)));
+    let children = this.hotCounters.get(counter);
+    if (children === undefined) this.hotCounters.set(counter, (children = new Map()));
+    const key = Object.values(labels).join('\u0000');
+    let c = children.get(key);
+    if (c === undefined) children.set(key, (c = new HotCounter(counter, labels)));
     return c;
   }
 
