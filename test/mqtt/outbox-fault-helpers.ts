@@ -3,14 +3,14 @@
  * outbox-writer.mjs) killed with SIGKILL once it stored its messages, and
  * a sink that delivers what a (damaged) outbox file still holds.
  */
-import { execFileSync, spawn } from 'node:child_process';
-import fs from 'node:fs';
+import { spawn } from 'node:child_process';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { AgentMetrics } from '../../src/health/metrics.js';
 import { MqttSink } from '../../src/sinks/mqtt/mqtt-sink.js';
 import type { Broker } from '../helpers/broker.js';
 import { captureLogger, Collector, counter, device, mqttConfig, outboxConfig, type CapturedLogger } from '../helpers/mqtt-helpers.js';
+import { ensureDistFresh } from '../helpers/cli.js';
 import { withTimeout, type Cleanup } from '../helpers/net-helpers.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
@@ -18,15 +18,7 @@ const writer = path.join(root, 'test/mqtt/fixtures/outbox-writer.mjs');
 
 /** The child runs the built classes: rebuild dist/ when a source file is newer. */
 export function ensureBuilt(): void {
-  const built = path.join(root, 'dist/src/sinks/mqtt/outbox.js');
-  const newest = Math.max(...['src/sinks/mqtt', 'src/health', 'src/util', 'src/config', 'src/core', 'src/serial']
-    .flatMap((d) => fs.readdirSync(path.join(root, d)).filter((f) => f.endsWith('.ts')).map((f) => fs.statSync(path.join(root, d, f)).mtimeMs)));
-  if (fs.existsSync(built) && fs.statSync(built).mtimeMs >= newest) return;
-  try {
-    execFileSync('npx', ['tsc', '-p', '.'], { cwd: root, stdio: 'pipe' });
-  } catch (err) {
-    if (!fs.existsSync(built)) throw new Error(`tsc did not build ${built}: ${(err as { stdout?: Buffer }).stdout?.toString()}`);
-  }
+  ensureDistFresh('dist/src/sinks/mqtt/outbox.js', ['src/sinks/mqtt', 'src/health', 'src/util', 'src/config', 'src/core', 'src/serial']);
 }
 
 /** Payload of message i as the writer makes it. */

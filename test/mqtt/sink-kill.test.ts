@@ -4,14 +4,14 @@
  * database delivers everything the child had been told was accepted, in
  * order per topic.
  */
-import { execFileSync, spawn } from 'node:child_process';
-import fs from 'node:fs';
+import { spawn } from 'node:child_process';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { AgentMetrics } from '../../src/health/metrics.js';
 import { MqttSink } from '../../src/sinks/mqtt/mqtt-sink.js';
 import { startBroker, type Broker } from '../helpers/broker.js';
+import { ensureDistFresh } from '../helpers/cli.js';
 import { Cleanup, freePort, tempDir, withTimeout } from '../helpers/net-helpers.js';
 import { captureLogger, Collector, device, mqttConfig, outboxConfig } from '../helpers/mqtt-helpers.js';
 
@@ -20,16 +20,7 @@ const child = path.join(root, 'test/mqtt/fixtures/outbox-child.mjs');
 
 /** The child runs the built classes: rebuild dist/ when a source file is newer. */
 function ensureBuilt(): void {
-  const built = path.join(root, 'dist/src/sinks/mqtt/mqtt-sink.js');
-  const newest = Math.max(...['src/sinks/mqtt', 'src/health', 'src/util', 'src/config', 'src/core']
-    .flatMap((d) => fs.readdirSync(path.join(root, d)).filter((f) => f.endsWith('.ts')).map((f) => fs.statSync(path.join(root, d, f)).mtimeMs)));
-  if (fs.existsSync(built) && fs.statSync(built).mtimeMs >= newest) return;
-  try {
-    execFileSync('npx', ['tsc', '-p', '.'], { cwd: root, stdio: 'pipe' });
-  } catch (err) {
-    // type errors elsewhere in the tree still emit; only a missing output is fatal
-    if (!fs.existsSync(built)) throw new Error(`tsc did not build ${built}: ${(err as { stdout?: Buffer }).stdout?.toString()}`);
-  }
+  ensureDistFresh('dist/src/sinks/mqtt/mqtt-sink.js', ['src/sinks/mqtt', 'src/health', 'src/util', 'src/config', 'src/core']);
 }
 
 let broker: Broker;
