@@ -5,34 +5,19 @@
  */
 import fs from 'node:fs';
 import { afterEach, describe, expect, it } from 'vitest';
-import { LinuxBinding } from '@serialport/bindings-cpp';
 import type { SerialPortStream } from '@serialport/stream';
-import { AgentMetrics } from '../../src/health/metrics.js';
 import { encodeFrame as cobsFrame, CobsDecoder } from '../../src/serial/cobs-codec.js';
 import { LinkError } from '../../src/serial/link/link-protocol.js';
-import { SerialLink } from '../../src/serial/link/serial-link.js';
 import { encodeLine, NdjsonDecoder } from '../../src/serial/ndjson-codec.js';
 import { Cleanup, tempDir, waitFor } from '../helpers/net-helpers.js';
-import { captureLogger } from '../helpers/mqtt-helpers.js';
 import { openPeer, ptyPair, recorder } from '../helpers/pty.js';
-import { linkConfig } from '../helpers/serial-config.js';
+import { startSerialLink } from '../helpers/serial-link.js';
 import { counter } from '../helpers/mqtt-helpers.js';
 
 const cleanup = new Cleanup();
 afterEach(() => cleanup.run());
 
-function startLink(over: Parameters<typeof linkConfig>[0]) {
-  const metrics = new AgentMetrics({ defaultMetrics: false });
-  const logger = captureLogger();
-  const link = new SerialLink(linkConfig(over), { logger, metrics, binding: LinuxBinding });
-  const events: Array<[string, unknown]> = [];
-  link.on('event', (name: string, data: unknown) => events.push([name, data]));
-  const states: string[] = [];
-  link.on('state', (s: string) => states.push(s));
-  cleanup.add(() => link.stop());
-  link.start();
-  return { link, events, states, metrics, logger };
-}
+const startLink = (over: Parameters<typeof startSerialLink>[1]) => startSerialLink(cleanup, over);
 
 /** Answers the slcan handshake like an adapter: CR for every command line, F with `flags` (hex). */
 function slcanAdapter(port: SerialPortStream, refuse: string[] = []): { commands: string[]; flags: string } {

@@ -11,28 +11,16 @@
  * - lawicel: CANUSB — CR/BEL, z/Z, V1011, v unknown (BEL).
  */
 import { afterEach, describe, expect, it } from 'vitest';
-import { LinuxBinding } from '@serialport/bindings-cpp';
 import type { SerialPortStream } from '@serialport/stream';
-import { AgentMetrics } from '../../src/health/metrics.js';
-import { SerialLink } from '../../src/serial/link/serial-link.js';
 import { Cleanup, tempDir, waitFor } from '../helpers/net-helpers.js';
-import { captureLogger, counter } from '../helpers/mqtt-helpers.js';
+import { counter } from '../helpers/mqtt-helpers.js';
 import { openPeer, ptyPair } from '../helpers/pty.js';
-import { linkConfig } from '../helpers/serial-config.js';
+import { startSerialLink } from '../helpers/serial-link.js';
 
 const cleanup = new Cleanup();
 afterEach(() => cleanup.run());
 
-function startLink(over: Parameters<typeof linkConfig>[0]) {
-  const metrics = new AgentMetrics({ defaultMetrics: false });
-  const logger = captureLogger();
-  const link = new SerialLink(linkConfig(over), { logger, metrics, binding: LinuxBinding });
-  const events: Array<[string, Record<string, unknown>]> = [];
-  link.on('event', (name: string, data: Record<string, unknown>) => events.push([name, data]));
-  cleanup.add(() => link.stop());
-  link.start();
-  return { link, events, metrics, logger };
-}
+const startLink = (over: Parameters<typeof startSerialLink>[1]) => startSerialLink(cleanup, over);
 
 interface Peer {
   /** Every command line received, in order. */
