@@ -5,7 +5,6 @@
  * complete and in order on MQTT and on the API, with and without line noise,
  * and a command back to the ECU.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { Agent } from '../../src/agent/agent.js';
@@ -13,38 +12,20 @@ import { AgentMetrics } from '../../src/health/metrics.js';
 import { ECU_SIM_SIGNAL_MAP } from '../../src/sim/ecu-sim.js';
 import { WsapiClient } from '../../src/wsapi/index.js';
 import { startBroker } from '../helpers/broker.js';
-import { ensureBuilt, projectRoot } from '../helpers/cli.js';
+import { ensureBuilt } from '../helpers/cli.js';
 import { Collector, captureLogger, counter } from '../helpers/mqtt-helpers.js';
 import { Cleanup, tempDir, waitFor } from '../helpers/net-helpers.js';
 import { ptyPair } from '../helpers/pty.js';
 import { agentConfig } from '../helpers/serial-config.js';
+import { startSim as startSimProcess } from '../sim/ecu-sim-harness.js';
 
 const cleanup = new Cleanup();
 afterEach(() => cleanup.run());
 
 /** The simulator as users run it: through bin/afb-edge (so the bundle the launcher picks is exercised too). */
-function startSim(args: string[]): ChildProcess & { out: string[] } {
+function startSim(args: string[]) {
   ensureBuilt();
-  const child = spawn(join(projectRoot, 'bin/afb-edge'), ['ecu-sim', ...args], { stdio: ['ignore', 'pipe', 'pipe'] }) as ChildProcess & { out: string[] };
-  child.out = [];
-  let buf = '';
-  child.stdout!.on('data', (d: Buffer) => {
-    buf += d.toString();
-    const lines = buf.split('\n');
-    buf = lines.pop()!;
-    child.out.push(...lines);
-  });
-  let err = '';
-  child.stderr!.on('data', (d: Buffer) => { err += d.toString(); });
-  cleanup.add(async () => {
-    if (child.exitCode === null && child.signalCode === null) {
-      const gone = new Promise((r) => child.once('exit', r));
-      child.kill('SIGTERM');
-      await gone;
-    }
-    if (process.env.DEBUG_SIM) console.log(err);
-  });
-  return child;
+  return startSimProcess(cleanup, args, { launcher: true });
 }
 
 interface Case {
@@ -119,7 +100,7 @@ describe('agent ↔ afb-edge ecu-sim, every protocol', () => {
         expect((await api.call('subscribe', { link: 'ecu0' })).error).toBeNull();
 
         // The sim starts once the agent listens (an slcan adapter sends frames only after the agent's O).
-        const sim = startSim([...c.sim, '--device', pty.peer, '--rate', '1000', '--count', String(COUNT), ...(noise ? ['--noise', String(noise)] : [])]);
+        const sim = await startSim([...c.sim, '--device', pty.peer, '--rate', '1000', '--count', String(COUNT), ...(noise ? ['--noise', String(noise)] : [])]);
         await waitFor(() => agent.serialLink('ecu0')?.isOpen === true, 8000, 'link open', 20);
         const topic = `fleet/car-042/events/ecu0/${c.event}`;
         await collector.waitCount(topic, COUNT, 20_000);
@@ -135,7 +116,7 @@ describe('agent ↔ afb-edge ecu-sim, every protocol', () => {
         // A remote command through MQTT, relayed to the ECU.
         const [verb, args, printed] = c.command;
         await collector.client.publishAsync(`fleet/car-042/call/ecu0/${verb}`, JSON.stringify({ id: 'c1', args }), { qos: 1 });
-        await waitFor(() => sim.out.some((l) => printed.test(l)), 5000, `the sim got ${verb}`, 20);
+        await waitFor(() => sim.stdout.some((l) => printed.test(JSON.stringify(l))), 5000, `the sim got ${verb}`, 20);
         await collector.waitFor((m) => m.some((x) => x.topic === `fleet/car-042/reply/ecu0/${verb}`), 5000, 'command reply');
         expect(JSON.parse(collector.on(`fleet/car-042/reply/ecu0/${verb}`)[0]!.text)).toMatchObject({ id: 'c1', error: null });
         expect(await counter(metrics.serialWrites, { link: 'ecu0', outcome: 'busy' })).toBe(0);

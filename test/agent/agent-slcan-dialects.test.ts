@@ -8,56 +8,27 @@
  * request sent through MQTT, and send each adapter only the commands its
  * firmware has (read from the sim's debug log of the commands it received).
  */
-import { spawn, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { Agent } from '../../src/agent/agent.js';
 import { AgentMetrics } from '../../src/health/metrics.js';
 import { ECU_SIM_SIGNAL_MAP, SIM_ADAPTERS } from '../../src/sim/ecu-sim.js';
 import { startBroker } from '../helpers/broker.js';
-import { ensureBuilt, projectRoot } from '../helpers/cli.js';
+import { ensureBuilt } from '../helpers/cli.js';
 import { Collector, captureLogger, counter } from '../helpers/mqtt-helpers.js';
 import { Cleanup, tempDir, waitFor } from '../helpers/net-helpers.js';
 import { ptyPair } from '../helpers/pty.js';
 import { agentConfig } from '../helpers/serial-config.js';
+import { startSim as startSimProcess } from '../sim/ecu-sim-harness.js';
 
 const cleanup = new Cleanup();
 afterEach(() => cleanup.run());
 
-interface Sim {
-  child: ChildProcess;
-  stdout: string[];
-  stderr(): string;
-  /** The command lines the adapter received, from its debug log. */
-  commands(): string[];
-}
-
-/** The simulator through bin/afb-edge; resolves once its ready line is out. */
-async function startSim(args: string[]): Promise<Sim> {
+/** The simulator through bin/afb-edge, with its debug log: the command lines the adapter received. */
+async function startSim(args: string[]) {
   ensureBuilt();
-  const child = spawn(join(projectRoot, 'bin/afb-edge'), ['ecu-sim', ...args, '--log-level', 'debug'], { stdio: ['ignore', 'pipe', 'pipe'] });
-  const stdout: string[] = [];
-  let buf = '';
-  let err = '';
-  child.stdout!.on('data', (d: Buffer) => {
-    buf += d.toString();
-    const lines = buf.split('\n');
-    buf = lines.pop()!;
-    stdout.push(...lines);
-  });
-  child.stderr!.on('data', (d: Buffer) => { err += d.toString(); });
-  cleanup.add(async () => {
-    if (child.exitCode === null && child.signalCode === null) {
-      const gone = new Promise((r) => child.once('exit', r));
-      child.kill('SIGTERM');
-      await gone;
-    }
-  });
-  await waitFor(() => err.includes('afb-edge: ecu-sim slcan on'), 10_000, 'the sim ready line');
-  return {
-    child, stdout, stderr: () => err,
-    commands: () => [...err.matchAll(/ecu-sim slcan \(\w+\): command "([^"]*)"/g)].map((m) => m[1]!),
-  };
+  const sim = await startSimProcess(cleanup, [...args, '--log-level', 'debug'], { launcher: true });
+  return { ...sim, commands: () => [...sim.stderr().matchAll(/ecu-sim slcan \(\w+\): command "([^"]*)"/g)].map((m) => m[1]!) };
 }
 
 const COUNT = 300;
@@ -113,7 +84,7 @@ describe('agent ↔ afb-edge ecu-sim, every slcan adapter dialect (adapter: auto
       const reply = JSON.parse(collector.on('fleet/car-042/reply/can0/request')[0]!.text) as { id: string; error: string | null; data: { id: number; data: string } };
       expect(reply).toMatchObject({ id: 'obd1', error: null, data: { id: 0x7e8 } });
       expect(reply.data.data.slice(0, 6)).toBe('04410c');
-      expect(sim.stdout.filter((l) => l.includes('"rx"'))).toEqual(['{"rx":{"id":2015,"extended":false,"rtr":false,"dlc":8,"data":"02010c5555555555"}}']);
+      expect(sim.stdout.filter((l) => typeof l === 'object' && l !== null && 'rx' in l)).toEqual([{ rx: { id: 2015, extended: false, rtr: false, dlc: 8, data: '02010c5555555555' } }]);
 
       await new Promise((r) => setTimeout(r, 300)); // a few status poll periods
       const commands = sim.commands();

@@ -5,8 +5,9 @@
  * socat, port, temp dir) undone by a Cleanup.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
+import { join } from 'node:path';
 import type { SerialPortStream } from '@serialport/stream';
-import { cliMain } from '../helpers/cli.js';
+import { cliMain, projectRoot } from '../helpers/cli.js';
 import { tempDir, waitFor, withTimeout, type Cleanup } from '../helpers/net-helpers.js';
 import { openPeer, ptyPair as ptyPairIn } from '../helpers/pty.js';
 
@@ -66,9 +67,15 @@ export interface SimProcess {
   exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
 }
 
-/** Runs `afb-edge ecu-sim ARGS` and waits for its ready line; stopped (SIGTERM, then SIGKILL) by `cleanup`. */
-export async function startSim(cleanup: Cleanup, args: string[]): Promise<SimProcess> {
-  const child = spawn(process.execPath, [cliMain, 'ecu-sim', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+/**
+ * Runs `afb-edge ecu-sim ARGS` and waits for its ready line; stopped (SIGTERM, then SIGKILL) by `cleanup`.
+ * `launcher`: through bin/afb-edge, as users run it (the bundle the launcher picks is exercised too),
+ * instead of node on the built modules. DEBUG_SIM=1 prints its stderr at cleanup.
+ */
+export async function startSim(cleanup: Cleanup, args: string[], options: { launcher?: boolean } = {}): Promise<SimProcess> {
+  const child = options.launcher
+    ? spawn(join(projectRoot, 'bin/afb-edge'), ['ecu-sim', ...args], { stdio: ['ignore', 'pipe', 'pipe'] })
+    : spawn(process.execPath, [cliMain, 'ecu-sim', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
   const stdout: unknown[] = [];
   let err = '';
   let partial = '';
@@ -83,6 +90,7 @@ export async function startSim(cleanup: Cleanup, args: string[]): Promise<SimPro
     child.once('exit', (code, signal) => resolve({ code, signal }));
   });
   cleanup.add(async () => {
+    if (process.env.DEBUG_SIM) console.log(err);
     if (child.exitCode !== null || child.signalCode !== null) return;
     child.kill('SIGTERM');
     const t = setTimeout(() => child.kill('SIGKILL'), 3000);
