@@ -65,6 +65,40 @@ describe('Outbox', () => {
     expect(ob.depth).toBe(501);
   });
 
+  it('an ack alone lingers for the next commit of messages and rides in it; without one it is committed after the linger', async () => {
+    const dir = tempDir(cleanup, 'outbox');
+    const ob = open(dir);
+    await ob.enqueue(msg(0));
+    expect(ob.stats.commits).toBe(1);
+    ob.ack(ob.next(1)[0]!.id);
+    expect(ob.depth).toBe(0); // acked: no longer waiting, whether its delete is committed yet or not
+    expect(ob.bytes).toBe(0);
+    await new Promise((r) => setImmediate(r));
+    expect(ob.stats.commits).toBe(1); // no transaction for the delete alone
+    await ob.enqueue(msg(1));
+    expect(ob.stats.commits).toBe(2); // the insert, with the delete
+    const second = ob.next(1);
+    expect(second.map(idx)).toEqual([1]);
+    ob.ack(second[0]!.id);
+    await new Promise((r) => setTimeout(r, 50));
+    expect(ob.stats.commits).toBe(2);
+    await new Promise((r) => setTimeout(r, 150)); // past the linger (100 ms)
+    expect(ob.stats.commits).toBe(3);
+    ob.close();
+    const again = open(dir);
+    expect(again.depth).toBe(0); // both deletes are on disk
+  });
+
+  it('many acks do not linger: 1024 of them are committed in the same turn', async () => {
+    const ob = open(tempDir(cleanup, 'outbox'));
+    await Promise.all(Array.from({ length: 1100 }, (_, i) => ob.enqueue(msg(i))));
+    const commits = ob.stats.commits;
+    for (const m of ob.next(1100)) ob.ack(m.id);
+    await new Promise((r) => setImmediate(r));
+    expect(ob.stats.commits).toBe(commits + 1);
+    expect(ob.depth).toBe(0);
+  });
+
   it('hands out each message once until ack or release; release puts it back in id order', async () => {
     const dir = tempDir(cleanup, 'outbox');
     const ob = open(dir);

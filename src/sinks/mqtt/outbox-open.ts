@@ -87,7 +87,19 @@ function lostSince(db: Database.Database, s: CommitState): number {
   return Math.max(0, s.count - n);
 }
 
+/**
+ * SQLite's own default page cache (2,000 KiB). better-sqlite3 builds SQLite
+ * with 16,000 KiB, and the outbox filled it: rows are appended at one end
+ * and deleted at the other, every page is touched once, and the cache kept
+ * them all, up to 16 MB of the agent's RSS after a burst for pages it never
+ * reads again (messages to send come from the PendingCache). A transaction
+ * larger than the cache spills its pages to the WAL before COMMIT, which
+ * SQLite allows in WAL mode.
+ */
+const CACHE_KIB = 2000;
+
 function applyBudget(db: Database.Database, maxBytes: number, file: string, log: Logger): DiskBudget {
+  db.pragma(`cache_size = -${CACHE_KIB}`);
   const budget = diskBudget(maxBytes, db.pragma('page_size', { simple: true }) as number);
   db.pragma(`wal_autocheckpoint = ${budget.checkpointFrames}`);
   db.pragma(`journal_size_limit = ${budget.walLimitBytes}`);
