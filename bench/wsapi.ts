@@ -9,8 +9,9 @@
  *   ... --spec SPEC --native-client PATH [--rounds R]
  *                                             the same calls made by the native C client
  *                                             (afb-client-demo -d -p K SPEC, lines "VERB ARGS" on its
- *                                             stdin, spawn to exit) and by ours, alternately, R rounds
- *                                             (default 5): each round's figures and the median ratio
+ *                                             stdin, spawn to exit), by ours, and by a raw Node.js
+ *                                             client (no codec: the floor), alternately, R rounds
+ *                                             (default 5): each round's figures and the median ratios
  *
  * The baseline is a raw echo of pre-built frames of the same size over the
  * same kind of socket, in the same script: the floor any Node.js wsapi peer
@@ -25,6 +26,10 @@ import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { WsapiClient, writeCall, writeReply } from '../src/wsapi/index.js';
+import { SUPPORTED_VERSIONS } from '../src/wsapi/constants.js';
+import { writeVersionOffer } from '../src/wsapi/codec.js';
+import { connectSpec } from '../src/wsapi/sockets.js';
+import { parseSpec } from '../src/wsapi/spec.js';
 
 interface Result { calls: number; seconds: number; p50: number; p99: number }
 
@@ -167,6 +172,61 @@ function nativeRun(clientPath: string, spec: string, inputFile: string, calls: n
   });
 }
 
+/**
+ * The floor of any Node.js client of that binder: pre-built K frames (ids
+ * 1..inflight reused), replies only counted (frame lengths read from their
+ * headers, nothing decoded), one write per batch of replies. What the engine
+ * costs is the gap between this and afb-edge; the gap between this and the
+ * native client is Node.js's own (event loop, streams, V8) on this machine.
+ */
+async function rawNodeRun(spec: string, verb: string, args: string, calls: number, inflight: number): Promise<number> {
+  const sock = await connectSpec(parseSpec(spec));
+  sock.setNoDelay?.(true);
+  const k = Math.min(inflight, calls);
+  const frames = Array.from({ length: k }, (_, i) => writeCall(i + 1, verb, 0, 0, args, null));
+  let pending: Buffer = Buffer.alloc(0);
+  let versionSeen = false;
+  let got = 0;
+  let sent = 0;
+  let t0 = 0n;
+  const seconds = await new Promise<number>((resolve, reject) => {
+    sock.once('error', reject);
+    sock.on('data', (chunk: Buffer) => {
+      pending = pending.length === 0 ? chunk : Buffer.concat([pending, chunk]);
+      let replies = 0;
+      for (;;) {
+        if (pending.length < 2) break;
+        const len7 = pending[1]! & 0x7f;
+        const head = len7 < 126 ? 2 : len7 === 126 ? 4 : 10;
+        if (pending.length < head) break;
+        const len = len7 < 126 ? len7 : len7 === 126 ? pending.readUInt16BE(2) : Number(pending.readBigUInt64BE(2));
+        if (pending.length < head + len) break;
+        pending = pending.subarray(head + len);
+        if (!versionSeen) versionSeen = true; // the binder's version answer
+        else replies++;
+      }
+      if (replies === 0 && got > 0) return;
+      if (sent === 0) {
+        t0 = process.hrtime.bigint();
+        sent = k;
+        sock.write(k === 1 ? frames[0]! : Buffer.concat(frames));
+        return;
+      }
+      got += replies;
+      if (got >= calls) return resolve(Number(process.hrtime.bigint() - t0) / 1e9);
+      const more = Math.min(replies, calls - sent);
+      if (more > 0) {
+        const batch = frames.slice(0, more); // ids whose replies came back are free again
+        sent += more;
+        sock.write(more === 1 ? batch[0]! : Buffer.concat(batch));
+      }
+    });
+    sock.write(writeVersionOffer(SUPPORTED_VERSIONS));
+  });
+  sock.destroy();
+  return calls / seconds;
+}
+
 async function versusNative(clientPath: string, spec: string, verb: string, args: string, calls: number, inflight: number, rounds: number): Promise<void> {
   JSON.parse(args);
   const client = new WsapiClient(spec);
@@ -177,17 +237,23 @@ async function versusNative(clientPath: string, spec: string, verb: string, args
   const inputFile = join(dir, 'calls.txt');
   writeFileSync(inputFile, `${verb} ${args}\n`.repeat(calls));
   const ratios: number[] = [];
+  const floorRatios: number[] = [];
   for (let i = 0; i < rounds; i++) {
     const native = await nativeRun(clientPath, spec, inputFile, calls, inflight);
     const ours = await runClient(client, verb, args, calls, inflight);
+    const floor = await rawNodeRun(spec, verb, args, calls, inflight);
     const rate = ours.calls / ours.seconds;
     ratios.push(rate / native);
-    console.log(`round ${i + 1}: native ${Math.round(native)} calls/s, afb-edge ${Math.round(rate)} calls/s (p50 ${ours.p50.toFixed(0)} us, p99 ${ours.p99.toFixed(0)} us), ratio ${(rate / native).toFixed(2)}`);
+    floorRatios.push(floor / native);
+    console.log(`round ${i + 1}: native ${Math.round(native)} calls/s, afb-edge ${Math.round(rate)} calls/s (p50 ${ours.p50.toFixed(0)} us, p99 ${ours.p99.toFixed(0)} us), raw Node.js floor ${Math.round(floor)} calls/s; ratio ${(rate / native).toFixed(2)} (floor ${(floor / native).toFixed(2)})`);
   }
   client.close();
   rmSync(dir, { recursive: true, force: true });
-  const sorted = [...ratios].sort((a, b) => a - b);
-  console.log(`ratio afb-edge/native: median ${sorted[Math.floor(sorted.length / 2)]!.toFixed(2)}, min ${sorted[0]!.toFixed(2)}, max ${sorted[sorted.length - 1]!.toFixed(2)}; peak RSS ${peakRssMb().toFixed(1)} MB`);
+  const spread = (xs: number[]): string => {
+    const sorted = [...xs].sort((a, b) => a - b);
+    return `median ${sorted[Math.floor(sorted.length / 2)]!.toFixed(2)}, min ${sorted[0]!.toFixed(2)}, max ${sorted[sorted.length - 1]!.toFixed(2)}`;
+  };
+  console.log(`ratio afb-edge/native: ${spread(ratios)}; raw Node.js floor/native: ${spread(floorRatios)}; peak RSS ${peakRssMb().toFixed(1)} MB`);
 }
 
 async function fullRun(calls: number): Promise<void> {
