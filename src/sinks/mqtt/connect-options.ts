@@ -6,6 +6,7 @@ import type { IClientOptions } from 'mqtt';
 import type { DeviceConfig, MqttConfig } from '../../config/types.js';
 import type { SecretReader } from './secrets-reader.js';
 import type { TlsMaterial } from './tls-files.js';
+import { UnkeptStore } from './unkept-store.js';
 
 export interface ConnectParts {
   config: MqttConfig;
@@ -47,6 +48,8 @@ export function buildConnectOptions(p: ConnectParts): ConnectOptions {
     writeCache: false,
     // We resubscribe ourselves after each connection (the client object is new each time).
     resubscribe: false,
+    // The outbox resends what was not acknowledged, with a new client: mqtt.js's copies are never used.
+    outgoingStore: new UnkeptStore(),
     // A PINGREQ every keepalive, whatever else flows (one small packet a minute). mqtt.js's
     // default postpones it at every PUBACK received, which cleared and re-armed a timer per
     // QoS 1 message: ~4 % of the agent's CPU in a QoS 1 burst (bench/bridge.ts profile).
