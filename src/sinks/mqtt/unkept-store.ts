@@ -12,13 +12,15 @@
  * gives back a packet (an error there would fail the publish callback);
  * createStream() at connect yields nothing to resend.
  */
-import { Store, type IStore } from 'mqtt';
+import type { IStore } from 'mqtt';
+// From its own file, as mqtt-transport.ts takes the client: mqtt's index loads every transport.
+import { MqttStore } from './mqtt-transport.js';
 
 type Packet = Parameters<IStore['put']>[0];
 type PacketCallback = Parameters<IStore['del']>[1];
 
 /** Extends mqtt.js's Store for its createStream() and close(): with nothing put, there is nothing to resend. */
-export class UnkeptStore extends Store {
+export class UnkeptStore extends MqttStore {
   override put(_packet: Packet, cb: (error?: Error) => void): this {
     cb?.();
     return this;
