@@ -238,14 +238,24 @@ async function versusNative(clientPath: string, spec: string, verb: string, args
   writeFileSync(inputFile, `${verb} ${args}\n`.repeat(calls));
   const ratios: number[] = [];
   const floorRatios: number[] = [];
+  const cpus_: number[] = [];
+  const floorCpus: number[] = [];
   for (let i = 0; i < rounds; i++) {
     const native = await nativeRun(clientPath, spec, inputFile, calls, inflight);
+    // this process's CPU per call (user + system), the engine's own cost beside the floor's
+    const cpuPerCall = (u: NodeJS.CpuUsage): number => (u.user + u.system) / calls;
+    let c0 = process.cpuUsage();
     const ours = await runClient(client, verb, args, calls, inflight);
+    const oursCpu = cpuPerCall(process.cpuUsage(c0));
+    c0 = process.cpuUsage();
     const floor = await rawNodeRun(spec, verb, args, calls, inflight);
+    const floorCpu = cpuPerCall(process.cpuUsage(c0));
+    cpus_.push(oursCpu);
+    floorCpus.push(floorCpu);
     const rate = ours.calls / ours.seconds;
     ratios.push(rate / native);
     floorRatios.push(floor / native);
-    console.log(`round ${i + 1}: native ${Math.round(native)} calls/s, afb-edge ${Math.round(rate)} calls/s (p50 ${ours.p50.toFixed(0)} us, p99 ${ours.p99.toFixed(0)} us), raw Node.js floor ${Math.round(floor)} calls/s; ratio ${(rate / native).toFixed(2)} (floor ${(floor / native).toFixed(2)})`);
+    console.log(`round ${i + 1}: native ${Math.round(native)} calls/s, afb-edge ${Math.round(rate)} calls/s (p50 ${ours.p50.toFixed(0)} us, p99 ${ours.p99.toFixed(0)} us), raw Node.js floor ${Math.round(floor)} calls/s; CPU per call ${oursCpu.toFixed(1)} / floor ${floorCpu.toFixed(1)} us; ratio ${(rate / native).toFixed(2)} (floor ${(floor / native).toFixed(2)})`);
   }
   client.close();
   rmSync(dir, { recursive: true, force: true });
@@ -253,7 +263,8 @@ async function versusNative(clientPath: string, spec: string, verb: string, args
     const sorted = [...xs].sort((a, b) => a - b);
     return `median ${sorted[Math.floor(sorted.length / 2)]!.toFixed(2)}, min ${sorted[0]!.toFixed(2)}, max ${sorted[sorted.length - 1]!.toFixed(2)}`;
   };
-  console.log(`ratio afb-edge/native: ${spread(ratios)}; raw Node.js floor/native: ${spread(floorRatios)}; peak RSS ${peakRssMb().toFixed(1)} MB`);
+  const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+  console.log(`ratio afb-edge/native: ${spread(ratios)}; raw Node.js floor/native: ${spread(floorRatios)}; CPU per call (median) afb-edge ${median(cpus_).toFixed(1)} us, floor ${median(floorCpus).toFixed(1)} us; peak RSS ${peakRssMb().toFixed(1)} MB`);
 }
 
 async function fullRun(calls: number): Promise<void> {

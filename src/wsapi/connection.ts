@@ -23,6 +23,7 @@ import {
 import type { ByteBudget } from './byte-budget.js';
 import { FrameReceiver, PONG_EMPTY, closeFrame, framePayloadLength, type FrameHandler } from './frame-receiver.js';
 import { errorKind, OncePerKindLog, RateLimitedLog, silentLogger, type Logger } from '../util/log.js';
+import type { SocketReads } from './socket-reads.js';
 
 export interface ConnectionOptions {
   /** Largest payload of one received frame (default 1,048,500, as the reference). */
@@ -84,6 +85,8 @@ export interface ConnectionContext {
   receiveBudget?: ByteBudget;
   /** Called (after counting and logging) each time a bound refuses something. */
   onLimit?: (kind: LimitKind, detail: string) => void;
+  /** The socket was made with these reads (client side): its bytes come from there, not from 'data'. */
+  reads?: SocketReads;
 }
 
 export class WsapiConnection {
@@ -162,9 +165,10 @@ export class WsapiConnection {
       maxFramePayload: options.maxFramePayload ?? DEFAULT_MAX_FRAME_PAYLOAD,
       maxMessageSize: options.maxMessageSize ?? DEFAULT_MAX_MESSAGE_SIZE,
       maxFragments: options.maxFragments ?? DEFAULT_MAX_FRAGMENTS,
+      reusedChunks: context.reads !== undefined,
     });
     socket.setNoDelay?.(true);
-    socket.on('data', (chunk: Buffer) => {
+    const onChunk = (chunk: Buffer): void => {
       this.stats.bytesIn += chunk.length;
       // Once closing, nothing more is parsed or held (the reference stops reading at hang-up).
       if (this.closing) return;
@@ -172,7 +176,9 @@ export class WsapiConnection {
       this.receiver.push(chunk);
       if (this.closing) return;
       this.afterPush(completedBefore);
-    });
+    };
+    if (context.reads !== undefined) context.reads.deliverTo(onChunk);
+    else socket.on('data', onChunk);
     socket.on('error', (err: NodeJS.ErrnoException) => {
       if (!this.closing) this.closeReason = `socket error: ${err.code ?? err.message}`;
     });

@@ -45,6 +45,13 @@ export interface FrameReceiverOptions {
   maxMessageSize?: number;
   /** Most frames one fragmented message may arrive in (default 65,536; WsapiConnection: 1024). */
   maxFragments?: number;
+  /**
+   * The caller pushes views of one buffer it reuses (a socket read with
+   * `onread`, socket-reads.ts): what the receiver holds past push() (half a
+   * frame, a fragment) is copied, and a payload handed to the handler is
+   * valid only during that call.
+   */
+  reusedChunks?: boolean;
 }
 
 const enum State { HEADER, PAYLOAD, DEAD }
@@ -83,12 +90,14 @@ export class FrameReceiver {
   private readonly maxFramePayload: number;
   private readonly maxMessageSize: number;
   private readonly maxFragments: number;
+  private readonly reusedChunks: boolean;
   private completedMessages = 0;
 
   constructor(private readonly handler: FrameHandler, options: FrameReceiverOptions = {}) {
     this.maxFramePayload = options.maxFramePayload ?? DEFAULT_MAX_FRAME_PAYLOAD;
     this.maxMessageSize = options.maxMessageSize ?? 64 * 1024 * 1024;
     this.maxFragments = options.maxFragments ?? MAX_FRAGMENTS;
+    this.reusedChunks = options.reusedChunks ?? false;
   }
 
   /** True once a protocol error or close made the parser stop. */
@@ -113,6 +122,13 @@ export class FrameReceiver {
 
   /** Feeds bytes read from the socket. */
   push(chunk: Buffer): void {
+    this.feed(chunk);
+    // Only the tail of this chunk can still be held (earlier ones were copied when their push ended).
+    const last = this.chunks.length - 1;
+    if (this.reusedChunks && last >= 0 && this.chunks[last]!.buffer === chunk.buffer) this.chunks[last] = Buffer.from(this.chunks[last]!);
+  }
+
+  private feed(chunk: Buffer): void {
     if (this.state === State.DEAD) return;
     this.chunks.push(chunk);
     this.buffered += chunk.length;
@@ -288,7 +304,7 @@ export class FrameReceiver {
     }
     if (!this.fin) {
       this.inFragmentedMessage = true;
-      this.fragments.push(own(payload));
+      this.fragments.push(this.reusedChunks ? Buffer.from(payload) : own(payload));
       this.fragmentedSize += payload.length;
       return;
     }

@@ -8,6 +8,7 @@ import { mkdirSync, unlinkSync, statSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { unixAddon, unixAddonError } from './native.js';
 import type { AbstractForm, SocketSpec } from './spec.js';
+import type { SocketReads } from './socket-reads.js';
 
 const NODE_MAJOR = Number(process.versions.node.split('.')[0]);
 /** Node ≥ 22 gives abstract names their exact length; Node 20 pads them to sun_path. */
@@ -25,9 +26,9 @@ export class ConnectError extends Error {
   }
 }
 
-function netConnect(options: net.NetConnectOpts, spec: string, timeoutMs: number): Promise<net.Socket> {
+function netConnect(options: net.NetConnectOpts, spec: string, timeoutMs: number, reads?: SocketReads): Promise<net.Socket> {
   return new Promise((resolve, reject) => {
-    const socket = net.connect(options);
+    const socket = net.connect(reads ? { ...options, onread: reads.onread } : options);
     const timer = setTimeout(() => {
       socket.destroy();
       reject(new ConnectError(spec, 'ETIMEDOUT', `no connection after ${timeoutMs} ms`));
@@ -45,20 +46,24 @@ function netConnect(options: net.NetConnectOpts, spec: string, timeoutMs: number
 }
 
 /** Wraps a connected fd (from the addon or systemd) into a net.Socket. */
-function socketFromFd(fd: number): net.Socket {
-  return new net.Socket({ fd, readable: true, writable: true });
+function socketFromFd(fd: number, reads?: SocketReads): net.Socket {
+  // @types/node lists onread for net.connect only; the Socket constructor is what takes it
+  // (net.connect hands it its options), for an fd too.
+  const options: net.SocketConstructorOpts & { onread?: SocketReads['onread'] } = { fd, readable: true, writable: true };
+  if (reads) options.onread = reads.onread;
+  return new net.Socket(options);
 }
 
-async function connectAbstract(name: string, form: 'exact' | 'padded', spec: string, timeoutMs: number): Promise<net.Socket> {
+async function connectAbstract(name: string, form: 'exact' | 'padded', spec: string, timeoutMs: number, reads?: SocketReads): Promise<net.Socket> {
   const viaNet = form === 'exact' ? NET_ABSTRACT_IS_EXACT : true;
   if (viaNet) {
     const path = form === 'exact' || !NET_ABSTRACT_IS_EXACT ? '\0' + name : paddedPath(name);
-    return netConnect({ path }, spec, timeoutMs);
+    return netConnect({ path }, spec, timeoutMs, reads);
   }
   const addon = unixAddon();
   if (addon === null) throw new ConnectError(spec, 'ENOTSUP', `exact-length abstract address needs ${unixAddonError()}`);
   try {
-    return socketFromFd(addon.connectAbstract(name, false));
+    return socketFromFd(addon.connectAbstract(name, false), reads);
   } catch (err) {
     const e = err as NodeJS.ErrnoException;
     throw new ConnectError(spec, e.code ?? 'EIO', e.code ?? e.message);
@@ -83,21 +88,24 @@ function inheritedFd(name: string): { fd: number } | undefined {
 
 export interface ConnectOptions {
   timeoutMs?: number;
+  /** Read into this buffer (net's onread) instead of emitting 'data' (socket-reads.ts). */
+  reads?: SocketReads;
 }
 
 /** Connects to a spec; abstract `auto` tries the exact then the padded address. */
 export async function connectSpec(spec: SocketSpec, options: ConnectOptions = {}): Promise<net.Socket> {
   const timeoutMs = options.timeoutMs ?? 10_000;
+  const reads = options.reads;
   switch (spec.kind) {
     case 'unix':
-      return netConnect({ path: spec.path }, spec.text, timeoutMs);
+      return netConnect({ path: spec.path }, spec.text, timeoutMs, reads);
     case 'tcp':
-      return netConnect({ host: spec.host, port: spec.port }, spec.text, timeoutMs);
+      return netConnect({ host: spec.host, port: spec.port }, spec.text, timeoutMs, reads);
     case 'abstract': {
       let last: unknown;
       for (const form of abstractForms(spec.form)) {
         try {
-          return await connectAbstract(spec.name, form, spec.text, timeoutMs);
+          return await connectAbstract(spec.name, form, spec.text, timeoutMs, reads);
         } catch (err) {
           last = err;
           if (!(err instanceof ConnectError) || (err.code !== 'ECONNREFUSED' && err.code !== 'ENOENT')) throw err;
@@ -108,7 +116,7 @@ export async function connectSpec(spec: SocketSpec, options: ConnectOptions = {}
     case 'sd': {
       const inherited = inheritedFd(spec.name);
       if (inherited === undefined) throw new ConnectError(spec.text, 'ENOENT', `no socket named '${spec.name}' in LISTEN_FDNAMES`);
-      return socketFromFd(inherited.fd);
+      return socketFromFd(inherited.fd, reads);
     }
   }
 }

@@ -54,6 +54,25 @@ function run(bytes: Buffer, how: 'whole' | 'bytes' | number[] = 'whole', options
   return events;
 }
 
+/**
+ * Like run(), but each piece goes through one buffer that is reused and
+ * scribbled over after every push, as a socket read with onread does
+ * (socket-reads.ts): what the receiver kept must have been copied.
+ */
+function runReused(bytes: Buffer, cuts: number[]): Ev[] {
+  const { rx, events } = recorder({ reusedChunks: true });
+  const shared = Buffer.alloc(Math.max(1, bytes.length));
+  const points = [...new Set(cuts.filter((c) => c > 0 && c < bytes.length))].sort((a, b) => a - b);
+  let at = 0;
+  for (const end of [...points, bytes.length]) {
+    const n = bytes.copy(shared, 0, at, end);
+    rx.push(shared.subarray(0, n));
+    shared.fill(0xee);
+    at = end;
+  }
+  return events;
+}
+
 const K = Buffer.from('4b01000500000070696e670000000000050000006e756c6c0000000000', 'hex'); // a K ping call
 
 describe('FrameReceiver: data frames', () => {
@@ -127,6 +146,18 @@ describe('FrameReceiver: data frames', () => {
     expect(events).toEqual([['message', hex(Buffer.concat([Buffer.alloc(100, 1), Buffer.alloc(100, 2), Buffer.alloc(100, 3)]))]]);
   });
 
+  it('reused read buffer: a fragment that is a whole read buffer is copied before the buffer is reused', () => {
+    const { rx, events } = recorder({ reusedChunks: true });
+    const first = wsFrame('01020304', { fin: false });
+    rx.push(Buffer.from(first.subarray(0, 2))); // the header alone
+    const read = Buffer.alloc(4); // the payload fills a read buffer exactly
+    first.copy(read, 0, 2);
+    rx.push(read);
+    read.fill(0xee);
+    rx.push(wsFrame('05', { opcode: OP.CONT }));
+    expect(events).toEqual([['message', '0102030405']]);
+  });
+
   it('random streams of valid frames, cut anywhere, give the same events (property)', () => {
     const payload = fc.oneof(
       { weight: 8, arbitrary: fc.uint8Array({ maxLength: 200 }).map((a) => Buffer.from(a)) },
@@ -170,6 +201,7 @@ describe('FrameReceiver: data frames', () => {
       const bytes = Buffer.concat(parts);
       const positions = cuts.map((c) => (bytes.length === 0 ? 0 : c % bytes.length));
       expect(run(bytes, positions)).toEqual(expected);
+      expect(runReused(bytes, positions)).toEqual(expected);
       if (bytes.length < 3000) expect(run(bytes, 'bytes')).toEqual(expected);
     }), { numRuns: 150 });
   });
