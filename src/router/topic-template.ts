@@ -144,9 +144,13 @@ export function topicLevelUnescape(level: string): string | undefined {
 type Op =
   | { kind: 'lit'; text: string }
   | { kind: 'sep' }
-  | { kind: 'val'; get: (ev: AgentEvent) => string | undefined; levels: boolean };
+  | { kind: 'val'; get: (ev: AgentEvent) => string | undefined; levels: boolean; data?: true };
 
 const PLACEHOLDER = /\{([^{}]*)\}/y;
+
+/** Bounds of a template's memo of rendered topics (sources, event names per source). */
+const MEMO_SOURCES = 64;
+const MEMO_NAMES = 4096;
 
 /** A template compiled for one route. */
 export class TopicTemplate {
@@ -154,15 +158,37 @@ export class TopicTemplate {
   readonly levels: number;
   private readonly ops: Op[];
   private readonly b = new TopicBuilder();
+  /** The template has no {data…} placeholder: topics are kept per source and event name. */
+  private readonly memoizable: boolean;
+  private readonly memo = new Map<string, Map<string, { api: string; event: string; topic: string | TopicFailure }>>();
 
   /** Throws an Error saying what is wrong with the template. */
   constructor(readonly template: string, ctx: TopicContext) {
     this.ops = compile(template, ctx);
     this.levels = 1 + this.ops.filter((o) => o.kind === 'sep').length;
+    this.memoizable = !this.ops.some((o) => o.kind === 'val' && o.data === true);
   }
 
   /** The topic for this event, or why there is none. */
   render(ev: AgentEvent): string | TopicFailure {
+    if (!this.memoizable) return this.build(ev);
+    // Without {data…} the topic depends on the source and the event name only: rendered once per
+    // pair (escaping each value was a twentieth of a QoS 1 burst's allocations, bench/bridge.ts).
+    let bySource = this.memo.get(ev.source);
+    if (bySource === undefined) {
+      if (this.memo.size >= MEMO_SOURCES) this.memo.clear();
+      this.memo.set(ev.source, bySource = new Map());
+    }
+    const hit = bySource.get(ev.name);
+    if (hit !== undefined && hit.api === ev.api && hit.event === ev.event) return hit.topic;
+    // Event names come from binders and ECUs: the memo is bounded, and starts again when full.
+    if (bySource.size >= MEMO_NAMES) bySource.clear();
+    const topic = this.build(ev);
+    bySource.set(ev.name, { api: ev.api, event: ev.event, topic });
+    return topic;
+  }
+
+  private build(ev: AgentEvent): string | TopicFailure {
     const b = this.b;
     b.reset();
     for (const op of this.ops) {
@@ -243,7 +269,7 @@ function compile(template: string, ctx: TopicContext): Op[] {
       } catch (err) {
         throw new Error(`topic template "${template}": {${name}}: ${(err as Error).message}`);
       }
-      ops.push({ kind: 'val', get: (ev) => scalarText(field(ev.data)), levels: false });
+      ops.push({ kind: 'val', get: (ev) => scalarText(field(ev.data)), levels: false, data: true });
     } else {
       throw new Error(`topic template "${template}": unknown placeholder {${name}} (known: {prefix} {device} {source} {api} {event} {data} {data.field.path})`);
     }

@@ -264,8 +264,10 @@ describe('Outbox', () => {
     expect(await ob.enqueue(msg(0, 'a/#'))).toBe('rejected');
     expect(await ob.enqueue(msg(1, 'a/\u0000'))).toBe('rejected');
     expect(await ob.enqueue(msg(2, 'a/b'))).toBe('accepted');
-    expect(ob.depth).toBe(1);
-    expect(await counter(metrics.dropped, { reason: 'topic_invalid' })).toBe(2);
+    expect(await ob.enqueue(msg(3, 'a/b'))).toBe('accepted');
+    expect(await ob.enqueue(msg(4, 'a/+'))).toBe('rejected'); // a good topic before does not let the next one through
+    expect(ob.depth).toBe(2);
+    expect(await counter(metrics.dropped, { reason: 'topic_invalid' })).toBe(3);
     expect(logger.matching(/<warn> outbox .*1 message\(s\) dropped \(topic_invalid\): route r: '#' is a wildcard, not allowed in a topic name/)).toHaveLength(1);
   });
 

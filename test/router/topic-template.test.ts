@@ -158,3 +158,31 @@ describe('template errors', () => {
     expect(render('$aws/things/{device}/shadow/update', 'a/e')).toBe('$aws/things/car-042/shadow/update');
   });
 });
+
+describe('rendered topics kept per source and event name', () => {
+  it('a template without {data…} gives the same topic object again, equal to a fresh rendering, across more names and sources than it keeps', () => {
+    const tpl = new TopicTemplate('{prefix}/{device}/{source}/{api}/{event}', ctx);
+    const names = Array.from({ length: 5000 }, (_, i) => `api${i % 7}/ev+${i}/x#`);
+    for (let round = 0; round < 2; round++) {
+      for (let i = 0; i < names.length; i++) {
+        const ev = makeEvent(`src${i % 70}`, names[i]!, null);
+        expect(tpl.render(ev)).toBe(new TopicTemplate('{prefix}/{device}/{source}/{api}/{event}', ctx).render(ev));
+      }
+    }
+    const a = tpl.render(makeEvent('b1', 'hello/speed', 1));
+    expect(tpl.render(makeEvent('b1', 'hello/speed', 2))).toBe(a);
+  });
+
+  it('an event whose api and event parts differ from another of the same name is rendered for itself', () => {
+    const tpl = new TopicTemplate('{api}/{event}', ctx);
+    expect(tpl.render(makeEvent('b1', 'hello/speed', null))).toBe('hello/speed');
+    expect(tpl.render({ ...makeEvent('b1', 'hello/speed', null), api: 'other', event: 'thing' })).toBe('other/thing');
+  });
+
+  it('a template with {data…} is rendered for each event', () => {
+    const tpl = new TopicTemplate('{event}/{data.zone}', ctx);
+    expect(tpl.render(makeEvent('b1', 'hvac/temp', { zone: 'front' }))).toBe('temp/front');
+    expect(tpl.render(makeEvent('b1', 'hvac/temp', { zone: 'rear' }))).toBe('temp/rear');
+    expect(tpl.render(makeEvent('b1', 'hvac/temp', {}))).toBe(TOPIC_FIELD_MISSING);
+  });
+});
