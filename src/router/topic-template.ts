@@ -148,9 +148,9 @@ type Op =
 
 const PLACEHOLDER = /\{([^{}]*)\}/y;
 
-/** Bounds of a template's memo of rendered topics (sources, event names per source). */
-const MEMO_SOURCES = 64;
-const MEMO_NAMES = 4096;
+/** Bounds of a template's memo of rendered topics: entries in all, UTF-16 units of a name or source kept. */
+const MEMO_ENTRIES = 1024;
+const MEMO_NAME_UNITS = 128;
 
 /** A template compiled for one route. */
 export class TopicTemplate {
@@ -161,6 +161,7 @@ export class TopicTemplate {
   /** The template has no {data…} placeholder: topics are kept per source and event name. */
   private readonly memoizable: boolean;
   private readonly memo = new Map<string, Map<string, { api: string; event: string; topic: string | TopicFailure }>>();
+  private memoEntries = 0;
 
   /** Throws an Error saying what is wrong with the template. */
   constructor(readonly template: string, ctx: TopicContext) {
@@ -171,19 +172,22 @@ export class TopicTemplate {
 
   /** The topic for this event, or why there is none. */
   render(ev: AgentEvent): string | TopicFailure {
-    if (!this.memoizable) return this.build(ev);
     // Without {data…} the topic depends on the source and the event name only: rendered once per
     // pair (escaping each value was a twentieth of a QoS 1 burst's allocations, bench/bridge.ts).
+    // Event names come from binders and ECUs: only short ones are kept, and the memo starts again
+    // when full, so a peer inventing names costs at most MEMO_ENTRIES entries of bounded size.
+    if (!this.memoizable || ev.name.length > MEMO_NAME_UNITS || ev.source.length > MEMO_NAME_UNITS) return this.build(ev);
     let bySource = this.memo.get(ev.source);
-    if (bySource === undefined) {
-      if (this.memo.size >= MEMO_SOURCES) this.memo.clear();
-      this.memo.set(ev.source, bySource = new Map());
-    }
-    const hit = bySource.get(ev.name);
+    const hit = bySource?.get(ev.name);
     if (hit !== undefined && hit.api === ev.api && hit.event === ev.event) return hit.topic;
-    // Event names come from binders and ECUs: the memo is bounded, and starts again when full.
-    if (bySource.size >= MEMO_NAMES) bySource.clear();
+    if (this.memoEntries >= MEMO_ENTRIES) {
+      this.memo.clear();
+      this.memoEntries = 0;
+      bySource = undefined;
+    }
+    if (bySource === undefined) this.memo.set(ev.source, bySource = new Map());
     const topic = this.build(ev);
+    if (!bySource.has(ev.name)) this.memoEntries++;
     bySource.set(ev.name, { api: ev.api, event: ev.event, topic });
     return topic;
   }

@@ -162,7 +162,7 @@ describe('template errors', () => {
 describe('rendered topics kept per source and event name', () => {
   it('a template without {data…} gives the same topic object again, equal to a fresh rendering, across more names and sources than it keeps', () => {
     const tpl = new TopicTemplate('{prefix}/{device}/{source}/{api}/{event}', ctx);
-    const names = Array.from({ length: 5000 }, (_, i) => `api${i % 7}/ev+${i}/x#`);
+    const names = Array.from({ length: 3000 }, (_, i) => `api${i % 7}/ev+${i}/x#`);
     for (let round = 0; round < 2; round++) {
       for (let i = 0; i < names.length; i++) {
         const ev = makeEvent(`src${i % 70}`, names[i]!, null);
@@ -171,6 +171,13 @@ describe('rendered topics kept per source and event name', () => {
     }
     const a = tpl.render(makeEvent('b1', 'hello/speed', 1));
     expect(tpl.render(makeEvent('b1', 'hello/speed', 2))).toBe(a);
+  });
+
+  it('long names are rendered each time and not kept', () => {
+    const tpl = new TopicTemplate('{source}/{event}', ctx);
+    const long = `api/${'n'.repeat(300)}`;
+    expect(tpl.render(makeEvent('b1', long, null))).toBe(`b1/${'n'.repeat(300)}`);
+    expect(tpl.render(makeEvent('s'.repeat(200), 'a/b', null))).toBe(`${'s'.repeat(200)}/b`);
   });
 
   it('an event whose api and event parts differ from another of the same name is rendered for itself', () => {
