@@ -44,18 +44,25 @@ export async function ecuSimCommand(argv: string[]): Promise<number> {
   });
 
   let onClose: (err?: Error | null) => void = () => {};
+  /** The port's last error: a close that follows a failed write (EIO) comes without one of its own. */
+  let lastError: Error | undefined;
   const ended = new Promise<'signal' | 'disconnected'>((resolve) => {
     process.once('SIGINT', () => resolve('signal'));
     process.once('SIGTERM', () => resolve('signal'));
-    // A pty whose socat died, an unplugged adapter: the binding closes the port with a DisconnectedError.
+    // A pty whose socat died, an unplugged adapter: the binding closes the port, with a
+    // DisconnectedError when a read saw it first, after an EIO when a write did.
     onClose = (err) => {
-      process.stderr.write(`afb-edge: ecu-sim: device ${device} ${err ? `disconnected: ${err.message}` : 'closed'}\n`);
+      const why = err ?? lastError;
+      process.stderr.write(`afb-edge: ecu-sim: device ${device} disconnected${why ? `: ${why.message}` : ''}\n`);
       resolve('disconnected');
     };
     port.once('close', onClose);
   });
-  // Write errors also end in 'close' (with the disconnect); logged here for their context.
-  port.on('error', (err: Error) => logger.error(`ecu-sim: ${device}: ${err.message}`));
+  // Write errors also end in 'close'; logged here for their context.
+  port.on('error', (err: Error) => {
+    lastError = err;
+    logger.error(`ecu-sim: ${device}: ${err.message}`);
+  });
 
   sim.start();
   process.stderr.write(`afb-edge: ecu-sim ${describe(args)}\n`);
