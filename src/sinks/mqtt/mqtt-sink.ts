@@ -24,7 +24,7 @@ import { connectMqtt, UniqueMessageIdProvider, type MqttClient } from './mqtt-tr
 import { describeError } from './describe-error.js';
 import { Qos0Sender } from './qos0-sender.js';
 import { Outbox, type EnqueueResult, type OutboxRecovery, type StoredMessage, type Synchronous } from './outbox.js';
-import { topicProblem } from './row-check.js';
+import { TopicCheck, topicProblem } from './row-check.js';
 import { defaultSecretReader, type SecretReader } from './secrets-reader.js';
 import { fillTemplate, statusPayload } from './status.js';
 import { TlsFiles, type TlsMaterial } from './tls-files.js';
@@ -103,6 +103,7 @@ export class MqttSink extends EventEmitter {
   private readonly backoff: Backoff;
   private readonly tlsFiles: TlsFiles | undefined;
   private readonly qos0: Qos0Sender;
+  private readonly qos0TopicCheck = new TopicCheck();
   private readonly subs: Subscriptions;
   private readonly flights = new Map<number, Flight>();
   private readonly nowQueue: NowJob[] = [];
@@ -171,7 +172,8 @@ export class MqttSink extends EventEmitter {
     });
     this.publishedBy = ['0', '1', '2'].map((qos) => this.metrics.hot(this.metrics.published, { qos }));
     this.qos0 = new Qos0Sender(config.qos0_max_queue, this.opts.qos0HighWaterBytes, () => this.publishedBy[0]!.inc(),
-      () => this.drop('qos0_queue_full', `the QoS 0 queue is full (qos0_max_queue ${config.qos0_max_queue}): the oldest waiting QoS 0 message dropped`));
+      () => this.drop('qos0_queue_full', `the QoS 0 queue is full (qos0_max_queue ${config.qos0_max_queue}): the oldest waiting QoS 0 message dropped`),
+      config.protocol_version);
     if (config.tls && /^mqtts:|^wss:/.test(config.url)) this.tlsFiles = new TlsFiles(config.tls, this.secrets);
     else if (config.tls) this.log.warn(`mqtt: a tls section is set but the url ${this.label} is not mqtts://: TLS is not used`);
   }
@@ -239,7 +241,7 @@ export class MqttSink extends EventEmitter {
       return done?.('rejected');
     }
     if (msg.qos > 0) return this.outbox!.add(msg, done); // checks the topic too, before it reaches the disk
-    const bad = topicProblem(msg.topic);
+    const bad = this.qos0TopicCheck.problem(msg.topic);
     if (bad !== undefined) {
       this.drop('topic_invalid', `route ${msg.route}: ${bad}: ${JSON.stringify(msg.topic).slice(0, 200)} (the broker would drop the connection)`);
       return done?.('rejected');

@@ -54,7 +54,7 @@ import { OutboxLog } from './outbox-log.js';
 import { openOutbox } from './outbox-open.js';
 import type { OutboxRecovery } from './outbox-recovery.js';
 import { PendingCache } from './pending-cache.js';
-import { rowChecksum, rowProblem, topicProblem, type RawRow } from './row-check.js';
+import { rowChecksum, rowProblem, TopicCheck, type RawRow } from './row-check.js';
 import { RowInserter } from './row-inserter.js';
 import { WalSync } from './wal-sync.js';
 
@@ -162,8 +162,7 @@ export class Outbox {
   /** Acks waiting for a commit to ride in (ACK_LINGER_MS). */
   private ackTimer: NodeJS.Timeout | undefined;
   private retryTimer: NodeJS.Timeout | undefined;
-  /** The last topic that passed topicProblem(). */
-  private lastGoodTopic: string | undefined;
+  private readonly topicCheck = new TopicCheck();
   /** Rows handed out by next() and not acked/released yet: id -> bytes. */
   private readonly inflight = new Map<number, number>();
   /**
@@ -267,12 +266,8 @@ export class Outbox {
   add(msg: OutboundMessage, done?: (r: EnqueueResult) => void): void {
     if (this.closed) return done?.(this.refuse('outbox_closed', 'the outbox is closed'));
     // A topic the broker would drop the connection for must never reach the disk (it would come back at every resend).
-    // The router hands the same topic string for the events of one name (its memo): checked once.
-    if (msg.topic !== this.lastGoodTopic) {
-      const bad = topicProblem(msg.topic);
-      if (bad !== undefined) return done?.(this.refuse('topic_invalid', `route ${msg.route}: ${bad}: ${JSON.stringify(msg.topic).slice(0, 200)}`));
-      this.lastGoodTopic = msg.topic;
-    }
+    const bad = this.topicCheck.problem(msg.topic);
+    if (bad !== undefined) return done?.(this.refuse('topic_invalid', `route ${msg.route}: ${bad}: ${JSON.stringify(msg.topic).slice(0, 200)}`));
     const topicBytes = Buffer.byteLength(msg.topic);
     const bytes = topicBytes + msg.payload.length;
     // route.length * 3: an upper bound of its UTF-8 size without encoding it

@@ -1,11 +1,13 @@
 /**
  * QoS 0 delivery: written at once to a connected socket that is not backed
- * up; otherwise kept in a bounded queue (oldest dropped, counted) and
- * written when the connection is up and the socket drained. mqtt.js's own
+ * up (the packet encoded here, qos0-packet.ts); otherwise kept in a bounded
+ * queue (oldest dropped, counted) and written when the connection is up and
+ * the socket drained. mqtt.js's own
  * offline QoS 0 queue, which has no bound, is off (queueQoSZero: false).
  */
 import type { MqttClient } from 'mqtt';
 import { BoundedQueue } from './bounded-queue.js';
+import { qos0PublishPacket } from './qos0-packet.js';
 
 interface Item {
   topic: string;
@@ -18,6 +20,8 @@ export class Qos0Sender {
   private client: MqttClient | undefined;
   /** A 'drain' listener is waiting to resume the queue (one at most). */
   private drainArmed = false;
+  /** The socket is corked until the end of this tick: the packets of one turn go out in one write. */
+  private corked = false;
 
   constructor(
     capacity: number,
@@ -25,6 +29,8 @@ export class Qos0Sender {
     private readonly highWaterBytes: number,
     private readonly onSent: () => void,
     private readonly onDropped: () => void,
+    /** MQTT 5 packets carry a property list (empty here). */
+    private readonly protocolVersion: number = 4,
   ) {
     this.queue = new BoundedQueue(capacity);
   }
@@ -54,9 +60,25 @@ export class Qos0Sender {
   }
 
   private write(item: Item): void {
-    // No callback: mqtt.js would park one 'drain' listener per QoS 0 packet written while the
-    // socket is above its high-water mark. Written to the connected socket = published.
-    this.client!.publish(item.topic, item.payload, { qos: 0, retain: item.retain });
+    const client = this.client!;
+    const packet = qos0PublishPacket(item.topic, item.payload, item.retain, this.protocolVersion);
+    if (packet === undefined) {
+      // Larger than MQTT allows: mqtt.js's publish() says so (its 'error'), as it always did.
+      client.publish(item.topic, item.payload, { qos: 0, retain: item.retain });
+      return;
+    }
+    // Whole packets on the client's own socket, between mqtt.js's (which writes each of its
+    // packets at once too). Written to the connected socket = published.
+    const stream = client.stream;
+    if (!this.corked) {
+      this.corked = true;
+      stream.cork();
+      process.nextTick(() => {
+        this.corked = false;
+        stream.uncork();
+      });
+    }
+    stream.write(packet);
     this.onSent();
   }
 

@@ -24,6 +24,22 @@ export function topicProblem(topic: unknown): string | undefined {
   return mqttTopicProblem(topic) ?? undefined;
 }
 
+/**
+ * topicProblem() for a stream of messages: the router hands the same topic
+ * string for the events of one name (its memo), so the last topic that
+ * passed is not checked again.
+ */
+export class TopicCheck {
+  private lastGood: string | undefined;
+
+  problem(topic: string): string | undefined {
+    if (topic === this.lastGood) return undefined;
+    const bad = topicProblem(topic);
+    if (bad === undefined) this.lastGood = topic;
+    return bad;
+  }
+}
+
 const head = Buffer.alloc(10);
 
 /** zlib.crc32 exists from Node 20.15 / 22.2; before, the serial links' table CRC over one buffer. */
