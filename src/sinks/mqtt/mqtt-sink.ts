@@ -25,6 +25,7 @@ import { describeError } from './describe-error.js';
 import { Qos0Sender } from './qos0-sender.js';
 import { Outbox, type EnqueueResult, type OutboxRecovery, type StoredMessage, type Synchronous } from './outbox.js';
 import { TopicCheck, topicProblem } from './row-check.js';
+import { publishPacket, writeBatched } from './publish-packet.js';
 import { defaultSecretReader, type SecretReader } from './secrets-reader.js';
 import { fillTemplate, statusPayload } from './status.js';
 import { TlsFiles, type TlsMaterial } from './tls-files.js';
@@ -106,6 +107,8 @@ export class MqttSink extends EventEmitter {
   private readonly qos0TopicCheck = new TopicCheck();
   private readonly subs: Subscriptions;
   private readonly flights = new Map<number, Flight>();
+  /** QoS 1 messages sent by the sink itself (publish-packet.ts): packet id -> outbox id, for the current client. */
+  private readonly byPacketId = new Map<number, number>();
   private readonly nowQueue: NowJob[] = [];
   private readonly nowPending = new Map<number, { gen: number; resolve: (ok: boolean) => void }>();
   /** QoS 2 packet ids possibly still held by the broker's session (clean_session false). */
@@ -378,6 +381,11 @@ export class MqttSink extends EventEmitter {
       this.onConnected(client, connack);
     });
     client.on('message', (topic, payload, packet) => this.subs.dispatch(topic, payload, packet));
+    // The PUBACKs of the QoS 1 messages the sink wrote itself; mqtt.js, which has no callback for
+    // them, logs them as "sent in error" and ignores them.
+    client.on('packetreceive', (packet) => {
+      if (packet.cmd === 'puback' && gen === this.gen) this.onPuback(client, gen, packet.messageId, packet.reasonCode);
+    });
     client.on('close', () => {
       if (gen !== this.gen) return;
       client.removeAllListeners('message');
@@ -465,6 +473,7 @@ export class MqttSink extends EventEmitter {
       if (f.msg.qos === 2 && !this.config.clean_session) this.quarantineId(f.packetId);
     }
     this.flights.clear();
+    this.byPacketId.clear();
     this.outbox?.releaseAll();
   }
 
@@ -529,6 +538,7 @@ export class MqttSink extends EventEmitter {
     // delayed ACKs on ours, a client that stops writing while waiting for PUBACKs stalls ~40 ms).
     if (free <= 0) return;
     for (const msg of this.outbox.next(free)) {
+      if (msg.qos === 1 && this.sendQos1(client, gen, msg)) continue;
       client.publish(msg.topic, msg.payload, { qos: msg.qos, retain: msg.retain }, (err) => this.onPublished(gen, msg, err));
       const flight: Flight = { gen, msg, packetId: client.getLastMessageId() };
       this.flights.set(msg.id, flight);
@@ -559,6 +569,42 @@ export class MqttSink extends EventEmitter {
       return this.afterAck();
     }
     this.afterAck();
+  }
+
+  /**
+   * A QoS 1 message written by the sink itself (publish-packet.ts), its packet
+   * id taken from mqtt.js's provider (shared with mqtt.js's own packets: the
+   * status, command replies, subscriptions). False when mqtt.js should send
+   * it instead: no id free, or larger than an MQTT packet.
+   */
+  private sendQos1(client: MqttClient, gen: number, msg: StoredMessage): boolean {
+    const packetId = client.messageIdProvider.allocate();
+    if (packetId === null) return false;
+    const packet = publishPacket(msg.topic, msg.payload, msg.retain, this.config.protocol_version, packetId);
+    if (packet === undefined) {
+      client.messageIdProvider.deallocate(packetId);
+      return false;
+    }
+    this.flights.set(msg.id, { gen, msg, packetId });
+    this.byPacketId.set(packetId, msg.id);
+    writeBatched(client.stream, packet);
+    return true;
+  }
+
+  /** A PUBACK for a packet the sink wrote: as mqtt.js would, a reason code above 0 (but 16, no subscribers) is an error. */
+  private onPuback(client: MqttClient, gen: number, packetId: number | undefined, reasonCode: number | undefined): void {
+    if (packetId === undefined) return;
+    const id = this.byPacketId.get(packetId);
+    if (id === undefined) return;
+    this.byPacketId.delete(packetId);
+    client.messageIdProvider.deallocate(packetId);
+    const flight = this.flights.get(id);
+    if (flight === undefined) return;
+    const rc = reasonCode ?? 0;
+    const err = rc > 0 && rc !== 16
+      ? Object.assign(new Error(`Publish error: ${ReasonCodes[rc as keyof typeof ReasonCodes] ?? 'unknown'}`), { code: rc })
+      : undefined;
+    this.onPublished(gen, flight.msg, err);
   }
 
   private afterAck(): void {

@@ -1,13 +1,13 @@
 /**
  * QoS 0 delivery: written at once to a connected socket that is not backed
- * up (the packet encoded here, qos0-packet.ts); otherwise kept in a bounded
+ * up (the packet encoded here, publish-packet.ts); otherwise kept in a bounded
  * queue (oldest dropped, counted) and written when the connection is up and
  * the socket drained. mqtt.js's own
  * offline QoS 0 queue, which has no bound, is off (queueQoSZero: false).
  */
 import type { MqttClient } from 'mqtt';
 import { BoundedQueue } from './bounded-queue.js';
-import { qos0PublishPacket } from './qos0-packet.js';
+import { publishPacket, writeBatched } from './publish-packet.js';
 
 interface Item {
   topic: string;
@@ -20,8 +20,6 @@ export class Qos0Sender {
   private client: MqttClient | undefined;
   /** A 'drain' listener is waiting to resume the queue (one at most). */
   private drainArmed = false;
-  /** The socket is corked until the end of this tick: the packets of one turn go out in one write. */
-  private corked = false;
 
   constructor(
     capacity: number,
@@ -61,7 +59,7 @@ export class Qos0Sender {
 
   private write(item: Item): void {
     const client = this.client!;
-    const packet = qos0PublishPacket(item.topic, item.payload, item.retain, this.protocolVersion);
+    const packet = publishPacket(item.topic, item.payload, item.retain, this.protocolVersion);
     if (packet === undefined) {
       // Larger than MQTT allows: mqtt.js's publish() says so (its 'error'), as it always did.
       client.publish(item.topic, item.payload, { qos: 0, retain: item.retain });
@@ -69,16 +67,7 @@ export class Qos0Sender {
     }
     // Whole packets on the client's own socket, between mqtt.js's (which writes each of its
     // packets at once too). Written to the connected socket = published.
-    const stream = client.stream;
-    if (!this.corked) {
-      this.corked = true;
-      stream.cork();
-      process.nextTick(() => {
-        this.corked = false;
-        stream.uncork();
-      });
-    }
-    stream.write(packet);
+    writeBatched(client.stream, packet);
     this.onSent();
   }
 
