@@ -5,9 +5,10 @@
  *
  * Group commit: every enqueue of one event-loop turn goes into ONE
  * transaction, committed from setImmediate, with the acks received since
- * the last commit (an ack alone lingers: ACK_LINGER_MS). A flood of N messages in a turn
- * costs one commit (one fsync), not N, which keeps throughput high; a
- * single message waits at most until the end of the current turn. (Pacing
+ * the last commit (an ack alone lingers: ACK_LINGER_MS). A flood of N
+ * messages in a turn costs one commit (one fsync), not N, which keeps
+ * throughput high; a single message waits at most until the end of the
+ * current turn. (Pacing
  * commits further — a fixed 2 ms gap, or twice the last commit's duration —
  * was measured with bench/serial-bridge.ts and bench/bridge.ts: +15 % on
  * 40,000-frame serial bursts, but p50 at 1,000 events/s went from 0.6 to

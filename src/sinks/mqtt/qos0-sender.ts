@@ -1,9 +1,9 @@
 /**
  * QoS 0 delivery: written at once to a connected socket that is not backed
- * up (the packet encoded here, publish-packet.ts); otherwise kept in a bounded
+ * up (the packet encoded by publish-packet.ts); otherwise kept in a bounded
  * queue (oldest dropped, counted) and written when the connection is up and
- * the socket drained. mqtt.js's own
- * offline QoS 0 queue, which has no bound, is off (queueQoSZero: false).
+ * the socket drained. mqtt.js's own offline QoS 0 queue, which has no bound,
+ * is off (queueQoSZero: false).
  */
 import type { MqttClient } from 'mqtt';
 import { BoundedQueue } from './bounded-queue.js';
@@ -28,7 +28,7 @@ export class Qos0Sender {
     private readonly onSent: () => void,
     private readonly onDropped: () => void,
     /** MQTT 5 packets carry a property list (empty here). */
-    private readonly protocolVersion: number = 4,
+    private readonly protocolVersion: number,
   ) {
     this.queue = new BoundedQueue(capacity);
   }
