@@ -369,7 +369,14 @@ export class MqttSink extends EventEmitter {
     (client.stream as { setNoDelay?: (on: boolean) => void } | undefined)?.setNoDelay?.(true);
     let lastError: unknown;
     let connected = false;
-    client.on('error', (err) => { lastError = err; });
+    client.on('error', (err) => {
+      lastError = err;
+      // Once connected, an error is a malformed packet from the broker (mqtt-packet's parser) or a
+      // protocol error: MQTT 3.1.1 §4.8 and 5 §4.13 say to close the connection, mqtt.js only emits
+      // the error and reads on. Closed, it is logged as the reason the connection was lost, counted,
+      // and the next connection parses from a clean state.
+      if (connected && gen === this.gen) client.stream?.destroy();
+    });
     client.on('disconnect', (packet) => {
       // MQTT 5: the server says why it closes (session taken over, shutting down...)
       const rc = packet.reasonCode ?? 0;
