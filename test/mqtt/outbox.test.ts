@@ -10,6 +10,8 @@ import { afterEach, describe, expect, it } from 'vitest';
 import type { OutboundMessage } from '../../src/core/event.js';
 import { AgentMetrics } from '../../src/health/metrics.js';
 import { Outbox, OutboxError } from '../../src/sinks/mqtt/outbox.js';
+import { openOutbox } from '../../src/sinks/mqtt/outbox-open.js';
+import { silentLogger } from '../../src/util/log.js';
 import { Cleanup, tempDir } from '../helpers/net-helpers.js';
 import { captureLogger, counter, outboxConfig } from '../helpers/mqtt-helpers.js';
 
@@ -87,6 +89,12 @@ describe('Outbox', () => {
     ob.close();
     const again = open(dir);
     expect(again.depth).toBe(0); // both deletes are on disk
+  });
+
+  it('keeps SQLite\'s own page cache (2,000 KiB), not better-sqlite3\'s 16,000 KiB', () => {
+    const opened = openOutbox(path.join(tempDir(cleanup, 'outbox'), 'outbox.db'), 'normal', 1 << 24, silentLogger);
+    cleanup.add(() => opened.db.close());
+    expect(opened.db.pragma('cache_size', { simple: true })).toBe(-2000);
   });
 
   it('many acks do not linger: 1024 of them are committed in the same turn', async () => {
