@@ -145,6 +145,20 @@ describe('bin/afb-edge launcher', () => {
     expect(flags.status).not.toBe(0);
     expect(flags.stderr).toContain('definitely-not-a-node-flag');
   });
+
+  it("sets glibc's malloc trim threshold and arena count unless the caller did", () => {
+    // node -p prints the expression and runs no script: what node's environment holds.
+    const probe = '-p [process.env.MALLOC_TRIM_THRESHOLD_,process.env.MALLOC_ARENA_MAX].join()';
+    const env = { ...process.env, PATH: `${dirname(process.execPath)}:${process.env.PATH}`, AFB_EDGE_NODE_FLAGS: probe };
+    delete env.MALLOC_TRIM_THRESHOLD_;
+    delete env.MALLOC_ARENA_MAX;
+    const defaults = spawnSync(join(root, 'bin/afb-edge'), [], { encoding: 'utf8', env });
+    expect(defaults.stderr).toBe('');
+    expect(defaults.stdout.trim()).toBe('131072,2');
+    const own = spawnSync(join(root, 'bin/afb-edge'), [], { encoding: 'utf8', env: { ...env, MALLOC_TRIM_THRESHOLD_: '1048576', MALLOC_ARENA_MAX: '' } });
+    // An empty variable counts as unset: glibc would read it as 0.
+    expect(own.stdout.trim()).toBe('1048576,2');
+  });
 });
 
 describe('afb-edge describe', () => {
