@@ -91,3 +91,12 @@ new Worker(${JSON.stringify(script)}, { workerData: { file: ${JSON.stringify(fil
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+it("mqtt.js and bl in the bundle use Node's own streams, not readable-stream's copy of them", () => {
+  const text = readFileSync(bundle, 'latin1');
+  // esbuild keys each bundled CommonJS module by its path.
+  expect(text).toContain('node_modules/mqtt/build/lib/client.js');
+  expect(text).toContain('node_modules/bl/bl.js');
+  expect(text).not.toContain('node_modules/readable-stream/');
+  expect(text).toContain('require("node:stream")');
+});
