@@ -41,7 +41,7 @@ export const BOARD_SCHEMA = {
       required: ['max_old_space_mb'],
       properties: {
         max_old_space_mb: { type: 'integer', minimum: 32 },
-        max_semi_space_mb: { type: 'integer', minimum: 1, maximum: 64, default: 2 },
+        max_semi_space_mb: { type: 'integer', minimum: 1, maximum: 64, default: 1 },
         v8_pool_size: { type: 'integer', minimum: 0, maximum: 16, default: 1 },
         heap_growing_percent: { type: 'integer', minimum: 0, maximum: 300, default: 50 },
         memory_high_mb: { type: 'integer', minimum: 32 },

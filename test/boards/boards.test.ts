@@ -218,7 +218,7 @@ describe('selectBoard', () => {
     writeFileSync(join(tmp, 'mine.yaml'), 'description: mine\nmemory_mb: 512\nlimits: { max_old_space_mb: 64 }\n');
     writeFileSync(join(tmp, 'broken.yaml'), 'description: broken\nmemory_mb: 512\nlimits:\n  max_old_space_mb: "64"\n');
     const env = { AFB_EDGE_BOARDS_DIR: tmp };
-    expect(selectBoard('mine', env).board).toMatchObject({ name: 'mine', limits: { max_old_space_mb: 64, max_semi_space_mb: 2, v8_pool_size: 1, heap_growing_percent: 50 }, overlay: {} });
+    expect(selectBoard('mine', env).board).toMatchObject({ name: 'mine', limits: { max_old_space_mb: 64, max_semi_space_mb: 1, v8_pool_size: 1, heap_growing_percent: 50 }, overlay: {} });
     expect(selectBoard('rpi4', env).usage).toContain('known boards: broken, mine');
     expect(selectBoard('broken', env).errors).toEqual([
       `${join(tmp, 'broken.yaml')}:4:21: limits.max_old_space_mb: expected an integer, got a string (hint: write the number without quotes)`,
@@ -229,10 +229,10 @@ describe('selectBoard', () => {
 describe('heap flags and the systemd drop-in', () => {
   it('renders the node flags and the drop-in the launcher and systemd take', () => {
     const b = board('rpi4');
-    expect(nodeFlags(b)).toBe('--max-old-space-size=192 --max-semi-space-size=2 --v8-pool-size=1 --heap-growing-percent=50');
+    expect(nodeFlags(b)).toBe('--max-old-space-size=192 --max-semi-space-size=1 --v8-pool-size=1 --heap-growing-percent=50');
     const text = systemdDropIn(b);
     expect(text).toContain('[Service]\nEnvironment=AFB_EDGE_BOARD=rpi4\n');
-    expect(text).toContain('Environment="AFB_EDGE_NODE_FLAGS=--max-old-space-size=192 --max-semi-space-size=2 --v8-pool-size=1 --heap-growing-percent=50"\n');
+    expect(text).toContain('Environment="AFB_EDGE_NODE_FLAGS=--max-old-space-size=192 --max-semi-space-size=1 --v8-pool-size=1 --heap-growing-percent=50"\n');
     expect(text).toContain('MemoryHigh=288M\nMemoryMax=384M\n');
     expect(text).toContain('DeviceAllow=char-ttyAMA rw\n');
     expect(systemdDropIn(board('rcar-h3'))).toContain('DeviceAllow=char-ttySC rw\n');
@@ -240,7 +240,7 @@ describe('heap flags and the systemd drop-in', () => {
 
   it('warns only when node was started without any old-space limit', () => {
     const b = board('qemuarm64');
-    expect(heapWarning(b, [], '')).toContain('AFB_EDGE_NODE_FLAGS="--max-old-space-size=96 --max-semi-space-size=2 --v8-pool-size=1 --heap-growing-percent=50"');
+    expect(heapWarning(b, [], '')).toContain('AFB_EDGE_NODE_FLAGS="--max-old-space-size=96 --max-semi-space-size=1 --v8-pool-size=1 --heap-growing-percent=50"');
     expect(heapWarning(b, ['--max-old-space-size=96'], '')).toBeUndefined();
     expect(heapWarning(b, ['--max-old-space-size=500'], '')).toBeUndefined();
     expect(heapWarning(b, [], '--max_old_space_size=80')).toBeUndefined();
