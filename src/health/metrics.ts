@@ -114,9 +114,7 @@ export class AgentMetrics {
    */
   collectProcessMetrics(): Promise<void> {
     if (!this.withProcessMetrics) return Promise.resolve();
-    this.processMetrics ??= import('prom-client/lib/defaultMetrics.js').then(({ default: collectDefaultMetrics }) => {
-      collectDefaultMetrics({ register: this.registry, prefix: 'afb_edge_', eventLoopMonitoringPrecision: 20 });
-    });
+    this.processMetrics ??= import('./process-metrics.js').then(({ registerProcessMetrics }) => registerProcessMetrics(this.registry, 'afb_edge_'));
     return this.processMetrics;
   }
 

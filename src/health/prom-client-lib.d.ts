@@ -15,6 +15,13 @@ declare module 'prom-client/lib/gauge.js' {
   import { Gauge } from 'prom-client';
   export = Gauge;
 }
+/** The collectors collectDefaultMetrics runs, one per file (prom-client/lib/metrics/NAME.js). */
+declare module 'prom-client/lib/metrics/*' {
+  import type { DefaultMetricsCollectorConfiguration, PrometheusContentType, Registry } from 'prom-client';
+  const register: (registry: Registry, config?: DefaultMetricsCollectorConfiguration<PrometheusContentType>) => void;
+  export = register;
+}
+/** collectDefaultMetrics itself: only the tests load it (test/health/process-metrics.test.ts). */
 declare module 'prom-client/lib/defaultMetrics.js' {
   import { collectDefaultMetrics } from 'prom-client';
   export = collectDefaultMetrics;
