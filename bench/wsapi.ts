@@ -238,7 +238,7 @@ async function versusNative(clientPath: string, spec: string, verb: string, args
   writeFileSync(inputFile, `${verb} ${args}\n`.repeat(calls));
   const ratios: number[] = [];
   const floorRatios: number[] = [];
-  const cpus_: number[] = [];
+  const oursCpus: number[] = [];
   const floorCpus: number[] = [];
   for (let i = 0; i < rounds; i++) {
     const native = await nativeRun(clientPath, spec, inputFile, calls, inflight);
@@ -250,7 +250,7 @@ async function versusNative(clientPath: string, spec: string, verb: string, args
     c0 = process.cpuUsage();
     const floor = await rawNodeRun(spec, verb, args, calls, inflight);
     const floorCpu = cpuPerCall(process.cpuUsage(c0));
-    cpus_.push(oursCpu);
+    oursCpus.push(oursCpu);
     floorCpus.push(floorCpu);
     const rate = ours.calls / ours.seconds;
     ratios.push(rate / native);
@@ -259,12 +259,9 @@ async function versusNative(clientPath: string, spec: string, verb: string, args
   }
   client.close();
   rmSync(dir, { recursive: true, force: true });
-  const spread = (xs: number[]): string => {
-    const sorted = [...xs].sort((a, b) => a - b);
-    return `median ${sorted[Math.floor(sorted.length / 2)]!.toFixed(2)}, min ${sorted[0]!.toFixed(2)}, max ${sorted[sorted.length - 1]!.toFixed(2)}`;
-  };
   const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
-  console.log(`ratio afb-edge/native: ${spread(ratios)}; raw Node.js floor/native: ${spread(floorRatios)}; CPU per call (median) afb-edge ${median(cpus_).toFixed(1)} us, floor ${median(floorCpus).toFixed(1)} us; peak RSS ${peakRssMb().toFixed(1)} MB`);
+  const spread = (xs: number[]): string => `median ${median(xs).toFixed(2)}, min ${Math.min(...xs).toFixed(2)}, max ${Math.max(...xs).toFixed(2)}`;
+  console.log(`ratio afb-edge/native: ${spread(ratios)}; raw Node.js floor/native: ${spread(floorRatios)}; CPU per call (median) afb-edge ${median(oursCpus).toFixed(1)} us, floor ${median(floorCpus).toFixed(1)} us; peak RSS ${peakRssMb().toFixed(1)} MB`);
 }
 
 async function fullRun(calls: number): Promise<void> {
