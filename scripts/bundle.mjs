@@ -119,6 +119,27 @@ const lazyModules = {
 };
 
 /**
+ * The config loader (src/config/loader.ts: the YAML parser, the schema
+ * validators, the semantic checks) is a bundle of its own,
+ * dist/src/cli/config-loader.bundle.cjs, which src/config/loader-module.ts
+ * loads by path and `run` drops once the agent has its configuration. Out
+ * of the CLI's bundle: its source text would otherwise stay in the agent's
+ * heap for good, with the rest of the bundle's.
+ */
+const configLoaderApart = {
+  name: 'config-loader-apart',
+  setup(b) {
+    // loader-module.ts imports ./loader.js only when it does not run bundled
+    b.onResolve({ filter: /^\.\/loader\.js$/ }, (args) =>
+      /[\\/]config[\\/]loader-module\.js$/.test(args.importer) ? { path: 'loader.js', namespace: 'config-loader-apart' } : undefined);
+    b.onLoad({ filter: /.*/, namespace: 'config-loader-apart' }, () => ({
+      contents: "throw new Error('the bundled CLI loads the config loader from config-loader.bundle.cjs (src/config/loader-module.ts)');",
+      loader: 'js',
+    }));
+  },
+};
+
+/**
  * @serialport/bindings-cpp is bundled too (its 20 files, with its parsers,
  * would otherwise be resolved and compiled at each start of an agent with a
  * serial link). It finds its addon from its own directory, __dirname, which
@@ -142,9 +163,10 @@ const serialportAddonDir = {
 const root = values.root ? resolve(values.root) : join(dirname(fileURLToPath(import.meta.url)), '..');
 const cliDir = join(root, 'dist/src/cli');
 // Outputs of earlier bundle layouts (an ES module bundle with chunks): not left to be shipped.
-for (const f of readdirSync(cliDir)) if (/^(afb-edge\.bundle|config-check-worker\.bundle|bundle-.*)\.(mjs|cjs)$/.test(f)) rmSync(join(cliDir, f));
+for (const f of readdirSync(cliDir)) if (/^(afb-edge\.bundle|config-check-worker\.bundle|config-loader\.bundle|bundle-.*)\.(mjs|cjs)$/.test(f)) rmSync(join(cliDir, f));
 const outfile = join(cliDir, 'afb-edge.bundle.cjs');
 const workerOutfile = join(cliDir, 'config-check-worker.bundle.cjs');
+const loaderOutfile = join(cliDir, 'config-loader.bundle.cjs');
 const common = {
   bundle: true,
   platform: 'node',
@@ -155,7 +177,7 @@ const common = {
   // `bindings`, its default lookup, is never reached. binding-mock: tests only. ws: only the
   // dashboard (monitor --web) uses it, loaded from node_modules then, as mqtt's index is.
   external: ['bindings', '@serialport/binding-mock', 'aedes', 'ws'],
-  plugins: [mqttIndexExternal, readableStreamIsNodeStream, lazyDebug, lazyModules, serialportAddonDir],
+  plugins: [mqttIndexExternal, readableStreamIsNodeStream, lazyDebug, lazyModules, serialportAddonDir, configLoaderApart],
   // import.meta does not exist in CommonJS: the same file URL, from __filename.
   define: { 'import.meta.url': '__afbEdgeModuleUrl' },
   banner: { js: "const __afbEdgeModuleUrl = require('node:url').pathToFileURL(__filename).href;" },
@@ -173,14 +195,20 @@ const common = {
 };
 const result = await build({ ...common, entryPoints: [join(cliDir, 'main.js')], outfile });
 await build({ ...common, entryPoints: [join(root, 'dist/src/config/check-worker.js')], outfile: workerOutfile, metafile: false });
+const loader = await build({ ...common, entryPoints: [join(root, 'dist/src/config/loader.js')], outfile: loaderOutfile });
 // dist/src/cli/launch.cjs reads the bundle as latin1 (faster than UTF-8 on the boards): one
 // byte above 0x7f would change its text there.
 const text = readFileSync(outfile);
 const high = text.findIndex((b) => b > 0x7f);
 if (high >= 0) throw new Error(`bundle: ${outfile} is not ASCII (byte 0x${text[high].toString(16)} at offset ${high}): launch.cjs reads it as latin1`);
 if (!existsSync(workerOutfile)) throw new Error(`bundle: no ${workerOutfile}`);
+// What the config loader's bundle is for: none of it in the CLI's (configLoaderApart above).
+const stray = Object.keys(result.metafile.inputs).filter((f) => /node_modules[\\/]yaml[\\/]|dist[\\/]src[\\/]config[\\/](generated[\\/]|load\.js|board\.js|parse-yaml\.js)/.test(f));
+if (stray.length > 0) throw new Error(`bundle: the CLI's bundle holds what the config loader's is for: ${stray.slice(0, 5).join(', ')}`);
 const bytes = Object.values(result.metafile.outputs).reduce((n, o) => n + o.bytes, 0);
 console.log(`bundle: dist/src/cli/afb-edge.bundle.cjs, ${Object.keys(result.metafile.inputs).length} modules, ${(bytes / 1024).toFixed(0)} KiB`);
+const loaderBytes = Object.values(loader.metafile.outputs).reduce((n, o) => n + o.bytes, 0);
+console.log(`bundle: dist/src/cli/config-loader.bundle.cjs, ${Object.keys(loader.metafile.inputs).length} modules, ${(loaderBytes / 1024).toFixed(0)} KiB`);
 
 /**
  * The dashboard's browser code (src/remote/dashboard/web/, TypeScript with

@@ -126,3 +126,15 @@ export function orList(items: readonly unknown[]): string {
   const parts = items.map((i) => (typeof i === 'string' ? `'${i}'` : String(i)));
   return parts.length <= 1 ? parts.join('') : `${parts.slice(0, -1).join(', ')} or ${parts[parts.length - 1]}`;
 }
+
+/** One line per error (formatConfigError), and one saying how many more there were. */
+export function formatLoadErrors(r: { errors: ConfigError[]; moreErrors?: number }, fileName: string): string[] {
+  const lines = r.errors.map((e) => formatConfigError(e, fileName));
+  if (r.moreErrors !== undefined && r.moreErrors > 0) lines.push(`${fileName}: ${r.moreErrors} more error(s) not shown (the first ${r.errors.length} are)`);
+  return lines;
+}
+
+/** Every error the result stands for, shown or not. */
+export function errorCount(r: { errors: ConfigError[]; moreErrors?: number }): number {
+  return r.errors.length + (r.moreErrors ?? 0);
+}

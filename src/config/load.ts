@@ -19,7 +19,7 @@ import { referencedFileIssues, type FileCheckMode } from './referenced-files.js'
 import type { ParseCacheLike } from './parse-cache.js';
 import type { AgentConfig } from './types.js';
 
-export { formatConfigError, type ConfigError } from './errors.js';
+export { errorCount, formatConfigError, formatLoadErrors, type ConfigError } from './errors.js';
 
 export interface LoadResult {
   /** Present only when `errors` is empty; every default applied. */
@@ -100,18 +100,6 @@ export function parseConfigText(text: string, fileName: string, options: LoadOpt
   const warnings = place(doc, checked.warnings, at).errors;
   if (errors.length > 0) return { errors, ...(omitted > 0 ? { moreErrors: omitted } : {}), warnings };
   return { config: absoluteDbcPaths(checked.data as AgentConfig, baseDir), errors, warnings };
-}
-
-/** One line per error (formatConfigError), and one saying how many more there were. */
-export function formatLoadErrors(r: Pick<LoadResult, 'errors' | 'moreErrors'>, fileName: string): string[] {
-  const lines = r.errors.map((e) => formatConfigError(e, fileName));
-  if (r.moreErrors !== undefined && r.moreErrors > 0) lines.push(`${fileName}: ${r.moreErrors} more error(s) not shown (the first ${r.errors.length} are)`);
-  return lines;
-}
-
-/** Every error the result stands for, shown or not. */
-export function errorCount(r: Pick<LoadResult, 'errors' | 'moreErrors'>): number {
-  return r.errors.length + (r.moreErrors ?? 0);
 }
 
 function capped(errors: ConfigError[]): LoadResult {

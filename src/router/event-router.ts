@@ -15,6 +15,7 @@ import { dataJson, envelopeJson } from './payload.js';
 import { CompiledRoute, type RouterContext } from './route.js';
 import { TOPIC_FIELD_MISSING } from './topic-template.js';
 import { RateLimitedLog } from '../util/log.js';
+import { monotonicMs } from '../util/monotonic.js';
 
 export type { RouterContext } from './route.js';
 
@@ -44,7 +45,7 @@ export class EventRouter {
    * (ms) times the filters; the default is monotonic, so that a wall clock
    * set at boot cannot stall a rate limit or a sampler.
    */
-  constructor(routes: RouteConfig[], ctx: RouterContext, metrics: AgentMetrics, clock: () => number = () => performance.now()) {
+  constructor(routes: RouteConfig[], ctx: RouterContext, metrics: AgentMetrics, clock: () => number = monotonicMs) {
     const names = new Set<string>();
     this.routes = routes.map((cfg) => {
       // Route names label metrics and key sequence numbers: they must be unique.

@@ -43,7 +43,40 @@ export function crc16ccitt(data: Uint8Array, start = 0, end = data.length): numb
 
 /** CRC-32 (IEEE 802.3) of data[start, end). Returns an unsigned 32-bit value. */
 export function crc32(data: Uint8Array, start = 0, end = data.length): number {
-  let crc = 0xffffffff;
+  return crc32Final(crc32Update(CRC32_START, data, start, end));
+}
+
+/*
+ * CRC-32 over several parts without joining them: start from CRC32_START,
+ * update with each part in order, finish with crc32Final. The result is
+ * crc32() of the parts' concatenation (zlib.crc32(b, zlib.crc32(a)) too).
+ */
+
+/** The CRC-32 register before any byte. */
+export const CRC32_START = 0xffffffff;
+
+/** The CRC-32 register after data[start, end), from register `crc`. */
+export function crc32Update(crc: number, data: Uint8Array, start = 0, end = data.length): number {
   for (let i = start; i < end; i++) crc = (crc >>> 8) ^ CRC32_TABLE[(crc ^ data[i]!) & 0xff]!;
+  return crc;
+}
+
+/**
+ * The CRC-32 register after the UTF-8 bytes of `text` (lone surrogates as
+ * U+FFFD, as Buffer.from(text) and zlib.crc32(text) encode them). ASCII text
+ * is fed as it is, without encoding it into a buffer first.
+ */
+export function crc32UpdateText(crc: number, text: string): number {
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    // Everything before i is ASCII: the rest starts on a character boundary.
+    if (c >= 0x80) return crc32Update(crc, Buffer.from(text.slice(i), 'utf8'));
+    crc = (crc >>> 8) ^ CRC32_TABLE[(crc ^ c) & 0xff]!;
+  }
+  return crc;
+}
+
+/** The CRC-32 value (unsigned 32-bit) of register `crc`. */
+export function crc32Final(crc: number): number {
   return (crc ^ 0xffffffff) >>> 0;
 }

@@ -4,8 +4,9 @@
  * at half that interval, and only while it is healthy:
  *
  *  1. the event loop is responsive: the worst event-loop delay seen since
- *     the previous ping (perf_hooks histogram, 20 ms resolution) is under
- *     `lagBoundMs` — by default a quarter of the interval, at most 5 s;
+ *     the previous ping (src/health/event-loop-delay.ts, the 20 ms timer
+ *     the process metrics read too) is under `lagBoundMs` — by default a
+ *     quarter of the interval, at most 5 s;
  *  2. the pipelines are not stuck: the `check` function (see pipelineCheck
  *     in service.ts) returns no reason.
  *
@@ -14,12 +15,9 @@
  * interval gets the agent restarted. A loop blocked outright sends nothing
  * at all, which is the case the watchdog exists for.
  */
-import type { IntervalHistogram } from 'node:perf_hooks';
+import { sharedEventLoopDelay, type DelayWindow } from '../health/event-loop-delay.js';
 import type { Logger } from '../util/log.js';
 import type { SystemdNotifier } from './notify.js';
-import { lazyRequire } from '../util/lazy-require.js';
-
-const perfHooks = lazyRequire<typeof import('node:perf_hooks')>('node:perf_hooks');
 
 /** Returns why the agent is not healthy, or undefined when it is. */
 export type HealthCheck = () => string | undefined | Promise<string | undefined>;
@@ -66,7 +64,8 @@ export class Watchdog {
 
   readonly periodMs: number;
   readonly lagBoundMs: number;
-  private readonly histogram: IntervalHistogram;
+  /** Open while running: only the worst delay is wanted, no samples are kept. */
+  private delays: DelayWindow | undefined;
   private timer: NodeJS.Timeout | undefined;
   private running = false;
 
@@ -74,13 +73,12 @@ export class Watchdog {
     const intervalMs = options.intervalUs / 1000;
     this.periodMs = Math.max(1, Math.floor(intervalMs / 2));
     this.lagBoundMs = options.lagBoundMs ?? Math.min(5000, intervalMs / 4);
-    this.histogram = perfHooks().monitorEventLoopDelay({ resolution: 20 });
   }
 
   start(): void {
     if (this.running) return;
     this.running = true;
-    this.histogram.enable();
+    this.delays = sharedEventLoopDelay().openWindow({ samples: 0 });
     // A first ping at once: systemd starts counting when READY=1 arrives.
     void this.tick();
   }
@@ -89,7 +87,8 @@ export class Watchdog {
     this.running = false;
     clearTimeout(this.timer);
     this.timer = undefined;
-    this.histogram.disable();
+    this.delays?.close();
+    this.delays = undefined;
   }
 
   /** Sends WATCHDOG=1 if healthy, then schedules the next tick. */
@@ -112,10 +111,10 @@ export class Watchdog {
   }
 
   private lagReason(): string | undefined {
-    // The histogram only fills while the loop turns, so a long block shows up as one huge sample
+    // Delays are recorded only while the loop turns, so a long block shows up as one huge sample
     // when it ends; max is in nanoseconds (0 when nothing was recorded yet).
-    const worstMs = this.histogram.count > 0 ? this.histogram.max / 1e6 : 0;
-    this.histogram.reset();
+    const worstMs = (this.delays?.max ?? 0) / 1e6;
+    this.delays?.reset();
     if (worstMs > this.lagBoundMs) return `event loop blocked for ${Math.round(worstMs)} ms (bound ${Math.round(this.lagBoundMs)} ms)`;
     return undefined;
   }

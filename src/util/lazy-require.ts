@@ -7,8 +7,8 @@
  *   ~0.4 s of the agent's start-up in the emulated arm64 guest
  *   (docs/qemu.md), and a given configuration may need none of them: TLS
  *   only with mqtts://, HTTP only with health.http_listen, random ids only
- *   when serving an API. perf_hooks (~0.1 s there) only for the systemd
- *   watchdog, which starts after READY=1.
+ *   when serving an API. (perf_hooks, ~0.1 s there, is no longer loaded at
+ *   all: src/health/event-loop-delay.ts.)
  * - binding-mock, a package for tests only (outside the bundle): loaded
  *   when a mock serial line is made. (serialport's own binding is bundled,
  *   and loaded through import(): src/serial/link/binding.ts.)

@@ -100,3 +100,24 @@ it("mqtt.js and bl in the bundle use Node's own streams, not readable-stream's c
   expect(text).not.toContain('node_modules/readable-stream/');
   expect(text).toContain('require("node:stream")');
 });
+
+it("the config loader is a bundle of its own: the CLI's holds no YAML parser, no validators, and check-config works from it", () => {
+  const text = readFileSync(bundle, 'latin1');
+  const loader = readFileSync(join(projectRoot, 'dist/src/cli/config-loader.bundle.cjs'), 'latin1');
+  // yaml (CommonJS) is keyed by its path; the validators by their schemas' ids and messages.
+  for (const m of ['node_modules/yaml/', '$id:"https://afb-edge/config.s', 'must NOT have additional properties']) {
+    expect(text, m).not.toContain(m);
+    expect(loader, m).toContain(m);
+  }
+  expect(text).toContain('"./config-loader.bundle.cjs"'); // loaded by path (src/config/loader-module.ts)
+  const dir = mkdtempSync(join(tmpdir(), 'afb-edge-loader-bundle-'));
+  try {
+    const file = join(dir, 'bad.yaml');
+    writeFileSync(file, 'device: { id: x }\nmqtt: { url: "mqtt://127.0.0.1:1883" }\nroutes: [ { name: r, match: ["a/b"], qos: 3 } ]\n');
+    const r = spawnSync(join(projectRoot, 'bin/afb-edge'), ['check-config', file], { encoding: 'utf8' });
+    expect(r.status).toBe(1);
+    expect(r.stderr).toMatch(/bad\.yaml:3:\d+: .*qos/);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

@@ -8,7 +8,11 @@
  * child_process (serialport's port listing), which scripts/bundle.mjs makes
  * lazy, nor worker_threads (the reload check, src/config/load-in-worker.ts), and no JavaScript file beside the bundle: only the native addons
  * load from node_modules. A static import slipping back
- * in fails here.
+ * in fails here. The config loader's bundle (src/config/loader-module.ts)
+ * is loaded before READY=1 and released: it is not in the module cache
+ * then. Once the process metrics run (after READY=1), neither perf_hooks
+ * nor zlib is loaded (src/health/event-loop-delay.ts,
+ * src/sinks/mqtt/row-check.ts: ~0.9 MB of RSS together).
  */
 import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -25,7 +29,7 @@ beforeAll(() => {
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 /** Starts `run` with `config`; at READY=1 (the event `run` emits), what it has loaded. */
-async function loadedAtReady(name: string, config: string): Promise<{ builtins: string[]; files: string[]; later: string[] }> {
+async function loadedAtReady(name: string, config: string): Promise<{ builtins: string[]; files: string[]; later: string[]; builtinsLater: string[] }> {
   const file = join(dir, `${name}.yaml`);
   writeFileSync(file, config);
   const preload = join(dir, 'at-ready.cjs');
@@ -35,7 +39,8 @@ async function loadedAtReady(name: string, config: string): Promise<{ builtins: 
   process.stderr.write('AT-READY ' + JSON.stringify({ builtins, files }) + '\\n');
   setTimeout(() => {
     const later = Object.keys(module.constructor._cache).filter((f) => f !== __filename);
-    process.stderr.write('LATER ' + JSON.stringify(later) + '\\n');
+    const builtinsLater = process.moduleLoadList.filter((m) => m.startsWith('NativeModule ')).map((m) => m.slice(13));
+    process.stderr.write('LATER ' + JSON.stringify({ later, builtinsLater }) + '\\n');
   }, 1000);
 });\n`);
   const env: NodeJS.ProcessEnv = { ...process.env, AFB_EDGE_NODE_FLAGS: `--max-semi-space-size=2 --require ${preload}` };
@@ -55,9 +60,9 @@ async function loadedAtReady(name: string, config: string): Promise<{ builtins: 
   });
   child.kill('SIGTERM');
   await new Promise((r) => child.once('exit', r));
-  const loaded = JSON.parse(line) as { atReady: { builtins: string[]; files: string[] }; later: string[] };
+  const loaded = JSON.parse(line) as { atReady: { builtins: string[]; files: string[] }; later: { later: string[]; builtinsLater: string[] } };
   const rel = (files: string[]) => files.map((f) => f.slice(projectRoot.length + 1)).sort();
-  return { builtins: loaded.atReady.builtins, files: rel(loaded.atReady.files), later: rel(loaded.later) };
+  return { builtins: loaded.atReady.builtins, files: rel(loaded.atReady.files), later: rel(loaded.later.later), builtinsLater: loaded.later.builtinsLater };
 }
 
 const BUNDLE = ['dist/src/cli/afb-edge.bundle.cjs', 'dist/src/cli/launch.cjs'];
@@ -68,6 +73,12 @@ it('run reaches READY=1 with the bundle and the addon it needs, and none of the 
   expect(builtins).toContain('net'); // the list is real: the MQTT client is connecting
   for (const m of ['tls', 'http', 'https', 'crypto', 'v8', 'perf_hooks', 'tty', 'child_process', 'worker_threads']) expect(builtins, m).not.toContain(m);
   expect(files).toEqual([...BUNDLE, SQLITE_ADDON].sort());
+});
+
+it('once the process metrics run, still no perf_hooks nor zlib (event-loop delay and row checksums without them)', async () => {
+  const { builtinsLater } = await loadedAtReady('metrics', `device: { id: modules-test }\nmqtt: { url: "mqtt://127.0.0.1:9" }\noutbox: { path: ${join(dir, 'outbox-metrics.db')} }\nbinders: []\nroutes: []\n`);
+  expect(builtinsLater).toContain('v8'); // the list is real: the heap metrics are registered
+  for (const m of ['perf_hooks', 'zlib', 'internal/perf/performance', 'internal/perf/event_loop_delay']) expect(builtinsLater, m).not.toContain(m);
 });
 
 it("with a serial link, nothing of serialport before READY=1; its addon right after (its JavaScript is in the bundle)", async () => {

@@ -1,7 +1,7 @@
 /**
  * The process metrics: prom-client's own collectors, all those
- * collectDefaultMetrics registers but its GC histogram (why:
- * src/health/process-metrics.ts).
+ * collectDefaultMetrics registers but its GC histogram, and its event-loop
+ * lag gauges fed without perf_hooks (why: src/health/process-metrics.ts).
  */
 import collectDefaultMetrics from 'prom-client/lib/defaultMetrics.js';
 import Registry from 'prom-client/lib/registry.js';
@@ -33,4 +33,23 @@ it("the agent's registry has them under afb_edge_, without the GC histogram", as
   expect(text).toMatch(/^afb_edge_process_cpu_seconds_total [\d.e-]+$/m);
   expect(text).toMatch(/^afb_edge_nodejs_eventloop_lag_seconds [\d.e-]+$/m);
   expect(text).not.toContain('gc_duration');
+});
+
+it('the event-loop lag gauges report the turns of the 20 ms timer, and start again after each collection', async () => {
+  const registry = new Registry();
+  registerProcessMetrics(registry, 'y_');
+  await new Promise((r) => setTimeout(r, 200));
+  const value = (text: string, name: string) => Number(new RegExp(`^y_nodejs_eventloop_lag_${name} (\\S+)$`, 'm').exec(text)![1]);
+  const text = await registry.metrics();
+  for (const name of ['min_seconds', 'p50_seconds', 'p90_seconds', 'p99_seconds', 'max_seconds', 'mean_seconds']) {
+    expect(value(text, name), name).toBeGreaterThanOrEqual(0.015); // a turn of a 20 ms timer (less only by how stale the loop time it was set from was)
+    expect(value(text, name), name).toBeLessThan(5);
+  }
+  expect(value(text, 'min_seconds')).toBeLessThanOrEqual(value(text, 'p50_seconds'));
+  expect(value(text, 'p99_seconds')).toBeLessThanOrEqual(value(text, 'max_seconds'));
+  // the delays were reset by that collection: a blocked loop now is the maximum of the next one
+  const end = Date.now() + 300;
+  while (Date.now() < end) { /* blocked */ }
+  await new Promise((r) => setTimeout(r, 50));
+  expect(value(await registry.metrics(), 'max_seconds')).toBeGreaterThanOrEqual(0.3);
 });

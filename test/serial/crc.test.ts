@@ -5,7 +5,7 @@
  */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { crc16ccitt, crc32 } from '../../src/serial/crc.js';
+import { CRC32_START, crc16ccitt, crc32, crc32Final, crc32Update, crc32UpdateText } from '../../src/serial/crc.js';
 
 const CHECK = Buffer.from('123456789', 'ascii');
 
@@ -71,6 +71,28 @@ describe('crc32 (IEEE 802.3)', () => {
         const got = crc32(data, s, e);
         expect(got).toBe(refCrc32(data.subarray(s, e)));
         expect(got).toBeGreaterThanOrEqual(0);
+      }),
+    );
+  });
+});
+
+describe('crc32 in parts (crc32Update, crc32UpdateText, crc32Final)', () => {
+  it('over parts is crc32 of their concatenation', () => {
+    fc.assert(
+      fc.property(fc.array(fc.uint8Array({ maxLength: 64 }), { maxLength: 5 }), (parts) => {
+        const reg = parts.reduce((c, p) => crc32Update(c, p), CRC32_START);
+        expect(crc32Final(reg)).toBe(refCrc32(Buffer.concat(parts)));
+      }),
+    );
+  });
+  it('over text is crc32 of its UTF-8 bytes, lone surrogates as U+FFFD (as Buffer.from encodes them)', () => {
+    for (const text of ['', 'afb-edge/bench/events/q1', 'v\u00e9hicule/\u00e9tat', 'a/\u{1f697}/b', 'x\ud800y', '\udc00', 'ab\ud83d']) {
+      expect(crc32Final(crc32UpdateText(CRC32_START, text)), JSON.stringify(text)).toBe(refCrc32(Buffer.from(text, 'utf8')));
+    }
+    fc.assert(
+      fc.property(fc.string({ unit: 'binary', maxLength: 40 }), fc.uint8Array({ maxLength: 16 }), (text, tail) => {
+        const reg = crc32Update(crc32UpdateText(CRC32_START, text), tail);
+        expect(crc32Final(reg)).toBe(refCrc32(Buffer.concat([Buffer.from(text, 'utf8'), tail])));
       }),
     );
   });

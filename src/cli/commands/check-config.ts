@@ -5,8 +5,8 @@
  * can: what only the service can see (its systemd credentials, a file only
  * its user may read) is a warning, not an error.
  */
-import { errorCount, formatConfigError, formatLoadErrors, loadConfigFile } from '../../config/load.js';
-import { boardLoadOptions, selectBoard } from '../../config/board.js';
+import { errorCount, formatConfigError, formatLoadErrors } from '../../config/errors.js';
+import { configLoader } from '../../config/loader-module.js';
 import { parse } from '../args.js';
 import { EXIT_INVALID_CONFIG, EXIT_OK, UsageError } from '../usage.js';
 
@@ -17,6 +17,7 @@ export async function checkConfigCommand(argv: string[]): Promise<number> {
   if (positionals.length === 0) throw new UsageError('missing FILE (the config file to check)');
   if (positionals.length > 1) throw new UsageError(`unexpected argument '${positionals[1]}'`);
   const file = positionals[0]!;
+  const { boardLoadOptions, loadConfigFile, selectBoard } = await configLoader();
   // --board NAME (else $AFB_EDGE_BOARD): checks the file as `run` with that board would load it.
   const selected = selectBoard(values.board as string | undefined);
   if (selected.usage !== undefined) throw new UsageError(selected.usage);

@@ -12,7 +12,7 @@
  */
 import { ReloadError, type Agent } from '../../agent/agent.js';
 import type { Board } from '../../config/board.js';
-import { errorCount, formatLoadErrors } from '../../config/load.js';
+import { errorCount, formatLoadErrors } from '../../config/errors.js';
 import { MAX_REPORTED_ERRORS } from '../../config/limits.js';
 import { loadConfigInWorker } from '../../config/load-in-worker.js';
 import type { ParseCache } from '../../config/parse-cache.js';

@@ -13,8 +13,10 @@
  */
 import { Agent } from '../../agent/agent.js';
 import { SystemdService } from '../../systemd/service.js';
-import { errorCount, formatConfigError, formatLoadErrors, loadConfigFile } from '../../config/load.js';
-import { boardLoadOptions, heapWarning, selectBoard } from '../../config/board.js';
+import { errorCount, formatConfigError, formatLoadErrors } from '../../config/errors.js';
+import { configLoader, releaseConfigLoader } from '../../config/loader-module.js';
+import type { Board } from '../../config/board.js';
+import type { LoadResult } from '../../config/load.js';
 import { loggerArg, parse } from '../args.js';
 import { EXIT_INVALID_CONFIG, EXIT_OK, EXIT_START_FAILED, UsageError } from '../usage.js';
 import { ConfigReloader } from './run-reload.js';
@@ -32,27 +34,22 @@ export async function runCommand(argv: string[]): Promise<number> {
   // The files' parsed data from the last start, when they have not changed (config/parse-cache.ts).
   const cacheDir = startupCacheDir();
   const parseCache = cacheDir === undefined ? undefined : new ParseCache(cacheDir, version());
-  // --board NAME (else $AFB_EDGE_BOARD): its overlay goes under the file, at start and on every reload.
-  const selected = selectBoard(values.board as string | undefined, process.env, parseCache);
-  if (selected.usage !== undefined) throw new UsageError(selected.usage);
-  if (selected.errors !== undefined) {
-    for (const line of selected.errors) process.stderr.write(line + '\n');
-    process.stderr.write(`afb-edge: board file: ${selected.errors.length} error(s), not starting\n`);
+  const start = await loadAtStart(file, values.board as string | undefined, parseCache);
+  if ('usage' in start) throw new UsageError(start.usage);
+  if ('boardErrors' in start) {
+    for (const line of start.boardErrors) process.stderr.write(line + '\n');
+    process.stderr.write(`afb-edge: board file: ${start.boardErrors.length} error(s), not starting\n`);
     return EXIT_INVALID_CONFIG;
   }
-  // In process, not in a worker: nothing runs yet that the check could hold up. The files the
-  // config names are read as check-config reads them, as the agent's user: a config that could
-  // never connect does not start (it would rather be retried with backoff forever).
-  const loaded = loadConfigFile(file, { ...boardLoadOptions(selected.board), parseCache, files: 'agent' });
+  const { board, heap, loaded } = start;
   if (loaded.config === undefined) {
     for (const line of formatLoadErrors(loaded, file)) process.stderr.write(line + '\n');
     process.stderr.write(`afb-edge: ${file}: ${errorCount(loaded)} error(s), not starting\n`);
     return EXIT_INVALID_CONFIG;
   }
   const logger = cliLogger ?? loggerArg(loaded.config.logging.level);
-  if (selected.board !== undefined) {
-    logger.info(`board ${selected.board.name}: ${selected.board.description}`);
-    const heap = heapWarning(selected.board);
+  if (board !== undefined) {
+    logger.info(`board ${board.name}: ${board.description}`);
     if (heap !== undefined) logger.warn(heap);
   }
   const logParseCache = () => {
@@ -74,7 +71,7 @@ export async function runCommand(argv: string[]): Promise<number> {
   // Type=notify: READY=1, STATUS=, watchdog, reload and stop notifications (no-ops without NOTIFY_SOCKET).
   const sd = new SystemdService({ logger });
 
-  const reloader = new ConfigReloader({ file, board: selected.board, agent, sd, logger, parseCache, afterApplied: () => logParseCache() });
+  const reloader = new ConfigReloader({ file, board, agent, sd, logger, parseCache, afterApplied: () => logParseCache() });
   const onHup = () => reloader.request();
   process.on('SIGHUP', onHup);
   const signal = await new Promise<string>((resolve) => {
@@ -99,4 +96,32 @@ export async function runCommand(argv: string[]): Promise<number> {
     await agent.stop(`shutdown (${signal})`);
   });
   return EXIT_OK;
+}
+
+type StartLoad =
+  | { usage: string }
+  | { boardErrors: string[] }
+  | { board: Board | undefined; heap: string | undefined; loaded: LoadResult };
+
+/**
+ * The board (--board NAME, else $AFB_EDGE_BOARD: its overlay goes under the
+ * file, at start and on every reload) and the config, read with the config
+ * loader, which is released then: nothing in the running agent needs the
+ * YAML parser or the validators again (reloads check the file in a worker).
+ * In process, not in a worker: nothing runs yet that the check could hold
+ * up. The files the config names are read as check-config reads them, as
+ * the agent's user: a config that could never connect does not start (it
+ * would rather be retried with backoff forever).
+ */
+async function loadAtStart(file: string, boardFlag: string | undefined, parseCache: ParseCache | undefined): Promise<StartLoad> {
+  const loader = await configLoader();
+  try {
+    const selected = loader.selectBoard(boardFlag, process.env, parseCache);
+    if (selected.usage !== undefined) return { usage: selected.usage };
+    if (selected.errors !== undefined) return { boardErrors: selected.errors };
+    const loaded = loader.loadConfigFile(file, { ...loader.boardLoadOptions(selected.board), parseCache, files: 'agent' });
+    return { board: selected.board, heap: selected.board === undefined ? undefined : loader.heapWarning(selected.board), loaded };
+  } finally {
+    releaseConfigLoader();
+  }
 }
