@@ -40,6 +40,8 @@ it('esbuild-wasm bundles the installed package, and the bundle answers as main.j
   expect(existsSync(bundle)).toBe(true);
   // the reload worker's bundle, which the recipe checks for too (src/config/load-in-worker.ts)
   expect(existsSync(join(pkg, 'dist/src/cli/config-check-worker.bundle.cjs'))).toBe(true);
+  // and the config loader's, which the recipe checks for too (src/config/loader-module.ts)
+  expect(existsSync(join(pkg, 'dist/src/cli/config-loader.bundle.cjs'))).toBe(true);
 
   const example = join(projectRoot, 'config/afb-edge.example.yaml');
   for (const args of [['--version'], ['check-config', example], ['check-config', example, '--board', 'rpi4'], ['call', 'unix:@afb-edge-wasm-test-nobody-listens', 'ping']]) {

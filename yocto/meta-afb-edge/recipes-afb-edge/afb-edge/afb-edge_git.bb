@@ -198,6 +198,8 @@ do_install:append() {
     test -f "$pkgdir/dist/src/cli/afb-edge.bundle.cjs"
     # its second output: the worker that checks a config file on SIGHUP (src/config/load-in-worker.ts)
     test -f "$pkgdir/dist/src/cli/config-check-worker.bundle.cjs"
+    # its third: the config loader, which `run` drops once started (src/config/loader-module.ts)
+    test -f "$pkgdir/dist/src/cli/config-loader.bundle.cjs"
 
     # Readable by the service's transient user (DynamicUser=yes); secrets
     # never go in it (they are files or systemd credentials).
