@@ -12,7 +12,8 @@
  * is loaded before READY=1 and released: it is not in the module cache
  * then. Once the process metrics run (after READY=1), neither perf_hooks
  * nor zlib is loaded (src/health/event-loop-delay.ts,
- * src/sinks/mqtt/row-check.ts: ~0.9 MB of RSS together).
+ * src/sinks/mqtt/row-check.ts: ~0.9 MB of RSS together), and small
+ * Buffers come from 1 KiB slabs (src/cli/commands/run.ts).
  */
 import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -29,7 +30,7 @@ beforeAll(() => {
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 /** Starts `run` with `config`; at READY=1 (the event `run` emits), what it has loaded. */
-async function loadedAtReady(name: string, config: string): Promise<{ builtins: string[]; files: string[]; later: string[]; builtinsLater: string[] }> {
+async function loadedAtReady(name: string, config: string): Promise<{ builtins: string[]; files: string[]; later: string[]; builtinsLater: string[]; bufferPool: number }> {
   const file = join(dir, `${name}.yaml`);
   writeFileSync(file, config);
   const preload = join(dir, 'at-ready.cjs');
@@ -40,7 +41,7 @@ async function loadedAtReady(name: string, config: string): Promise<{ builtins: 
   setTimeout(() => {
     const later = Object.keys(module.constructor._cache).filter((f) => f !== __filename);
     const builtinsLater = process.moduleLoadList.filter((m) => m.startsWith('NativeModule ')).map((m) => m.slice(13));
-    process.stderr.write('LATER ' + JSON.stringify({ later, builtinsLater }) + '\\n');
+    process.stderr.write('LATER ' + JSON.stringify({ later, builtinsLater, bufferPool: Buffer.poolSize }) + '\\n');
   }, 1000);
 });\n`);
   const env: NodeJS.ProcessEnv = { ...process.env, AFB_EDGE_NODE_FLAGS: `--max-semi-space-size=2 --require ${preload}` };
@@ -60,9 +61,9 @@ async function loadedAtReady(name: string, config: string): Promise<{ builtins: 
   });
   child.kill('SIGTERM');
   await new Promise((r) => child.once('exit', r));
-  const loaded = JSON.parse(line) as { atReady: { builtins: string[]; files: string[] }; later: { later: string[]; builtinsLater: string[] } };
+  const loaded = JSON.parse(line) as { atReady: { builtins: string[]; files: string[] }; later: { later: string[]; builtinsLater: string[]; bufferPool: number } };
   const rel = (files: string[]) => files.map((f) => f.slice(projectRoot.length + 1)).sort();
-  return { builtins: loaded.atReady.builtins, files: rel(loaded.atReady.files), later: rel(loaded.later.later), builtinsLater: loaded.later.builtinsLater };
+  return { builtins: loaded.atReady.builtins, files: rel(loaded.atReady.files), later: rel(loaded.later.later), builtinsLater: loaded.later.builtinsLater, bufferPool: loaded.later.bufferPool };
 }
 
 const BUNDLE = ['dist/src/cli/afb-edge.bundle.cjs', 'dist/src/cli/launch.cjs'];
@@ -75,10 +76,11 @@ it('run reaches READY=1 with the bundle and the addon it needs, and none of the 
   expect(files).toEqual([...BUNDLE, SQLITE_ADDON].sort());
 });
 
-it('once the process metrics run, still no perf_hooks nor zlib (event-loop delay and row checksums without them)', async () => {
-  const { builtinsLater } = await loadedAtReady('metrics', `device: { id: modules-test }\nmqtt: { url: "mqtt://127.0.0.1:9" }\noutbox: { path: ${join(dir, 'outbox-metrics.db')} }\nbinders: []\nroutes: []\n`);
+it('once the process metrics run, still no perf_hooks nor zlib (event-loop delay and row checksums without them); small Buffers in 1 KiB slabs', async () => {
+  const { builtinsLater, bufferPool } = await loadedAtReady('metrics', `device: { id: modules-test }\nmqtt: { url: "mqtt://127.0.0.1:9" }\noutbox: { path: ${join(dir, 'outbox-metrics.db')} }\nbinders: []\nroutes: []\n`);
   expect(builtinsLater).toContain('v8'); // the list is real: the heap metrics are registered
   for (const m of ['perf_hooks', 'zlib', 'internal/perf/performance', 'internal/perf/event_loop_delay']) expect(builtinsLater, m).not.toContain(m);
+  expect(bufferPool).toBe(1024); // src/cli/commands/run.ts says why
 });
 
 it("with a serial link, nothing of serialport before READY=1; its addon right after (its JavaScript is in the bundle)", async () => {
