@@ -3,7 +3,7 @@
  * V8 code cache when a cache directory is given; the compiled modules
  * (main.js) when there is no bundle.
  *
- * Why a code cache: at each start V8 parses the 1 MB bundle again and then
+ * Why a code cache: at each start V8 parses the 0.75 MB bundle again and then
  * compiles every function the start-up runs. With the cache, V8 takes the
  * bytecode it compiled during an earlier run instead: READY=1 in about 0.7x
  * the time on x86 (bench/startup.ts) and in the emulated arm64 guest
@@ -16,9 +16,10 @@
  * Where: $AFB_EDGE_CODE_CACHE, else $CACHE_DIRECTORY (systemd's
  * CacheDirectory=afb-edge), else no cache. One file per bundle build and
  * Node version: `afb-edge-<node>-<arch>-<bundle size, mtime, inode>.v8cache`,
- * written once READY=1 is sent (or 10 s after start-up, or at exit).
- * Files of other builds are deleted when a new one is written, so the
- * directory holds at most one. V8 checks a cache against its own version and
+ * written once READY=1 is sent (or 10 s after start-up, or at exit), and
+ * one for the config loader's bundle, `afb-edge-config-loader-*.v8cache`
+ * (requireWithCodeCache below). Files of other builds are deleted when a
+ * new one is written, so the directory holds at most one of each. V8 checks a cache against its own version and
  * flags and rejects a stale one. The file name guards against a bundle
  * replaced by another of the same length, which V8 would not notice.
  */
@@ -45,12 +46,16 @@ function warn(message: string): void {
   process.stderr.write(`<warn> launch: ${message}\n`);
 }
 
-function runWithCache(dir: string, st: fs.Stats): void {
-  const prefix = `afb-edge-${process.version}-${process.arch}-`;
-  const file = path.join(dir, `${prefix}${st.size}-${Math.trunc(st.mtimeMs)}-${st.ino}.v8cache`);
+/**
+ * A bundle run as a CommonJS module with a code cache of its own, `kind`
+ * naming its files; returns its exports. The cache is written at READY=1
+ * when there was none or V8 rejected it.
+ */
+function runWithCache(dir: string, file: string, kind: string, parent: NodeJS.Module | undefined, st: fs.Stats = fs.statSync(file)): unknown {
+  const cacheFile = path.join(dir, `${kind}-${process.version}-${process.arch}-${st.size}-${Math.trunc(st.mtimeMs)}-${st.ino}.v8cache`);
   let cachedData: Buffer | undefined;
   try {
-    cachedData = fs.readFileSync(file);
+    cachedData = fs.readFileSync(cacheFile);
   } catch {
     // first start of this build: no cache yet
   }
@@ -58,14 +63,15 @@ function runWithCache(dir: string, st: fs.Stats): void {
   // read: a flipped bit on the board's flash would crash the agent. With this flag V8 does
   // both, and rejects a damaged cache. bin/afb-edge passes it; set here otherwise (loading
   // node:v8 costs ~80 ms of start-up in the emulated arm64 guest, hence not always).
-  if (!process.execArgv.includes('--verify-snapshot-checksum')) {
+  if (!process.execArgv.includes('--verify-snapshot-checksum') && !checksumFlagSet) {
     (require('node:v8') as typeof import('node:v8')).setFlagsFromString('--verify-snapshot-checksum');
+    checksumFlagSet = true;
   }
-  // latin1: the bundle is ASCII (scripts/bundle.mjs checks it), so this is the same text, and
+  // latin1: the bundles are ASCII (scripts/bundle.mjs checks it), so this is the same text, and
   // the UTF-8 decoder costs ~120 ms more on 1 MB in the emulated arm64 guest.
-  const source = fs.readFileSync(bundle, 'latin1');
+  const source = fs.readFileSync(file, 'latin1');
   const script = new vm.Script(Module.wrap(source.startsWith('#!') ? '//' + source : source), {
-    filename: bundle,
+    filename: file,
     cachedData,
     // No importModuleDynamically: Node 20 cannot resolve an import() in functions taken from a
     // code cache (ERR_VM_DYNAMIC_IMPORT_CALLBACK_MISSING even with USE_MAIN_CONTEXT_DEFAULT_LOADER),
@@ -73,12 +79,12 @@ function runWithCache(dir: string, st: fs.Stats): void {
     // without a cache if one comes back (test/cli/launch.test.ts).
   });
   if (cachedData === undefined || script.cachedDataRejected === true) {
-    if (script.cachedDataRejected === true) warn(`code cache ${file} rejected by V8, writing a new one`);
+    if (script.cachedDataRejected === true) warn(`code cache ${cacheFile} rejected by V8, writing a new one`);
     let written = false;
     const write = () => {
       if (written) return;
       written = true;
-      writeCache(script, dir, file);
+      writeCache(script, dir, cacheFile, kind);
     };
     // At READY=1 (`run` emits READY_EVENT on process): the cache then holds what start-up
     // compiled and nothing more, and V8 deserializes all of a cache, needed or not. The
@@ -87,14 +93,33 @@ function runWithCache(dir: string, st: fs.Stats): void {
     setTimeout(write, WRITE_AFTER_MS).unref();
     process.once('exit', write);
   }
-  const mod = new Module(bundle, module);
-  mod.filename = bundle;
+  // (A parent keeps its children: the config loader has none, so that it can be collected.)
+  const mod = new Module(file, parent);
+  mod.filename = file;
   mod.paths = (Module as unknown as { _nodeModulePaths(dir: string): string[] })._nodeModulePaths(__dirname);
   const wrapper = script.runInThisContext() as (...args: unknown[]) => void;
-  wrapper.call(mod.exports, mod.exports, Module.createRequire(bundle), mod, bundle, __dirname);
+  wrapper.call(mod.exports, mod.exports, Module.createRequire(file), mod, file, __dirname);
+  return mod.exports;
 }
 
-function writeCache(script: vm.Script, dir: string, file: string): void {
+let checksumFlagSet = false;
+
+/**
+ * For the CLI's bundle (src/config/loader-module.ts): the config loader's
+ * bundle, `file`, run with a code cache of its own (files
+ * `afb-edge-config-loader-*.v8cache`, written at READY=1) when `run` has a
+ * cache directory; undefined otherwise, and the caller requires it. Its
+ * functions are compiled at every start, the validators among them: in the
+ * CLI's bundle before, they were in its cache (~12 ms of READY=1 with the
+ * cache on x86, bench/startup.ts).
+ */
+export function requireWithCodeCache(file: string): unknown {
+  const dir = cacheDir();
+  if (dir === undefined || process.argv[2] !== 'run' || require.main !== module) return undefined;
+  return runWithCache(dir, file, 'afb-edge-config-loader', undefined);
+}
+
+function writeCache(script: vm.Script, dir: string, file: string, kind: string): void {
   const tmp = `${file}.${process.pid}.tmp`;
   try {
     const data = script.createCachedData();
@@ -106,8 +131,10 @@ function writeCache(script: vm.Script, dir: string, file: string): void {
       fs.closeSync(fd);
     }
     fs.renameSync(tmp, file); // atomic: a concurrent start reads the old file or the whole new one
+    // The same kind's files of other builds ("afb-edge-v20..." is not "afb-edge-config-loader-v20...").
+    const ofKind = `${kind}-v`;
     for (const f of fs.readdirSync(dir)) {
-      if (f.startsWith('afb-edge-') && f.endsWith('.v8cache') && path.join(dir, f) !== file) fs.rmSync(path.join(dir, f), { force: true });
+      if (f.startsWith(ofKind) && f.endsWith('.v8cache') && path.join(dir, f) !== file) fs.rmSync(path.join(dir, f), { force: true });
     }
   } catch (err) {
     try {
@@ -135,7 +162,7 @@ function main(): void {
     require(bundle);
     return;
   }
-  runWithCache(dir, st);
+  runWithCache(dir, bundle, 'afb-edge', module, st);
 }
 
 main();

@@ -60,37 +60,45 @@ function runUntilReady(cacheDir: string | undefined, direct = false, beforeStop?
   });
 }
 
-const cacheFiles = (d: string) => readdirSync(d).filter((f) => f.endsWith('.v8cache'));
+const cacheFiles = (d: string) => readdirSync(d).filter((f) => f.endsWith('.v8cache')).sort();
+/** The CLI bundle's cache file and the config loader's (src/config/loader-module.ts), by name. */
+const MAIN_CACHE = new RegExp(`^afb-edge-${process.version}-${process.arch}-\\d+-\\d+-\\d+\\.v8cache$`);
+const LOADER_CACHE = new RegExp(`^afb-edge-config-loader-${process.version}-${process.arch}-\\d+-\\d+-\\d+\\.v8cache$`);
 
 describe('code cache', () => {
   it('the first start writes it once ready (not waiting for its exit), the next one takes it without a word', async () => {
     const cache = mkdtempSync(join(dir, 'cache-'));
     let whileRunning: string[] = [];
     const first = await runUntilReady(cache, false, async () => {
-      for (let i = 0; i < 100 && cacheFiles(cache).length === 0; i++) await new Promise((r) => setTimeout(r, 50));
+      for (let i = 0; i < 100 && cacheFiles(cache).length < 2; i++) await new Promise((r) => setTimeout(r, 50));
       whileRunning = cacheFiles(cache);
     });
-    expect(whileRunning).toHaveLength(1);
+    expect(whileRunning).toHaveLength(2);
     expect(first.code).toBe(0);
     expect(first.stderr).not.toMatch(/launch:|^afb-edge: /m);
     const files = cacheFiles(cache);
-    expect(files).toHaveLength(1);
-    expect(files[0]).toMatch(new RegExp(`^afb-edge-${process.version}-${process.arch}-\\d+-\\d+-\\d+\\.v8cache$`));
-    const written = statSync(join(cache, files[0]!)).mtimeMs;
-    expect(statSync(join(cache, files[0]!)).size).toBeGreaterThan(100_000);
+    expect(files).toHaveLength(2);
+    expect(files[0]).toMatch(LOADER_CACHE);
+    expect(files[1]).toMatch(MAIN_CACHE);
+    const written = files.map((f) => statSync(join(cache, f)).mtimeMs);
+    for (const f of files) expect(statSync(join(cache, f)).size).toBeGreaterThan(100_000);
 
     const second = await runUntilReady(cache);
     expect(second.code).toBe(0);
     // Accepted: no warning, and not rewritten (a rejected cache is replaced at exit).
     expect(second.stderr).not.toMatch(/launch:|^afb-edge: /m);
     expect(cacheFiles(cache)).toEqual(files);
-    expect(statSync(join(cache, files[0]!)).mtimeMs).toBe(written);
+    expect(files.map((f) => statSync(join(cache, f)).mtimeMs)).toEqual(written);
   });
 
-  it.each([['bin/afb-edge', false], ['node dist/src/cli/launch.cjs', true]])('a damaged cache is reported, replaced, and the agent starts anyway (%s)', async (_how, direct) => {
+  it.each([
+    ['bin/afb-edge', false, MAIN_CACHE],
+    ['node dist/src/cli/launch.cjs', true, MAIN_CACHE],
+    ["bin/afb-edge, the config loader's", false, LOADER_CACHE],
+  ] as const)('a damaged cache is reported, replaced, and the agent starts anyway (%s)', async (_how, direct, which) => {
     const cache = mkdtempSync(join(dir, 'cache-'));
     await runUntilReady(cache, direct);
-    const [file] = cacheFiles(cache);
+    const file = cacheFiles(cache).find((f) => which.test(f));
     const good = readFileSync(join(cache, file!));
     const bad = Buffer.from(good);
     bad.fill(0x5a, 64, 4096); // V8's checksum no longer matches
@@ -98,17 +106,20 @@ describe('code cache', () => {
     const r = await runUntilReady(cache, direct);
     expect(r.code).toBe(0);
     expect(r.stderr).toMatch(/<warn> launch: code cache .* rejected by V8, writing a new one/);
-    expect(cacheFiles(cache)).toEqual([file]);
+    expect(cacheFiles(cache).filter((f) => which.test(f))).toEqual([file]);
     expect(readFileSync(join(cache, file!)).equals(bad)).toBe(false);
   });
 
   it('files of other builds are removed when the cache is written; other files are left alone', async () => {
     const cache = mkdtempSync(join(dir, 'cache-'));
     writeFileSync(join(cache, 'afb-edge-v0.0.0-x64-1-2-3.v8cache'), 'old build');
+    writeFileSync(join(cache, 'afb-edge-config-loader-v0.0.0-x64-1-2-3.v8cache'), 'old build');
     writeFileSync(join(cache, 'notes.txt'), 'not ours');
     await runUntilReady(cache);
-    expect(cacheFiles(cache)).toHaveLength(1);
-    expect(cacheFiles(cache)[0]).not.toBe('afb-edge-v0.0.0-x64-1-2-3.v8cache');
+    const files = cacheFiles(cache);
+    expect(files).toHaveLength(2);
+    expect(files[0]).toMatch(LOADER_CACHE);
+    expect(files[1]).toMatch(MAIN_CACHE);
     expect(readdirSync(cache)).toContain('notes.txt');
   });
 
