@@ -153,6 +153,24 @@ describe('Outbox', () => {
     expect(ob.stats.rowsRead).toBe(3); // everything was handed out: cached again
   });
 
+  it('rows only on disk, asked for a few at a time (the slots PUBACKs free), are each read once, in order', async () => {
+    const ob = new Outbox(outboxConfig(tempDir(cleanup, 'outbox')), { cacheMessages: 3 });
+    cleanup.add(() => ob.close());
+    await Promise.all(Array.from({ length: 43 }, (_, i) => ob.enqueue(msg(i))));
+    const got: number[] = [];
+    for (let k = 1; got.length < 43; k = (k % 3) + 1) {
+      const batch = ob.next(k);
+      expect(batch.length).toBeGreaterThan(0);
+      for (const m of batch) {
+        got.push(idx(m));
+        ob.ack(m.id);
+      }
+    }
+    expect(got).toEqual(Array.from({ length: 43 }, (_, i) => i));
+    expect(ob.stats.rowsRead).toBe(40); // not 16 per call, of which the unused were read again
+    expect(ob.next(5)).toEqual([]);
+  });
+
   it('ids keep growing after the outbox empties (AUTOINCREMENT), so nothing new is skipped', async () => {
     const ob = open(tempDir(cleanup, 'outbox'));
     await Promise.all([0, 1].map((i) => ob.enqueue(msg(i))));

@@ -293,7 +293,12 @@ export class Outbox {
     /** The database has no row after `after`. */
     let exhausted = false;
     while (out.length < limit) {
-      const want = Math.max(limit - out.length, 16);
+      // As many as are wanted, not more: rows read beyond `limit` were dropped and read again at
+      // the next call, and the sink asks for a few at a time (the slots its PUBACKs freed). With a
+      // floor of 16 rows, draining 20,000 rows written while the memory cache was full read each
+      // row 16 times when asked one at a time: 55 us of CPU a row, now 13 (4 at a time: 14, now
+      // 6.5; 16 or more: the same), a throwaway loop of next(k) and ack on this outbox.
+      const want = limit - out.length;
       const rows = this.readAfter(after, want);
       exhausted = rows.length < want;
       this.stats.rowsRead += rows.length;
