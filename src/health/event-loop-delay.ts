@@ -68,10 +68,15 @@ export class DelayWindow {
    * exceed (0 when there are none). Over the latest `samples` samples only.
    */
   percentile(p: number): number {
+    return this.percentiles([p])[0]!;
+  }
+
+  /** percentile() of each of `ps`, from one sorted copy of the kept samples. */
+  percentiles(ps: readonly number[]): number[] {
     const n = Math.min(this.count, this.ring.length);
-    if (n === 0) return 0;
+    if (n === 0) return ps.map(() => 0);
     const sorted = this.ring.slice(0, n).sort();
-    return sorted[Math.min(n - 1, Math.max(0, Math.ceil((p / 100) * n) - 1))]!;
+    return ps.map((p) => sorted[Math.min(n - 1, Math.max(0, Math.ceil((p / 100) * n) - 1))]!);
   }
 
   reset(): void {

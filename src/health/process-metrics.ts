@@ -62,9 +62,10 @@ export function registerEventLoopLag(registry: Registry, prefix: string, delays:
       max.set(delays.max / 1e9);
       mean.set(delays.mean / 1e9);
       stddev.set(delays.stddev / 1e9);
-      p50.set(delays.percentile(50) / 1e9);
-      p90.set(delays.percentile(90) / 1e9);
-      p99.set(delays.percentile(99) / 1e9);
+      const [q50, q90, q99] = delays.percentiles([50, 90, 99]);
+      p50.set(q50! / 1e9);
+      p90.set(q90! / 1e9);
+      p99.set(q99! / 1e9);
     }
     delays.reset();
   });

@@ -35,6 +35,8 @@ describe('DelayWindow', () => {
     expect(w.percentile(100)).toBe(100);
     expect(w.percentile(0)).toBe(1);
     expect(windowOf([7]).percentile(99)).toBe(7);
+    expect(w.percentiles([50, 90, 99, 0])).toEqual([50, 90, 99, 1]);
+    expect(windowOf([]).percentiles([50, 99])).toEqual([0, 0]);
   });
 
   it('keeps the latest samples for percentiles, every sample for the rest', () => {
