@@ -9,9 +9,10 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { EventLoopDelayMonitor, DelayWindow } from '../../src/health/event-loop-delay.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+/** Blocks the loop for at least `ms` (hrtime: Date.now()'s whole milliseconds could make it up to 1 ms shorter). */
 const block = (ms: number) => {
-  const end = Date.now() + ms;
-  while (Date.now() < end) { /* the loop is blocked */ }
+  const end = process.hrtime.bigint() + BigInt(ms) * 1_000_000n;
+  while (process.hrtime.bigint() < end) { /* the loop is blocked */ }
 };
 
 describe('DelayWindow', () => {
