@@ -72,6 +72,30 @@ const readableStreamIsNodeStream = {
 };
 
 /**
+ * `bl`, under mqtt-packet's parser only: a whole Duplex stream around a list
+ * of buffers, of which the parser uses eight list methods, and whose reads
+ * copy what they read into new Buffers (five per PUBACK parsed). In the
+ * bundle, src/sinks/mqtt/packet-bytes.ts's list instead
+ * (scripts/bundle-shims/bl.cjs, which asks for it as afb-edge:packet-bytes:
+ * the compiled file of the package being bundled); the build fails if any
+ * other module asks for bl.
+ */
+const blShim = join(dirname(fileURLToPath(import.meta.url)), 'bundle-shims', 'bl.cjs');
+const blIsPacketBytes = {
+  name: 'bl-is-packet-bytes',
+  setup(b) {
+    b.onResolve({ filter: /^bl$/ }, (args) => {
+      if (!/[\\/]mqtt-packet[\\/]parser\.js$/.test(args.importer)) {
+        return { errors: [{ text: `bl required by ${args.importer}: only mqtt-packet's parser is expected to (scripts/bundle-shims/bl.cjs)` }] };
+      }
+      return { path: blShim };
+    });
+    // the list itself, from the package being bundled (the Yocto recipe's installed one, --root)
+    b.onResolve({ filter: /^afb-edge:packet-bytes$/ }, () => ({ path: join(root, 'dist/src/sinks/mqtt/packet-bytes.js') }));
+  },
+};
+
+/**
  * `debug`, for mqtt.js, mqtt-packet and serialport, loaded only when $DEBUG
  * is set (scripts/bundle-shims/debug.cjs: ~60-100 ms of start-up in the
  * emulated arm64 guest, with `tty`). The stand-in loads the real package,
@@ -177,7 +201,7 @@ const common = {
   // `bindings`, its default lookup, is never reached. binding-mock: tests only. ws: only the
   // dashboard (monitor --web) uses it, loaded from node_modules then, as mqtt's index is.
   external: ['bindings', '@serialport/binding-mock', 'aedes', 'ws'],
-  plugins: [mqttIndexExternal, readableStreamIsNodeStream, lazyDebug, lazyModules, serialportAddonDir, configLoaderApart],
+  plugins: [mqttIndexExternal, readableStreamIsNodeStream, blIsPacketBytes, lazyDebug, lazyModules, serialportAddonDir, configLoaderApart],
   // import.meta does not exist in CommonJS: the same file URL, from __filename.
   define: { 'import.meta.url': '__afbEdgeModuleUrl' },
   banner: { js: "const __afbEdgeModuleUrl = require('node:url').pathToFileURL(__filename).href;" },

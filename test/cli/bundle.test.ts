@@ -92,13 +92,20 @@ new Worker(${JSON.stringify(script)}, { workerData: { file: ${JSON.stringify(fil
   }
 });
 
-it("mqtt.js and bl in the bundle use Node's own streams, not readable-stream's copy of them", () => {
+it("mqtt.js in the bundle uses Node's own streams, not readable-stream's copy of them", () => {
   const text = readFileSync(bundle, 'latin1');
   // esbuild keys each bundled CommonJS module by its path.
   expect(text).toContain('node_modules/mqtt/build/lib/client.js');
-  expect(text).toContain('node_modules/bl/bl.js');
   expect(text).not.toContain('node_modules/readable-stream/');
   expect(text).toContain('require("node:stream")');
+});
+
+it("mqtt-packet's parser in the bundle keeps its bytes in PacketBytes, not in bl", () => {
+  const text = readFileSync(bundle, 'latin1');
+  expect(text).toContain('node_modules/mqtt-packet/parser.js');
+  expect(text).toContain('scripts/bundle-shims/bl.cjs');
+  expect(text).toContain('PacketBytes=class');
+  expect(text).not.toContain('node_modules/bl/');
 });
 
 it("the config loader is a bundle of its own: the CLI's holds no YAML parser, no validators, and check-config works from it", () => {
