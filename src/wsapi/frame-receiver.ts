@@ -73,6 +73,8 @@ function own(b: Buffer): Buffer {
 
 export class FrameReceiver {
   private readonly chunks: Buffer[] = [];
+  /** Bytes of chunks[0] already consumed (an offset, not a new view per frame). */
+  private head = 0;
   private buffered = 0;
   private state = State.HEADER;
 
@@ -125,7 +127,10 @@ export class FrameReceiver {
     this.feed(chunk);
     // Only the tail of this chunk can still be held (earlier ones were copied when their push ended).
     const last = this.chunks.length - 1;
-    if (this.reusedChunks && last >= 0 && this.chunks[last]!.buffer === chunk.buffer) this.chunks[last] = Buffer.from(this.chunks[last]!);
+    if (this.reusedChunks && last >= 0 && this.chunks[last]!.buffer === chunk.buffer) {
+      this.chunks[last] = Buffer.from(last === 0 ? this.chunks[0]!.subarray(this.head) : this.chunks[last]!);
+      if (last === 0) this.head = 0;
+    }
   }
 
   private feed(chunk: Buffer): void {
@@ -148,44 +153,73 @@ export class FrameReceiver {
   private take(n: number): Buffer {
     this.buffered -= n;
     const first = this.chunks[0]!;
-    if (n === first.length) {
+    const rest = first.length - this.head;
+    if (n === rest) {
       this.chunks.shift();
-      return first;
+      const out = this.head === 0 ? first : first.subarray(this.head);
+      this.head = 0;
+      return out;
     }
-    if (n < first.length) {
-      this.chunks[0] = first.subarray(n);
-      return first.subarray(0, n);
+    if (n < rest) {
+      const out = first.subarray(this.head, this.head + n);
+      this.head += n;
+      return out;
     }
     const out = Buffer.allocUnsafe(n);
     let off = 0;
     while (off < n) {
       const c = this.chunks[0]!;
+      const avail = c.length - this.head;
       const want = n - off;
-      if (c.length <= want) {
-        out.set(c, off);
-        off += c.length;
+      if (avail <= want) {
+        out.set(this.head === 0 ? c : c.subarray(this.head), off);
+        off += avail;
         this.chunks.shift();
+        this.head = 0;
       } else {
-        out.set(c.subarray(0, want), off);
-        this.chunks[0] = c.subarray(want);
+        out.set(c.subarray(this.head, this.head + want), off);
+        this.head += want;
         off += want;
       }
     }
     return out;
   }
 
+  /** Consumes the next `n` buffered bytes (a frame's header, read with peek). */
+  private skip(n: number): void {
+    this.buffered -= n;
+    while (n > 0) {
+      const avail = this.chunks[0]!.length - this.head;
+      if (n < avail) {
+        this.head += n;
+        return;
+      }
+      n -= avail;
+      this.chunks.shift();
+      this.head = 0;
+    }
+  }
+
   /** Byte at offset `i` of the buffered data, without consuming it. */
   private peek(i: number): number {
-    for (const c of this.chunks) {
+    i += this.head;
+    for (let k = 0; k < this.chunks.length; k++) {
+      const c = this.chunks[k]!;
       if (i < c.length) return c[i]!;
       i -= c.length;
     }
     return -1;
   }
 
+  /** Big-endian 32-bit value at offset `i` of the buffered data (there), without consuming it. */
+  private peek32(i: number): number {
+    return this.peek(i) * 0x100_0000 + ((this.peek(i + 1) << 16) | (this.peek(i + 2) << 8) | this.peek(i + 3));
+  }
+
   private fail(code: number, reason: string): false {
     this.state = State.DEAD;
     this.chunks.length = 0;
+    this.head = 0;
     this.buffered = 0;
     this.fragments = [];
     this.fragmentedSize = 0;
@@ -231,13 +265,12 @@ export class FrameReceiver {
     if (this.buffered < 2 + extra) return false;
     let length = len7;
     if (extra > 0) {
-      const hdr = this.headerBytes(2 + extra);
       if (extra === 2) {
-        length = hdr.readUInt16BE(2);
+        length = (this.peek(2) << 8) | this.peek(3);
       } else {
-        const high = hdr.readUInt32BE(2);
+        const high = this.peek32(2);
         if (high > 0x1fffff) return this.fail(CloseCode.MESSAGE_TOO_LARGE, 'frame length beyond 2^53');
-        length = high * 0x1_0000_0000 + hdr.readUInt32BE(6);
+        length = high * 0x1_0000_0000 + this.peek32(6);
       }
     }
     if (length > this.maxFramePayload) {
@@ -253,20 +286,17 @@ export class FrameReceiver {
       }
     }
     if (this.buffered < headerSize) return false;
-    const header = this.take(headerSize);
-    this.mask = masked ? Buffer.from(header.subarray(headerSize - 4, headerSize)) : null;
+    if (masked) {
+      const m = Buffer.allocUnsafe(4);
+      for (let k = 0; k < 4; k++) m[k] = this.peek(headerSize - 4 + k);
+      this.mask = m;
+    } else {
+      this.mask = null;
+    }
+    this.skip(headerSize);
     this.payloadLength = length;
     this.state = State.PAYLOAD;
     return true;
-  }
-
-  /** The first `n` buffered bytes as one buffer, without consuming them. */
-  private headerBytes(n: number): Buffer {
-    const first = this.chunks[0]!;
-    if (first.length >= n) return first;
-    const out = Buffer.allocUnsafe(n);
-    for (let i = 0; i < n; i++) out[i] = this.peek(i);
-    return out;
   }
 
   private readPayload(): void {
@@ -292,6 +322,7 @@ export class FrameReceiver {
         const code = payload.length >= 2 ? payload.readUInt16BE(0) : undefined;
         const reason = payload.length > 2 ? payload.toString('utf8', 2) : '';
         this.chunks.length = 0;
+        this.head = 0;
         this.buffered = 0;
         this.fragments = [];
         this.fragmentedSize = 0;
