@@ -15,25 +15,15 @@
 import { cpus } from 'node:os';
 import { parseArgs } from 'node:util';
 import mqttPacket from 'mqtt-packet';
-import { PacketBytes } from '../src/sinks/mqtt/packet-bytes.js';
+import { withPacketBytes, type ListHoldingParser } from '../src/sinks/mqtt/packet-bytes.js';
 
 const { values } = parseArgs({ options: { packets: { type: 'string', default: '400000' }, rounds: { type: 'string', default: '5' } } });
 const N = Number(values.packets);
 const ROUNDS = Number(values.rounds);
 
-type Parser = ReturnType<typeof mqttPacket.parser> & { _resetState(): void; _list: unknown };
-
-function parser(lean: boolean): Parser {
-  const p = mqttPacket.parser({ protocolVersion: 4 }) as Parser;
-  if (lean) {
-    const reset = p._resetState;
-    p._resetState = function resetWithPacketBytes(this: Parser) {
-      reset.call(this);
-      this._list = new PacketBytes();
-    };
-    p._resetState();
-  }
-  return p;
+function parser(lean: boolean) {
+  const p = mqttPacket.parser({ protocolVersion: 4 }) as ReturnType<typeof mqttPacket.parser> & ListHoldingParser;
+  return lean ? withPacketBytes(p) : p;
 }
 
 /** The stream cut into socket reads of `readBytes`, each read a Buffer of its own (as a socket gives them). */

@@ -9,22 +9,14 @@
 import bl from 'bl';
 import mqttPacket from 'mqtt-packet';
 import { describe, expect, it } from 'vitest';
-import { PacketBytes } from '../../src/sinks/mqtt/packet-bytes.js';
+import { PacketBytes, withPacketBytes, type ListHoldingParser } from '../../src/sinks/mqtt/packet-bytes.js';
 
-type Parser = ReturnType<typeof mqttPacket.parser> & { _resetState(): void; _list: unknown };
+type Parser = ReturnType<typeof mqttPacket.parser> & ListHoldingParser;
 
-/** The real parser; with `lean`, its byte list is PacketBytes, at its start and after each error (as the bundle's bl() gives). */
+/** The real parser; with `lean`, its byte list is PacketBytes (as in the bundle). */
 function parser(lean: boolean, protocolVersion: number): Parser {
   const p = mqttPacket.parser({ protocolVersion }) as Parser;
-  if (lean) {
-    const reset = p._resetState;
-    p._resetState = function resetWithPacketBytes(this: Parser) {
-      reset.call(this);
-      this._list = new PacketBytes();
-    };
-    p._resetState();
-  }
-  return p;
+  return lean ? withPacketBytes(p) : p;
 }
 
 /** Everything the parser said for these chunks: packets, errors, an exception, and what it left unparsed. */

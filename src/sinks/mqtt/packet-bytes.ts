@@ -132,3 +132,25 @@ export class PacketBytes {
     return this.chunks[k]![at]!;
   }
 }
+
+/** What withPacketBytes() needs of an mqtt-packet parser (its byte list, and the method that makes a new one). */
+export interface ListHoldingParser {
+  _list: unknown;
+  _resetState(): void;
+}
+
+/**
+ * Gives an mqtt-packet parser PacketBytes as its byte list, now and after
+ * each reset (an error makes it start over with a new list), as the bundle's
+ * stand-in for bl does. For the compiled modules, where mqtt-packet has bl:
+ * the tests and bench/mqtt-parse.ts compare the two on the same parser.
+ */
+export function withPacketBytes<P extends ListHoldingParser>(parser: P): P {
+  const reset = parser._resetState;
+  parser._resetState = function resetWithPacketBytes(this: P) {
+    reset.call(this);
+    this._list = new PacketBytes();
+  };
+  parser._resetState();
+  return parser;
+}
