@@ -211,7 +211,7 @@ export class FrameReceiver {
     return -1;
   }
 
-  /** Big-endian 32-bit value at offset `i` of the buffered data (there), without consuming it. */
+  /** The big-endian 32-bit value at offset `i` of the buffered data (all four bytes there), without consuming it. */
   private peek32(i: number): number {
     return this.peek(i) * 0x100_0000 + ((this.peek(i + 1) << 16) | (this.peek(i + 2) << 8) | this.peek(i + 3));
   }
