@@ -21,6 +21,7 @@ import { BinderSource } from '../sources/binder/binder-source.js';
 import { CommandHandler } from '../sources/mqtt-commands/command-handler.js';
 import { literalTopicPrefix } from '../sources/mqtt-commands/reply-topics.js';
 import { SerialSource } from '../sources/serial/serial-source.js';
+import { isoTime } from '../util/iso-time.js';
 import { RateLimitedLog, type Logger } from '../util/log.js';
 
 export interface AgentOptions {
@@ -277,7 +278,7 @@ export class Agent {
     if (this.linkPublished.get(config.name) === key) return;
     this.linkPublished.set(config.name, key);
     const topic = `${fillTemplate(this.config.mqtt.status_topic, this.config.mqtt, this.config.device)}/links/${config.name}`;
-    const body = { link: config.name, state, reason, device: config.device, protocol: config.protocol, ts: new Date().toISOString() };
+    const body = { link: config.name, state, reason, device: config.device, protocol: config.protocol, ts: isoTime(Date.now()) };
     this.sink.publish({ topic, payload: Buffer.from(JSON.stringify(body)), qos: 1, retain: true, route: 'link-status' }).catch((err: Error) => {
       this.log.warn(`agent: link ${config.name} state not published: ${err.message}`);
     });
@@ -338,7 +339,7 @@ export class Agent {
 
   private async publishHealth(topic: string): Promise<void> {
     if (this.sink === undefined || !this.sink.connected) return;
-    const body = { ...this.health(), ts: new Date().toISOString(), metrics: await this.metrics.summary() };
+    const body = { ...this.health(), ts: isoTime(Date.now()), metrics: await this.metrics.summary() };
     this.sink.publishNow(topic, Buffer.from(JSON.stringify(body)), { qos: 0, retain: true });
   }
 }

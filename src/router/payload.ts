@@ -13,28 +13,13 @@
  */
 import type { PayloadShape } from '../config/types.js';
 import type { AgentEvent } from '../core/event.js';
+import { isoTime } from '../util/iso-time.js';
+
+export { isoTime };
 
 /** JSON text of the data; throws (BigInt, cycles, absurd nesting) only for data no JSON source makes. */
 export function dataJson(data: unknown): string {
   return JSON.stringify(data) ?? 'null';
-}
-
-// Date#toISOString costs ~0.7 µs, more than the rest of an envelope: the text up to the
-// second is kept and only the milliseconds are written per event.
-let isoSecond = NaN;
-let isoPrefix = '';
-
-/** ISO 8601 (UTC, ms) of a ms timestamp; one that is not a valid date is replaced by now. */
-export function isoTime(ms: number): string {
-  let t = Math.trunc(ms); // as Date does
-  if (!(Math.abs(t) <= 8.64e15)) t = Date.now();
-  const second = Math.floor(t / 1000);
-  if (second !== isoSecond) {
-    isoPrefix = new Date(second * 1000).toISOString().slice(0, -4); // up to and with the '.'
-    isoSecond = second;
-  }
-  const milli = t - second * 1000;
-  return isoPrefix + (milli < 10 ? '00' : milli < 100 ? '0' : '') + milli + 'Z';
 }
 
 /** Characters JSON.stringify would escape in a string ('"', '\\', controls, surrogates to check). */

@@ -5,7 +5,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { makeEvent } from '../../src/core/event.js';
-import { dataJson, envelopeJson, isoTime, jsonString, makePayload } from '../../src/router/payload.js';
+import { dataJson, envelopeJson, jsonString, makePayload } from '../../src/router/payload.js';
 import { fcSeed } from '../helpers/net-helpers.js';
 
 fc.configureGlobal({ seed: fcSeed() });
@@ -49,22 +49,3 @@ describe('envelope', () => {
   });
 });
 
-describe('isoTime', () => {
-  it('equals Date#toISOString for any valid time, in any order (its per-second cache)', () => {
-    const ms = fc.oneof(fc.integer({ min: -8.64e15, max: 8.64e15 }), fc.integer({ min: 1.7e12, max: 1.7e12 + 5000 }));
-    fc.assert(fc.property(fc.array(ms, { minLength: 1, maxLength: 20 }), (times) => {
-      for (const t of times) expect(isoTime(t)).toBe(new Date(t).toISOString());
-    }));
-    expect(isoTime(1.7e12 + 0.9)).toBe(new Date(1.7e12 + 0.9).toISOString());
-    expect(isoTime(-1.5)).toBe(new Date(-1.5).toISOString());
-  });
-
-  it('replaces a timestamp that is not a date by the current time', () => {
-    for (const bad of [NaN, Infinity, 9e15]) {
-      const before = Date.now();
-      const t = Date.parse(isoTime(bad));
-      expect(t).toBeGreaterThanOrEqual(before);
-      expect(t).toBeLessThanOrEqual(Date.now());
-    }
-  });
-});

@@ -12,6 +12,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import type Database from 'better-sqlite3';
+import { isoTime } from '../../util/iso-time.js';
 import type { Logger } from '../../util/log.js';
 import { commitRecordPath, readCommitRecord, type CommitState } from './commit-record.js';
 import { diskBudget, type DiskBudget } from './outbox-budget.js';
@@ -55,7 +56,7 @@ export function openOutbox(file: string, synchronous: Synchronous, maxBytes: num
     UNION ALL SELECT MAX(id) FROM outbox UNION ALL SELECT MAX(id) FROM outbox_dead)`).get() as { id: number | null }).id ?? 0;
 
   const lost = record.state ? lostSince(db, record.state) : undefined;
-  const at = new Date().toISOString();
+  const at = isoTime(Date.now());
   if (aside) {
     const n = lost === undefined ? 'an unknown number of (no commit record)' : String(lost);
     const why = salvaged!.problem === undefined ? '' : ` (${salvaged!.problem})`;

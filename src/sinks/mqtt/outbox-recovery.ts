@@ -19,6 +19,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
+import { isoTime } from '../../util/iso-time.js';
 import { rowPages, SPLIT_RESERVE, type DiskBudget } from './outbox-budget.js';
 import { isCorruption } from './outbox-db.js';
 import type { RawRow } from './row-check.js';
@@ -47,7 +48,7 @@ const SUFFIXES = ['', '-wal', '-shm', '-journal'];
 
 /** `outbox.db.corrupt-20240501T120000Z` (UTC, to the second; `-2`, `-3`... when taken). */
 export function asideName(dbPath: string, now = new Date()): string {
-  const stamp = now.toISOString().replace(/[-:]/g, '').replace(/\.\d{3}/, '');
+  const stamp = isoTime(now.getTime()).replace(/[-:]/g, '').replace(/\.\d{3}/, '');
   const base = `${path.basename(dbPath)}.corrupt-${stamp}`;
   let name = base;
   for (let n = 2; fs.existsSync(path.join(path.dirname(dbPath), name)); n++) name = `${base}-${n}`;

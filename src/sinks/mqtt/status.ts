@@ -11,6 +11,7 @@
  * best a subscriber has.
  */
 import type { DeviceConfig, MqttConfig } from '../../config/types.js';
+import { isoTime } from '../../util/iso-time.js';
 import type { OutboxRecovery } from './outbox-recovery.js';
 
 export type StatusState = 'online' | 'offline';
@@ -39,7 +40,7 @@ export interface StatusExtras {
 }
 
 export function statusPayload(state: StatusState, reason: string, device: DeviceConfig, version: string, extras: StatusExtras = {}): Buffer {
-  const ts = extras.ts === null ? undefined : new Date(extras.ts ?? Date.now()).toISOString();
+  const ts = extras.ts === null ? undefined : isoTime(extras.ts ?? Date.now());
   const msg: StatusMessage = { state, reason, ts, device: device.id, labels: device.labels, version, outbox: extras.outbox };
   return Buffer.from(JSON.stringify(msg)); // undefined fields are left out
 }
