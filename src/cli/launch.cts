@@ -19,9 +19,10 @@
  * written once READY=1 is sent (or 10 s after start-up, or at exit), and
  * one for the config loader's bundle, `afb-edge-config-loader-*.v8cache`
  * (requireWithCodeCache below). Files of other builds are deleted when a
- * new one is written, so the directory holds at most one of each. V8 checks a cache against its own version and
- * flags and rejects a stale one. The file name guards against a bundle
- * replaced by another of the same length, which V8 would not notice.
+ * new one is written, so the directory holds at most one of each. V8
+ * checks a cache against its own version and flags and rejects a stale
+ * one. The file name guards against a bundle replaced by another of the
+ * same length, which V8 would not notice.
  */
 import fs = require('node:fs');
 import path = require('node:path');

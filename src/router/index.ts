@@ -7,6 +7,6 @@ export {
 export { compileMatch, GLOB_OPTIONS } from './match.js';
 export { FilterChain, DEFAULT_MAX_TOPICS, DEFAULT_MAX_CHARS, type FilterChainLimits } from './filter-chain.js';
 export { TokenBucket, ChangeOnly, Deadband, Sampler, TopicState, type TopicFilter, type FilterName } from './filters.js';
-export { dataJson, envelopeJson, isoTime, jsonString, makePayload } from './payload.js';
+export { dataJson, envelopeJson, jsonString, makePayload } from './payload.js';
 export { jsonEqual } from './json-equal.js';
 export { compileFieldPath } from './field-path.js';

@@ -15,8 +15,6 @@ import type { PayloadShape } from '../config/types.js';
 import type { AgentEvent } from '../core/event.js';
 import { isoTime } from '../util/iso-time.js';
 
-export { isoTime };
-
 /** JSON text of the data; throws (BigInt, cycles, absurd nesting) only for data no JSON source makes. */
 export function dataJson(data: unknown): string {
   return JSON.stringify(data) ?? 'null';

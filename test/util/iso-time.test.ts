@@ -3,8 +3,8 @@
  * it in the agent (its first call loads ICU's time-zone data: ~0.8-1.1 MB of
  * RSS for a UTC string).
  */
-import { readdirSync, readFileSync, statSync } from 'node:fs';
-import { join, relative } from 'node:path';
+import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { isoTime } from '../../src/util/iso-time.js';
@@ -42,20 +42,12 @@ describe('the agent calls no Date#toISOString', () => {
     const src = join(projectRoot, 'src');
     const remoteSide = /^(remote\/|cli\/commands\/(monitor|demo))/;
     const found: string[] = [];
-    const walk = (dir: string): void => {
-      for (const name of readdirSync(dir)) {
-        const file = join(dir, name);
-        if (statSync(file).isDirectory()) walk(file);
-        else if (file.endsWith('.ts')) {
-          const rel = relative(src, file);
-          if (remoteSide.test(rel) || rel === 'util/iso-time.ts') continue;
-          readFileSync(file, 'utf8').split('\n').forEach((line, i) => {
-            if (/\.toISOString\(|\.toLocale(Date|Time)?String\(/.test(line)) found.push(`${rel}:${i + 1}: ${line.trim()}`);
-          });
-        }
-      }
-    };
-    walk(src);
+    for (const rel of readdirSync(src, { recursive: true }) as string[]) {
+      if (!rel.endsWith('.ts') || remoteSide.test(rel) || rel === 'util/iso-time.ts') continue;
+      readFileSync(join(src, rel), 'utf8').split('\n').forEach((line, i) => {
+        if (/\.toISOString\(|\.toLocale(Date|Time)?String\(/.test(line)) found.push(`${rel}:${i + 1}: ${line.trim()}`);
+      });
+    }
     expect(found).toEqual([]);
   });
 });
