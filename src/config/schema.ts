@@ -187,6 +187,7 @@ const outbox = {
     policy: { enum: ['drop-oldest', 'reject-new'], default: 'drop-oldest' },
     max_inflight: { type: 'integer', minimum: 1, default: 1000 },
     synchronous: { enum: ['full', 'normal'], default: 'full' },
+    sync_interval_ms: { type: 'integer', minimum: 0, maximum: 1000, default: 10 },
   },
 };
 

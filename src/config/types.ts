@@ -176,6 +176,12 @@ export interface OutboxConfig {
    * survive a crash or kill -9, a power cut may lose the last ones (less flash wear).
    */
   synchronous?: 'full' | 'normal';
+  /**
+   * 'full': two fsyncs start at least this far apart (ms; 0: each commit that
+   * adds messages has its own). 'accepted' may come that much later; a power
+   * cut may take the unacknowledged messages of the last interval.
+   */
+  sync_interval_ms: number;
 }
 
 export interface LoggingConfig {

@@ -33,6 +33,43 @@ describe('WalSync', () => {
     expect(order.at(-1)).toBe('b');
   });
 
+  it('starts two fsyncs at least minIntervalMs apart, the requests of the interval sharing the second', async () => {
+    const dir = tempDir(cleanup, 'walsync');
+    const file = path.join(dir, 'z.db-wal');
+    fs.writeFileSync(file, 'frames');
+    const sync = new WalSync(file, 40);
+    cleanup.add(() => sync.close());
+    const done = (): Promise<number> => new Promise((resolve, reject) => sync.request((err) => (err ? reject(err) : resolve(performance.now()))));
+    const t0 = performance.now();
+    await done(); // the first one starts at once
+    expect(performance.now() - t0).toBeLessThan(40);
+    const later = [done(), done()];
+    await new Promise((r) => setTimeout(r, 5));
+    later.push(done());
+    const answered = await Promise.all(later);
+    expect(sync.syncs).toBe(2); // the three requests of the interval: one fsync
+    for (const t of answered) expect(t - t0).toBeGreaterThanOrEqual(39); // timers may round down by a ms
+    // With 0, one each time the previous one is done.
+    const eager = new WalSync(file, 0);
+    cleanup.add(() => eager.close());
+    for (let i = 0; i < 3; i++) await new Promise<void>((resolve) => eager.request(() => resolve()));
+    expect(eager.syncs).toBe(3);
+  });
+
+  it('close() answers a request waiting for its interval with an fsync now', async () => {
+    const dir = tempDir(cleanup, 'walsync');
+    const file = path.join(dir, 'w.db-wal');
+    fs.writeFileSync(file, 'frames');
+    const sync = new WalSync(file, 60_000);
+    await new Promise<void>((resolve) => sync.request(() => resolve()));
+    const answered: Array<Error | null> = [];
+    sync.request((err) => answered.push(err)); // due in a minute
+    expect(answered).toEqual([]);
+    sync.close();
+    expect(answered).toEqual([null]);
+    expect(sync.syncs).toBe(2);
+  });
+
   it('reports the error when the file cannot be opened, and close() answers what still waits', () => {
     const dir = tempDir(cleanup, 'walsync');
     const missing = new WalSync(path.join(dir, 'nope-wal'));
@@ -64,6 +101,23 @@ describe('Outbox durability', () => {
     for (const m of out) ob.ack(m.id);
     ob.flush();
     expect(ob.syncs).toBe(1);
+  });
+
+  it("'full' with sync_interval_ms: commits of separate turns share the next fsync, their messages go out meanwhile", async () => {
+    const ob = new Outbox(outboxConfig(tempDir(cleanup, 'dur'), { sync_interval_ms: 50 }), { synchronous: 'full' });
+    cleanup.add(() => ob.close());
+    const t0 = performance.now();
+    expect(await ob.enqueue(msg(0))).toBe('accepted'); // the first fsync starts at once
+    const results: Array<Promise<string>> = [];
+    for (let i = 1; i <= 3; i++) {
+      results.push(ob.enqueue(msg(i)));
+      await new Promise((r) => setImmediate(r)); // one commit per turn
+    }
+    expect(ob.stats.commits).toBe(4);
+    expect(ob.next(10).map((m) => m.payload.toString())).toEqual(['m0', 'm1', 'm2', 'm3']); // committed: sendable before the fsync
+    expect(await Promise.all(results)).toEqual(['accepted', 'accepted', 'accepted']);
+    expect(ob.syncs).toBe(2);
+    expect(performance.now() - t0).toBeGreaterThanOrEqual(49); // the second started 50 ms after the first (timers may round down by a ms)
   });
 
   it("'normal': no fsync at all (a power cut may take the last commits, kill -9 cannot)", async () => {

@@ -21,6 +21,9 @@
  *   storage honours fsync). The fsync runs on the thread pool, not inside
  *   COMMIT on the event loop (wal-sync.ts): the messages go to the broker
  *   while the disk syncs, and fsyncs requested meanwhile are grouped.
+ *   Two fsyncs start at least `sync_interval_ms` apart (default 10 ms):
+ *   'accepted' may come that much later, and a power cut may take the
+ *   messages of the last interval the broker had not acknowledged.
  * - 'normal': no fsync at commit (only at checkpoints). An accepted message
  *   survives kill -9 (the data is in the kernel's page cache once COMMIT
  *   returns), but a power cut or kernel crash may roll back the transactions
@@ -199,7 +202,7 @@ export class Outbox {
     this.lastId = opened.lastId;
     // COMMIT never fsyncs on the event loop: 'full' has WalSync do it on the thread pool.
     this.db.pragma('synchronous = NORMAL');
-    if (this.synchronous === 'full') this.walSync = new WalSync(`${config.path}-wal`);
+    if (this.synchronous === 'full') this.walSync = new WalSync(`${config.path}-wal`, config.sync_interval_ms);
     this.stmt = {
       del: this.db.prepare('DELETE FROM outbox WHERE id = ? RETURNING bytes'),
       delRange: this.db.prepare('DELETE FROM outbox WHERE id BETWEEN ? AND ?'),
