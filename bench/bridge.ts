@@ -4,12 +4,14 @@
  * mosquitto; compared in the same run with plain mqtt.js publishing the same
  * messages to the same broker.
  *
- *   node dist/bench/bridge.js [--events N] [--rate R] [--warmup-seconds W] [--rate-seconds S] [--flood-seconds F] [--rounds R]
+ *   node dist/bench/bridge.js [--events N] [--rate R] [--warmup-seconds W] [--rate-seconds S] [--flood-seconds F] [--rounds R] [--commit-delay-ms D]
  *
  * With --rounds R, the throughput phase runs R times, agent and plain mqtt.js
  * alternating, and prints the medians (the ratio moves by ±0.1 from one run to
  * the next on a shared 2-core machine); the agent's CPU time per event is the
- * steadier figure of its own cost.
+ * steadier figure of its own cost. --commit-delay-ms sets the agent's
+ * outbox.commit_delay_ms (default 0, the agent's default); the steady phase
+ * prints what the agent wrote to the disk per event.
  *
  * Phases: (1) latency at a steady R events/s (default 1000) with the peak of the agent's
  * RSS, on a fresh agent, after W seconds (default 5) at that rate printed
@@ -25,7 +27,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import mqtt from 'mqtt';
 import { WsapiServer, type ServerEvent } from '../src/wsapi/index.js';
-import { cpuMs, pct, rssMb, startMosquitto } from './support/mosquitto.js';
+import { cpuMs, diskWriteBytes, pct, rssMb, startMosquitto } from './support/mosquitto.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const launcher = join(here, '..', '..', 'bin', 'afb-edge');
@@ -67,6 +69,7 @@ const { values } = parseArgs({ options: {
   'warmup-seconds': { type: 'string', default: '5' },
   'flood-seconds': { type: 'string', default: '0' },
   rounds: { type: 'string', default: '1' },
+  'commit-delay-ms': { type: 'string', default: '0' },
 } });
 const N = Number(values.events);
 const RATE = Number(values.rate);
@@ -74,6 +77,7 @@ const RATE_S = Number(values['rate-seconds']);
 const WARM_S = Number(values['warmup-seconds']);
 const FLOOD_S = Number(values['flood-seconds']);
 const ROUNDS = Math.max(1, Number(values.rounds));
+const COMMIT_DELAY_MS = Number(values['commit-delay-ms']);
 
 const dir = mkdtempSync(join(tmpdir(), 'afb-edge-bridge-'));
 const broker = await startMosquitto(dir);
@@ -89,7 +93,7 @@ mqtt: { url: "mqtt://127.0.0.1:${broker.port}", protocol_version: 4, status_inte
 routes:
   - { name: q0, match: ["bench/q0"], qos: 0, payload: raw }
   - { name: q1, match: ["bench/q1"], qos: 1, payload: raw }
-outbox: { path: ${join(dir, 'outbox.db')}, max_messages: 200000, max_bytes: 33554432 }
+outbox: { path: ${join(dir, 'outbox.db')}, max_messages: 200000, max_bytes: 33554432, commit_delay_ms: ${COMMIT_DELAY_MS} }
 logging: { level: warn }
 `);
 const agent = spawn(launcher, ['run', '--config', configFile], { stdio: ['ignore', 'inherit', 'inherit'] });
@@ -150,13 +154,15 @@ try {
   sub.reset();
   rssSamples = [];
   const steadyCpu0 = cpuMs(agent.pid!);
+  const steadyDisk0 = diskWriteBytes(agent.pid!);
   const sent = await paced(RATE_S);
   const steady = sub.latencies();
   const steadyCpu = (cpuMs(agent.pid!) - steadyCpu0) * 1000 / sent;
+  const steadyDisk = (diskWriteBytes(agent.pid!) - steadyDisk0) / sent;
   rssSamples.push(rssMb(agent.pid!));
   const rss = rssSummary();
-  console.log(`steady ${RATE} ev/s QoS 1 for ${RATE_S} s${WARM_S > 0 ? ' after the warm-up' : ''}: ${sent} events, p50 ${pct(steady, 0.5).toFixed(2)} ms, p90 ${pct(steady, 0.9).toFixed(2)} ms, p99 ${pct(steady, 0.99).toFixed(2)} ms, p99.9 ${pct(steady, 0.999).toFixed(2)} ms, agent CPU ${steadyCpu.toFixed(1)} µs/event, ${rss.text}`);
-  results.push(`steady_p99_ms=${pct(steady, 0.99).toFixed(2)}`, `steady_cpu_us=${steadyCpu.toFixed(1)}`, `steady_rss_mb=${rss.peak.toFixed(1)}`);
+  console.log(`steady ${RATE} ev/s QoS 1 for ${RATE_S} s${WARM_S > 0 ? ' after the warm-up' : ''}: ${sent} events, p50 ${pct(steady, 0.5).toFixed(2)} ms, p90 ${pct(steady, 0.9).toFixed(2)} ms, p99 ${pct(steady, 0.99).toFixed(2)} ms, p99.9 ${pct(steady, 0.999).toFixed(2)} ms, agent CPU ${steadyCpu.toFixed(1)} µs/event, disk writes ${Math.round(steadyDisk)} B/event${COMMIT_DELAY_MS > 0 ? ` (commit_delay_ms ${COMMIT_DELAY_MS})` : ''}, ${rss.text}`);
+  results.push(`steady_p99_ms=${pct(steady, 0.99).toFixed(2)}`, `steady_cpu_us=${steadyCpu.toFixed(1)}`, `steady_disk_bytes=${Math.round(steadyDisk)}`, `steady_rss_mb=${rss.peak.toFixed(1)}`);
 
   // The floor of that figure on this machine: plain mqtt.js publishing at the same rate to the same
   // subscriber (this process's own timers and GC, mosquitto, loopback), without the agent.

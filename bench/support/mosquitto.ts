@@ -53,6 +53,12 @@ export function rssMb(pid: number, field = 'VmRSS'): number {
   return m ? Number(m[1]) / 1024 : NaN;
 }
 
+/** Bytes a process has caused to be written to storage so far (/proc/PID/io write_bytes: page-cache writeback and fsyncs included). */
+export function diskWriteBytes(pid: number): number {
+  const m = /^write_bytes: (\d+)$/m.exec(readFileSync(`/proc/${pid}/io`, 'utf8'));
+  return m ? Number(m[1]) : NaN;
+}
+
 /** CPU time (user + system) a process has used so far, in ms (/proc/PID/stat, clock ticks of 10 ms). */
 export function cpuMs(pid: number): number {
   const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');

@@ -188,6 +188,7 @@ const outbox = {
     max_inflight: { type: 'integer', minimum: 1, default: 1000 },
     synchronous: { enum: ['full', 'normal'], default: 'full' },
     sync_interval_ms: { type: 'integer', minimum: 0, maximum: 1000, default: 10 },
+    commit_delay_ms: { type: 'integer', minimum: 0, maximum: 1000, default: 0 },
   },
 };
 

@@ -182,6 +182,12 @@ export interface OutboxConfig {
    * cut may take the unacknowledged messages of the last interval.
    */
   sync_interval_ms: number;
+  /**
+   * The first message of a commit waits this long (ms) for others to share
+   * it (fewer pages written per message on storage that wears, for that much
+   * latency); 0: each event-loop turn commits what it enqueued.
+   */
+  commit_delay_ms?: number;
 }
 
 export interface LoggingConfig {

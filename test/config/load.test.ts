@@ -47,7 +47,7 @@ describe('valid files', () => {
         enabled: false, topic: '{prefix}/{device}/call', reply_topic: '{prefix}/{device}/reply',
         allow: [], timeout_ms: 5000, max_concurrent: 16, max_queue: 256,
       },
-      outbox: { path: '/var/lib/afb-edge/outbox.db', max_messages: 100000, max_bytes: 67108864, policy: 'drop-oldest', max_inflight: 1000, synchronous: 'full', sync_interval_ms: 10 },
+      outbox: { path: '/var/lib/afb-edge/outbox.db', max_messages: 100000, max_bytes: 67108864, policy: 'drop-oldest', max_inflight: 1000, synchronous: 'full', sync_interval_ms: 10, commit_delay_ms: 0 },
       logging: { level: 'info' },
       health: { topic: '{prefix}/{device}/health' },
       serial: { links: [] },

@@ -328,3 +328,36 @@ describe('Outbox', () => {
     expect(fs.readdirSync(path.join(dir, 'outbox')).filter((f) => f.includes('corrupt'))).toEqual([]);
   });
 });
+
+describe('Outbox commit_delay_ms', () => {
+  it('holds the messages of several turns for one commit, started by the first message', async () => {
+    const ob = open(tempDir(cleanup, 'outbox'), { commit_delay_ms: 40 });
+    const t0 = performance.now();
+    const results: Array<Promise<string>> = [];
+    for (let i = 0; i < 5; i++) {
+      results.push(ob.enqueue(msg(i)));
+      await new Promise((r) => setTimeout(r, 2));
+    }
+    expect(ob.stats.commits).toBe(0);
+    expect(ob.next(10)).toEqual([]); // nothing is sent before it is committed
+    expect(await Promise.all(results)).toEqual(Array(5).fill('accepted'));
+    expect(performance.now() - t0).toBeGreaterThanOrEqual(39); // timers may round down by a ms
+    expect(ob.stats.commits).toBe(1);
+    expect(ob.next(10).map(idx)).toEqual([0, 1, 2, 3, 4]);
+  });
+
+  it('commits early once 1,024 messages wait, and at close what still waits', async () => {
+    const dir = tempDir(cleanup, 'outbox');
+    const ob = new Outbox(outboxConfig(dir, { commit_delay_ms: 1000 }), { metrics: new AgentMetrics({ defaultMetrics: false }) });
+    const t0 = performance.now();
+    const flood = Array.from({ length: 1024 }, (_, i) => ob.enqueue(msg(i)));
+    expect(await Promise.all(flood)).toEqual(Array(1024).fill('accepted'));
+    expect(performance.now() - t0).toBeLessThan(900);
+    expect(ob.stats.commits).toBe(1);
+    const late = ob.enqueue(msg(1024));
+    ob.close(); // commits it, the delay notwithstanding
+    expect(await late).toBe('accepted');
+    const again = open(dir);
+    expect(again.depth).toBe(1025);
+  });
+});
