@@ -23,6 +23,9 @@ export interface OutboxGauges {
   depth: number;
   bytes: number;
   oldestAgeS: number;
+  /** Since this outbox opened: transactions committed, WAL fsyncs done. */
+  commits: number;
+  syncs: number;
 }
 
 export class AgentMetrics {
@@ -34,6 +37,8 @@ export class AgentMetrics {
   };
   /** The running outbox's state, read when its gauges are (watchOutbox). */
   private outboxState: (() => OutboxGauges) | undefined;
+  /** The followed outbox's commits and syncs already counted (each outbox counts from 0). */
+  private outboxCounted = { commits: 0, syncs: 0 };
   private readonly collectOutbox = (): void => {
     if (this.outboxState) this.setOutboxGauges(this.outboxState());
   };
@@ -47,6 +52,8 @@ export class AgentMetrics {
   readonly outboxDepth = new Gauge({ name: 'afb_edge_outbox_messages', help: 'Messages waiting in the durable outbox', registers: [this.registry], collect: this.collectOutbox });
   readonly outboxBytes = new Gauge({ name: 'afb_edge_outbox_bytes', help: 'Payload bytes waiting in the durable outbox', registers: [this.registry], collect: this.collectOutbox });
   readonly outboxOldestAge = new Gauge({ name: 'afb_edge_outbox_oldest_age_seconds', help: 'Age of the oldest message in the outbox', registers: [this.registry], collect: this.collectOutbox });
+  readonly outboxCommits = new Counter({ name: 'afb_edge_outbox_commits_total', help: 'Transactions the durable outbox committed (pages written; commit_delay_ms groups more messages into each)', registers: [this.registry], collect: this.collectOutbox });
+  readonly outboxSyncs = new Counter({ name: 'afb_edge_outbox_syncs_total', help: 'fsyncs of the outbox WAL (synchronous: full; sync_interval_ms spaces them)', registers: [this.registry], collect: this.collectOutbox });
   readonly outboxRecovered = new Counter({ name: 'afb_edge_outbox_recovered_total', help: 'Outbox damage found at start-up, per reason (corrupt: file moved aside; wal: messages missing after a damaged WAL; missing: database file gone)', labelNames: ['reason'], registers: [this.registry] });
   readonly mqttConnected = new Gauge({ name: 'afb_edge_mqtt_connected', help: '1 when connected to the broker', registers: [this.registry] });
   readonly reconnects = new Counter({ name: 'afb_edge_reconnects_total', help: 'Reconnections, per peer kind and name', labelNames: ['kind', 'name'], registers: [this.registry] });
@@ -76,7 +83,11 @@ export class AgentMetrics {
    * agent's allocations at 1,000 events/s (bench/bridge.ts heap profile).
    */
   watchOutbox(state: () => OutboxGauges): void {
+    if (this.outboxState) this.unwatchOutbox(this.outboxState);
+    const g = state();
     this.outboxState = state;
+    this.outboxCounted = { commits: 0, syncs: 0 };
+    this.setOutboxGauges(g);
   }
 
   /** Stops following `state` if it is the one followed; the gauges keep its last values. */
@@ -90,6 +101,11 @@ export class AgentMetrics {
     this.outboxDepth.set(g.depth);
     this.outboxBytes.set(g.bytes);
     this.outboxOldestAge.set(g.oldestAgeS);
+    const counted = this.outboxCounted;
+    if (g.commits > counted.commits) this.outboxCommits.inc(g.commits - counted.commits);
+    if (g.syncs > counted.syncs) this.outboxSyncs.inc(g.syncs - counted.syncs);
+    counted.commits = g.commits;
+    counted.syncs = g.syncs;
   }
 
   /**

@@ -264,6 +264,24 @@ describe('Outbox', () => {
     expect(await gauge(metrics.outboxOldestAge)).toBe(0);
   });
 
+  it('counts commits and WAL fsyncs, on from one outbox to the next on the same metrics', async () => {
+    const metrics = new AgentMetrics({ defaultMetrics: false });
+    const dir = tempDir(cleanup, 'outbox');
+    const first = new Outbox(outboxConfig(dir), { metrics, synchronous: 'full' });
+    await Promise.all([0, 1, 2].map((i) => first.enqueue(msg(i)))); // one turn: one commit, one fsync
+    await first.enqueue(msg(3));
+    expect(await counter(metrics.outboxCommits, {})).toBe(2);
+    expect(await counter(metrics.outboxSyncs, {})).toBe(2);
+    for (const m of first.next(10)) first.ack(m.id);
+    first.close(); // the deletes: a commit without fsync
+    expect(await counter(metrics.outboxCommits, {})).toBe(3);
+    expect(await counter(metrics.outboxSyncs, {})).toBe(2);
+    const second = open(dir, {}, metrics);
+    await second.enqueue(msg(4));
+    expect(await counter(metrics.outboxCommits, {})).toBe(4);
+    expect(await counter(metrics.outboxSyncs, {})).toBe(3);
+  });
+
   it('moves a corrupt file aside (left as it was, timestamped name) and starts empty, saying so', async () => {
     const dir = tempDir(cleanup, 'outbox');
     const file = path.join(dir, 'outbox', 'outbox.db');

@@ -826,7 +826,7 @@ export class Outbox {
   }
 
   /** What the outbox gauges show, computed when they are read (AgentMetrics.watchOutbox). */
-  private readonly gauges = (): OutboxGauges => ({ depth: this.depth, bytes: this.bytes, oldestAgeS: this.oldestAgeMs() / 1000 });
+  private readonly gauges = (): OutboxGauges => ({ depth: this.depth, bytes: this.bytes, oldestAgeS: this.oldestAgeMs() / 1000, commits: this.stats.commits, syncs: this.syncs });
 }
 
 const DROP_DETAIL: Record<string, string> = {
