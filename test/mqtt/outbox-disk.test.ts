@@ -169,7 +169,9 @@ describe('max_bytes bounds the files on disk (database + WAL)', () => {
         const metrics = new AgentMetrics({ defaultMetrics: false });
         const maxBytes = 1536 << 10;
         const file = path.join(dir, 'outbox.db');
-        const config: OutboxConfig = { ...outboxConfig(''), path: file, max_messages: 1_000_000, max_bytes: maxBytes, policy };
+        // sync_interval_ms 0: this producer waits for each 'accepted' before the next (one commit per
+        // message), which spaced fsyncs would hold to one message per interval
+        const config: OutboxConfig = { ...outboxConfig(''), path: file, max_messages: 1_000_000, max_bytes: maxBytes, policy, sync_interval_ms: 0 };
         const ob = new Outbox(config, { metrics });
         cleanup.add(() => ob.close());
         let peak = 0;
