@@ -79,10 +79,10 @@ async function setup() {
   await server.listen(`unix:${join(dir, 'seq')}`);
   cleanups.push(() => server.close());
   const httpPort = await freePort();
-  const yaml = (routes: string, o: { mqtt?: string; httpPort?: number } = {}) => `
+  const yaml = (routes: string, o: { mqtt?: string; httpPort?: number; outbox?: string } = {}) => `
 device: { id: car-7 }
 mqtt: { url: "${b.url}", protocol_version: 4, topic_prefix: fleet, status_interval_s: 0, reconnect: { initial_delay_ms: 50, max_delay_ms: 300 }${o.mqtt !== undefined ? `, ${o.mqtt}` : ''} }
-outbox: { path: ${join(dir, 'outbox.db')} }
+outbox: { path: ${join(dir, 'outbox.db')}${o.outbox !== undefined ? `, ${o.outbox}` : ''} }
 health: { http_listen: "127.0.0.1:${o.httpPort ?? httpPort}" }
 binders: [ { name: seq, spec: "unix:${join(dir, 'seq')}", subscribe: [ { verb: sub } ], reconnect: { initial_delay_ms: 50, max_delay_ms: 300 } } ]
 routes:
@@ -144,6 +144,27 @@ describe('afb-edge run', () => {
     cleanups.push(() => status.close());
     await status.waitFor((m) => m.length > 0, 3000, 'status');
     expect(JSON.parse(status.messages[0]!.text)).toMatchObject({ state: 'offline', reason: expect.stringContaining('SIGTERM') });
+  });
+
+  it('outbox.commit_delay_ms: events a millisecond apart share a few commits, all delivered in order; commits and fsyncs are counted', async () => {
+    const s = await setup();
+    writeFileSync(s.file, s.yaml('  - { name: ticks, match: ["seq/tick"], qos: 1, payload: raw }', { outbox: 'commit_delay_ms: 50' }));
+    const c = await Collector.connect(s.b, ['fleet/car-7/events/#'], 1);
+    cleanups.push(() => c.close());
+    runAgent(s.file);
+    await until(async () => (await metric(s.httpPort, 'afb_edge_binder_connected{binder="seq"}')) === 1 && (await metric(s.httpPort, 'afb_edge_mqtt_connected')) === 1, 8000, 'agent connected');
+    const commits0 = await metric(s.httpPort, 'afb_edge_outbox_commits_total');
+    for (let n = 1; n <= 100; n++) {
+      s.tick.push({ n });
+      await new Promise((r) => setTimeout(r, 1)); // each event in a turn of its own: a commit each without the delay
+    }
+    await c.waitCount('fleet/car-7/events/seq/tick', 100, 8000);
+    expect(c.on('fleet/car-7/events/seq/tick').map((m) => (JSON.parse(m.text) as { n: number }).n)).toEqual(Array.from({ length: 100 }, (_, i) => i + 1));
+    await until(async () => (await metric(s.httpPort, 'afb_edge_outbox_messages')) === 0, 5000, 'outbox drained');
+    const commits = (await metric(s.httpPort, 'afb_edge_outbox_commits_total')) - commits0;
+    expect(commits).toBeGreaterThan(0);
+    expect(commits).toBeLessThan(20); // the pushes take >= 100 ms: a few 50 ms windows, and the commits of the acks
+    expect(await metric(s.httpPort, 'afb_edge_outbox_syncs_total')).toBeGreaterThan(0);
   });
 
   it('kill -9 with a full outbox: the restarted agent delivers every accepted message', async () => {
