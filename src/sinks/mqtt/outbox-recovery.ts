@@ -22,7 +22,7 @@ import Database from 'better-sqlite3';
 import { isoTime } from '../../util/iso-time.js';
 import { rowPages, SPLIT_RESERVE, type DiskBudget } from './outbox-budget.js';
 import { isCorruption } from './outbox-db.js';
-import type { RawRow } from './row-check.js';
+import { rawRow, type RawRow } from './row-check.js';
 
 export type RecoveryReason = 'corrupt' | 'wal' | 'missing';
 
@@ -132,7 +132,7 @@ export function salvage(from: string, into: Database.Database, budget: DiskBudge
       let batch: RawRow[] = [];
       try {
         for (const v of src.prepare(`${select} ORDER BY rowid ${order}`).raw().iterate() as IterableIterator<unknown[]>) {
-          const r: RawRow = { id: v[0], topic: v[1], payload: v[2], qos: v[3], retain: v[4], route: v[5], created_ms: v[6], bytes: v[7], crc: cols === 9 ? v[8] : null };
+          const r = rawRow(v);
           if (typeof r.id !== 'number') continue;
           if (seen.has(r.id)) break; // the backward pass met the forward one
           seen.add(r.id);

@@ -67,7 +67,7 @@ import { OutboxLog } from './outbox-log.js';
 import { openOutbox } from './outbox-open.js';
 import type { OutboxRecovery } from './outbox-recovery.js';
 import { PendingCache } from './pending-cache.js';
-import { rowChecksum, rowProblem, TopicCheck, type RawRow } from './row-check.js';
+import { rawRow, rowChecksum, rowProblem, TopicCheck, type RawRow } from './row-check.js';
 import { RowInserter } from './row-inserter.js';
 import { WalSync } from './wal-sync.js';
 
@@ -221,9 +221,9 @@ export class Outbox {
     this.stmt = {
       del: this.db.prepare('DELETE FROM outbox WHERE id = ? RETURNING bytes'),
       delRange: this.db.prepare('DELETE FROM outbox WHERE id BETWEEN ? AND ?'),
-      after: this.db.prepare('SELECT id, topic, payload, qos, retain, route, created_ms, bytes, crc FROM outbox WHERE id > ? ORDER BY id LIMIT ?'),
+      after: this.db.prepare('SELECT id, topic, payload, qos, retain, route, created_ms, bytes, crc FROM outbox WHERE id > ? ORDER BY id LIMIT ?').raw(), // rows as arrays (rawRow)
       nextId: this.db.prepare('SELECT id FROM outbox WHERE id > ? ORDER BY id LIMIT 1').pluck(),
-      byId: this.db.prepare('SELECT id, topic, payload, qos, retain, route, created_ms, bytes, crc FROM outbox WHERE id = ?'),
+      byId: this.db.prepare('SELECT id, topic, payload, qos, retain, route, created_ms, bytes, crc FROM outbox WHERE id = ?').raw(),
       evictable: this.db.prepare('SELECT id, bytes FROM outbox WHERE id > ? ORDER BY id LIMIT 256'),
       oldest: this.db.prepare('SELECT id, created_ms FROM outbox ORDER BY id LIMIT 1'),
       pageCount: this.db.prepare('PRAGMA page_count').pluck(),
@@ -752,7 +752,7 @@ export class Outbox {
    */
   private readAfter(after: number, limit: number): RawRow[] {
     try {
-      return this.stmt.after.all(after, limit) as RawRow[];
+      return (this.stmt.after.all(after, limit) as unknown[][]).map(rawRow);
     } catch (err) {
       this.options.metrics?.errors.inc({ component: 'outbox' });
       this.log.readFailed(`reading the rows after id ${after} failed: ${(err as Error).message}; trying them one by one`);
@@ -771,8 +771,8 @@ export class Outbox {
       at = id;
       if (this.unreadable.has(id)) continue;
       try {
-        const r = this.stmt.byId.get(id) as RawRow | undefined;
-        if (r) out.push(r);
+        const v = this.stmt.byId.get(id) as unknown[] | undefined;
+        if (v) out.push(rawRow(v));
       } catch (err) {
         this.deadLetter(id, `unreadable (${(err as Error).message})`, false);
       }

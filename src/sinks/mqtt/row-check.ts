@@ -78,6 +78,18 @@ export interface RawRow {
  * when it is sound. Rows of schema version 1 have no checksum (crc NULL):
  * only their structure and topic are checked.
  */
+/**
+ * A row read as an array, in the outbox table's column order (id, topic,
+ * payload, qos, retain, route, created_ms, bytes[, crc]). The outbox reads
+ * rows back that way: better-sqlite3 builds a row object property by
+ * property through V8's API, ~0.9 µs of the ~3 µs a 9-column row cost
+ * (100-row reads of 20,000 rows, objects against arrays); this literal
+ * costs a few ns.
+ */
+export function rawRow(v: unknown[]): RawRow {
+  return { id: v[0], topic: v[1], payload: v[2], qos: v[3], retain: v[4], route: v[5], created_ms: v[6], bytes: v[7], crc: v.length > 8 ? v[8] : null };
+}
+
 export function rowProblem(r: RawRow): string | undefined {
   if (typeof r.id !== 'number' || !Number.isSafeInteger(r.id) || r.id <= 0) return `bad id ${String(r.id)}`;
   const topic = topicProblem(r.topic);
