@@ -114,10 +114,11 @@ try {
   // agent's warm-up (V8 compiles the data path: p99 2.9-3.7 ms in the first second, about 1 ms from
   // the fifth on this machine); they are printed apart, and the steady figures come after them.
   const interval = 1000 / RATE;
-  // RSS once a second: at a steady rate it climbs for minutes (what survives two scavenges waits in
-  // the old generation for the next full collection; ~2 min at 1,000 events/s here) and drops at
-  // each full collection, so the figure is the peak of the phase, and a phase whose peak came in
-  // its last tenth most likely saw no full collection yet: said, with the remedy.
+  // RSS once a second: at a steady rate it climbs (what survives two scavenges waits in the old
+  // generation for the next full collection) and drops at each full collection, so the figure is the
+  // peak of the phase, and a phase whose peak came in its last tenth most likely saw no full
+  // collection yet: said. How long that takes depends on how fast the old generation fills: ~2 min at
+  // 1,000 events/s in an earlier version, none within 10 min in this one (~0.1 MB a minute).
   let rssSamples: number[] = [];
   const paced = async (seconds: number): Promise<number> => {
     const start = now();
@@ -139,7 +140,7 @@ try {
     const peak = Math.max(...rssSamples);
     const at = rssSamples.indexOf(peak);
     const rising = rssSamples.length >= 10 && at >= rssSamples.length * 0.9;
-    const text = `agent RSS peak ${peak.toFixed(1)} MB (${rssSamples[0]!.toFixed(1)} at the start${rising ? `; still rising at the end: no full collection in the phase yet, a longer --rate-seconds (${RATE_S < 180 ? 180 : RATE_S * 2}) shows the plateau` : ''})`;
+    const text = `agent RSS peak ${peak.toFixed(1)} MB (${rssSamples[0]!.toFixed(1)} at the start${rising ? `; still rising at the end: no full collection in the phase yet, the plateau is higher` : ''})`;
     return { peak, text };
   };
   if (WARM_S > 0) {
