@@ -168,7 +168,7 @@ function sinkConfigs(url: string, dir: string, version: 4 | 5): { mqtt: MqttConf
   return {
     mqtt: { url, client_id: `bench-sink-${process.pid}-${path.basename(dir)}`, protocol_version: version, keepalive_s: 30, clean_session: true, topic_prefix: 'bench', status_topic: 'status/{device}',
       reconnect: { initial_delay_ms: 200, max_delay_ms: 2000 }, qos0_max_queue: 10_000, status_interval_s: 0 },
-    outbox: { path: path.join(dir, 'outbox.db'), max_messages: 50_000, max_bytes: 16 << 20, policy: 'drop-oldest', max_inflight: maxInflight, sync_interval_ms: 10 },
+    outbox: { path: path.join(dir, 'outbox.db'), max_messages: 50_000, max_bytes: 16 << 20, policy: 'drop-oldest', max_inflight: maxInflight, sync_interval_ms: 10, commit_delay_ms: 0 },
   };
 }
 

@@ -187,7 +187,7 @@ export interface OutboxConfig {
    * it (fewer pages written per message on storage that wears, for that much
    * latency); 0: each event-loop turn commits what it enqueued.
    */
-  commit_delay_ms?: number;
+  commit_delay_ms: number;
 }
 
 export interface LoggingConfig {

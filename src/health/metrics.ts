@@ -83,11 +83,9 @@ export class AgentMetrics {
    * agent's allocations at 1,000 events/s (bench/bridge.ts heap profile).
    */
   watchOutbox(state: () => OutboxGauges): void {
-    if (this.outboxState) this.unwatchOutbox(this.outboxState);
-    const g = state();
+    if (this.outboxState) this.unwatchOutbox(this.outboxState); // counts what the previous one did since the last read
     this.outboxState = state;
     this.outboxCounted = { commits: 0, syncs: 0 };
-    this.setOutboxGauges(g);
   }
 
   /** Stops following `state` if it is the one followed; the gauges keep its last values. */

@@ -164,6 +164,15 @@ describe('schema errors', () => {
     ]);
   });
 
+  it('reports the bounds of the outbox timings (0 to 1000 ms, integers)', () => {
+    const text = `${BASE}outbox: {sync_interval_ms: -1, commit_delay_ms: 1001}\n`;
+    expect(errorsOf(text).map((e) => `${e.path}: ${e.message}`)).toEqual([
+      'outbox.sync_interval_ms: must be ≥ 0, not -1',
+      'outbox.commit_delay_ms: must be ≤ 1000, not 1001',
+    ]);
+    expect(errorsOf(`${BASE}outbox: {sync_interval_ms: 2.5, commit_delay_ms: "20"}\n`).map((e) => e.path)).toEqual(['outbox.sync_interval_ms', 'outbox.commit_delay_ms']);
+  });
+
   it('reports every error of a file at once, in file order', () => {
     const text = `device:
   id: car-1

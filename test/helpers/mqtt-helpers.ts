@@ -31,7 +31,7 @@ export function mqttConfig(url: string, over: Partial<MqttConfig> = {}): MqttCon
 }
 
 export function outboxConfig(dir: string, over: Partial<OutboxConfig> = {}): OutboxConfig {
-  return { path: path.join(dir, 'outbox', 'outbox.db'), max_messages: 10_000, max_bytes: 10_000_000, policy: 'drop-oldest', max_inflight: 50, sync_interval_ms: 10, ...over };
+  return { path: path.join(dir, 'outbox', 'outbox.db'), max_messages: 10_000, max_bytes: 10_000_000, policy: 'drop-oldest', max_inflight: 50, sync_interval_ms: 10, commit_delay_ms: 0, ...over };
 }
 
 export interface CapturedLogger extends Logger {

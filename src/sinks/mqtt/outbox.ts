@@ -293,7 +293,7 @@ export class Outbox {
     const pages = rowPages(recordBytes(topicBytes, msg.payload.length, msg.route.length * 3), this.budget.pageSize);
     this.pending.push({ msg, bytes, pages, resolve: done });
     this.pendingBytes += bytes;
-    const delay = this.config.commit_delay_ms ?? 0;
+    const delay = this.config.commit_delay_ms;
     if (delay > 0 && this.pending.length < COMMIT_DELAY_MAX_MESSAGES && this.pendingBytes < COMMIT_DELAY_MAX_BYTES) {
       this.delayTimer ??= setTimeout(this.delayEnded, delay);
       return;
