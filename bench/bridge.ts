@@ -118,7 +118,8 @@ try {
   // generation for the next full collection) and drops at each full collection, so the figure is the
   // peak of the phase, and a phase whose peak came in its last tenth most likely saw no full
   // collection yet: said. How long that takes depends on how fast the old generation fills: ~2 min at
-  // 1,000 events/s in an earlier version, none within 10 min in this one (~0.1 MB a minute).
+  // 1,000 events/s in an earlier version; now so little is promoted that none came within 28 minutes,
+  // and RSS rose 0.4 MB in that time (boards/README.md).
   let rssSamples: number[] = [];
   const paced = async (seconds: number): Promise<number> => {
     const start = now();
