@@ -578,8 +578,15 @@ export class Outbox {
     const results: EnqueueResult[] = [];
     this.deleteAcked(acks);
     const now = Date.now();
-    /** Row id of each batch entry that was inserted (index in the batch). */
-    const inserted = new Map<number, number>();
+    /**
+     * The rows inserted, in id order, and the batch index of each (arrays rather than a Map:
+     * iterating a Map's entries allocates an array per entry, and its table grows by rehashing;
+     * a batch is hundreds of rows in a burst). `evictedHere`: rows of this batch that a newer one
+     * of the same batch evicted (drop-oldest), made at the first.
+     */
+    const insertedIds: number[] = [];
+    const insertedAt: number[] = [];
+    let evictedHere: Set<number> | undefined;
     let evict: Evictor | undefined; // made when the first eviction is needed
     // Pages: measured when the estimate may not cover the batch; when the whole batch fits for
     // sure, no further measure (the hot path).
@@ -606,7 +613,10 @@ export class Outbox {
               rows: (after) => this.stmt.evictable.all(after) as Array<{ id: number; bytes: number }>,
               busy: (id) => this.inflight.has(id) || this.ackPending.has(id),
               remove: (id) => this.deleteRow(id),
-            }, inserted);
+            }, (id) => {
+              // one of this batch's own rows (ids at or above its first): it must not go to the cache
+              if (insertedIds.length > 0 && id >= insertedIds[0]!) (evictedHere ??= new Set()).add(id);
+            });
             while (!this.fits(p, exact) && evict.one()) { /* evicting the oldest */ }
           }
           if (!this.fits(p, exact)) {
@@ -619,7 +629,8 @@ export class Outbox {
         const id = ++this.lastId;
         const crc = rowChecksum(id, msg.qos, msg.retain, msg.topic, msg.payload);
         this.rows.add(id, msg.topic, msg.payload, msg.qos, msg.retain ? 1 : 0, msg.route, now, bytes, crc);
-        inserted.set(id, i);
+        insertedIds.push(id);
+        insertedAt.push(i);
         this.count++;
         this.totalBytes += bytes;
       }
@@ -627,7 +638,10 @@ export class Outbox {
     });
     this.rows.flush();
     if (evict !== undefined && evict.dropped > 0) this.drop('outbox_full', evict.dropped);
-    for (const [id, i] of inserted) {
+    for (let k = 0; k < insertedIds.length; k++) {
+      const id = insertedIds[k]!;
+      if (evictedHere?.has(id)) continue;
+      const i = insertedAt[k]!;
       const { msg, bytes } = batch[i]!;
       this.effects.cache.push({ id, topic: msg.topic, payload: msg.payload, qos: msg.qos, retain: msg.retain, route: msg.route, createdAt: now, bytes });
     }
@@ -850,7 +864,8 @@ class Evictor {
   private after = 0;
   private rows: Array<{ id: number; bytes: number }> = [];
 
-  constructor(private readonly access: EvictorAccess, private readonly inserted: Map<number, number>) {}
+  /** `evicted`: told each row it deleted (the batch's own rows among them must not be cached). */
+  constructor(private readonly access: EvictorAccess, private readonly evicted: (id: number) => void) {}
 
   /**
    * Evicts the oldest evictable row; false when none is left. A message of
@@ -866,7 +881,7 @@ class Evictor {
       const r = this.rows.shift()!;
       this.after = r.id;
       if (this.access.busy(r.id) || !this.access.remove(r.id)) continue;
-      this.inserted.delete(r.id);
+      this.evicted(r.id);
       this.dropped++;
       return true;
     }

@@ -54,9 +54,10 @@ export class PendingCache {
   /** Up to `limit` messages from the front, removed from the cache (they go in flight). */
   take(limit: number): StoredMessage[] {
     const out: StoredMessage[] = [];
-    for (const [id, m] of this.items) {
+    // values(), not entries: destructuring [id, m] allocated an array per message
+    for (const m of this.items.values()) {
       if (out.length >= limit) break;
-      this.items.delete(id);
+      this.items.delete(m.id);
       this.size -= m.bytes;
       out.push(m);
     }
