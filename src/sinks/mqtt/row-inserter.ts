@@ -46,7 +46,10 @@ export class RowInserter {
     if (i === v.length) {
       this.fill = 0; // first: a failing statement (disk full) rolls the transaction back, and these rows with it
       try {
-        this.many.run(v);
+        // As arguments, not as one array: better-sqlite3 reads an array's elements through V8's
+        // object API one by one, 0.9 µs of the ~2.5 µs a row cost here (32-row INSERTs into an
+        // in-memory table, both ways alternately: 2.3-2.8 against 1.2-2.0 µs).
+        this.many.run(...v);
       } finally {
         v.fill(undefined);
       }
