@@ -12,9 +12,10 @@
  * the next batch, as the MQTT sink does in a QoS 1 burst (bench/bridge.ts'
  * profile: the outbox transaction alone is ~30 % of the agent's CPU per message
  * there).
- * Floor: the same rows, 32 per INSERT in one transaction per batch, with one
- * DELETE of the previous batch's id range, on a database with the outbox's schema and
- * pragmas (outbox-db.ts), no checksum, no memory cache, no bounds, no fsync.
+ * Floor: the same rows through the outbox's RowInserter (32 per INSERT) in one
+ * transaction per batch, with one DELETE of the previous batch's id range, on a
+ * database with the outbox's schema and pragmas (outbox-db.ts): no checksum, no
+ * memory cache, no bounds, no fsync.
  * Each round runs both, alternately; the medians and their ratio are printed
  * (CPU time of this process per message, fsyncs on libuv's pool included).
  */
@@ -24,6 +25,7 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { Outbox } from '../src/sinks/mqtt/outbox.js';
 import { openDatabase } from '../src/sinks/mqtt/outbox-db.js';
+import { RowInserter } from '../src/sinks/mqtt/row-inserter.js';
 
 const { values } = parseArgs({ options: {
   messages: { type: 'string', default: '20000' },
@@ -38,7 +40,6 @@ const PAYLOAD = Number(values.payload);
 const ROUNDS = Number(values.rounds);
 const SYNC = values.synchronous === 'normal' ? 'normal' : 'full';
 const TOPIC = 'afb-edge/bench/events/bench/q1';
-const ROWS = 32;
 
 const dir = mkdtempSync(join(tmpdir(), 'afb-edge-outbox-bench-'));
 // Texts made once; each message gets a Buffer of its own, as the router makes one per event
@@ -66,11 +67,8 @@ async function outboxRound(): Promise<number> {
 
 const db = openDatabase(join(dir, 'floor.db'), SYNC);
 db.pragma('synchronous = NORMAL'); // no fsync at commit, as the outbox's own connection (it syncs off the event loop)
-const row = '(?, ?, ?, ?, ?, ?, ?, ?, ?)';
-const insertOne = db.prepare(`INSERT INTO outbox (id, topic, payload, qos, retain, route, created_ms, bytes, crc) VALUES ${row}`);
-const insertMany = db.prepare(`INSERT INTO outbox (id, topic, payload, qos, retain, route, created_ms, bytes, crc) VALUES ${new Array(ROWS).fill(row).join(', ')}`);
+const rows = new RowInserter(db); // the outbox's own INSERTs: 32 rows per statement, the rest one by one
 const deleteRange = db.prepare('DELETE FROM outbox WHERE id BETWEEN ? AND ?');
-const values32: unknown[] = new Array(ROWS * 9);
 let floorId = 0;
 
 async function floorRound(): Promise<number> {
@@ -79,19 +77,11 @@ async function floorRound(): Promise<number> {
   const commit = db.transaction((from: number, n: number) => {
     // the previous batch's delete rides in this transaction, as acknowledgements do in the outbox's
     if (previous) deleteRange.run(previous[0], previous[1]);
-    let k = 0;
-    for (; k + ROWS <= n; k += ROWS) {
-      for (let r = 0, v = 0; r < ROWS; r++) {
-        const p = Buffer.from(texts[(from + k + r) & 255]!);
-        values32[v++] = ++floorId; values32[v++] = TOPIC; values32[v++] = p; values32[v++] = 1; values32[v++] = 0;
-        values32[v++] = 'q1'; values32[v++] = Date.now(); values32[v++] = TOPIC.length + p.length; values32[v++] = 0;
-      }
-      insertMany.run(...values32);
-    }
-    for (; k < n; k++) {
+    for (let k = 0; k < n; k++) {
       const p = Buffer.from(texts[(from + k) & 255]!);
-      insertOne.run(++floorId, TOPIC, p, 1, 0, 'q1', Date.now(), TOPIC.length + p.length, 0);
+      rows.add(++floorId, TOPIC, p, 1, 0, 'q1', Date.now(), TOPIC.length + p.length, 0);
     }
+    rows.flush();
   });
   for (let i = 0; i < N; i += BATCH) {
     const first = floorId + 1;
