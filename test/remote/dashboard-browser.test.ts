@@ -159,8 +159,15 @@ describe('dashboard in Chromium (real broker, real agents)', () => {
     expect(await w.page.textContent('.events .panel-head .muted')).toMatch(/paused: [1-9]\d* new waiting/);
     await w.page.click('.events .panel-head button');
     await waitFor(async () => (await w.page.evaluate(`document.querySelector('.event-table tbody tr td.time').textContent`)) !== frozen, 3000, 'resumed', 50);
-    // Detail pane: the whole message as JSON.
-    await w.page.click('.event-table tbody tr:first-child');
+    // Detail pane: the whole message as JSON. Pressed on the top row and released once a newer row
+    // came in above it (the row under the pointer is another one by then): the press selects.
+    const topTime = () => w.page.evaluate(`document.querySelector('.event-table tbody tr td.time').textContent`);
+    const top = (await w.page.locator('.event-table tbody tr:first-child').boundingBox())!;
+    await w.page.mouse.move(top.x + top.width / 2, top.y + top.height / 2);
+    const pressedAt = await topTime();
+    await w.page.mouse.down();
+    await waitFor(async () => (await topTime()) !== pressedAt, 3000, 'a newer row above the pressed one', 20);
+    await w.page.mouse.up();
     const detail = JSON.parse((await w.page.textContent('.detail'))!) as Record<string, unknown>;
     expect(detail).toMatchObject({ topic: expect.stringMatching(/^afb-edge\/car-1\//), name: expect.any(String), kind: expect.any(String) });
     // Link and binder states in the header.

@@ -22,6 +22,7 @@ export interface Props {
   disabled?: boolean;
   data?: Record<string, string>;
   onclick?: (e: MouseEvent) => void;
+  onpointerdown?: (e: PointerEvent) => void;
   oninput?: (e: Event) => void;
   onchange?: (e: Event) => void;
   onkeydown?: (e: KeyboardEvent) => void;
@@ -40,6 +41,7 @@ export function h<K extends keyof HTMLElementTagNameMap>(tag: K, props: Props = 
   if (props.data) for (const [k, v] of Object.entries(props.data)) el.dataset[k] = v;
   const target: HTMLElement = el;
   if (props.onclick) target.addEventListener('click', props.onclick);
+  if (props.onpointerdown) target.addEventListener('pointerdown', props.onpointerdown);
   if (props.oninput) target.addEventListener('input', props.oninput);
   if (props.onchange) target.addEventListener('change', props.onchange);
   if (props.onkeydown) target.addEventListener('keydown', props.onkeydown);

@@ -78,7 +78,11 @@ export class EventList {
   }
 
   private row(e: EventItem): HTMLTableRowElement {
-    const tr = h('tr', { class: `kind-${e.kind}${e.retained ? ' retained' : ''}`, onclick: () => this.select(tr, e) },
+    // Selected on press: newer rows are inserted above while messages stream in, so the row under
+    // the pointer at release may be another one, and the browser then sends `click` to the table
+    // body, not to a row (the press was lost). `click` too, for activations without a pointer.
+    const select = () => this.select(tr, e);
+    const tr = h('tr', { class: `kind-${e.kind}${e.retained ? ' retained' : ''}`, onpointerdown: select, onclick: select },
       h('td', { class: 'time', title: e.ts !== undefined ? `agent time; received ${clock(e.at)}` : 'received' }, clock(e.ts ?? e.at)),
       h('td', { class: 'name' }, e.name),
       h('td', { class: 'topic' }, e.topic),
