@@ -161,14 +161,27 @@ describe('dashboard in Chromium (real broker, real agents)', () => {
     await waitFor(async () => (await w.page.evaluate(`document.querySelector('.event-table tbody tr td.time').textContent`)) !== frozen, 3000, 'resumed', 50);
     // Detail pane: the whole message as JSON. Pressed on the top row and released once a newer row
     // came in above it (the row under the pointer is another one by then): the press selects.
+    // At 1280x800 the first row sits near the bottom edge and the header lines above it may wrap or
+    // grow while the test runs, so the panel is scrolled to the top first, and a press that landed
+    // on something else than a row (the layout moved between measuring and pressing) is made again.
     const topTime = () => w.page.evaluate(`document.querySelector('.event-table tbody tr td.time').textContent`);
-    const top = (await w.page.locator('.event-table tbody tr:first-child').boundingBox())!;
-    await w.page.mouse.move(top.x + top.width / 2, top.y + top.height / 2);
-    const pressedAt = await topTime();
-    await w.page.mouse.down();
+    await w.page.evaluate(`window.pressed = []; addEventListener('pointerdown', (e) => pressed.push(e.target.closest('.event-table tbody tr') ? 'row' : e.target.outerHTML.slice(0, 100)), true)`);
+    let pressedAt: unknown;
+    for (let attempt = 1; ; attempt++) {
+      await w.page.evaluate(`document.querySelector('.events').scrollIntoView({ block: 'start' })`);
+      const top = (await w.page.locator('.event-table tbody tr:first-child').boundingBox())!;
+      await w.page.mouse.move(top.x + top.width / 2, top.y + top.height / 2);
+      pressedAt = await topTime();
+      await w.page.mouse.down();
+      if ((await w.page.evaluate('pressed.at(-1)')) === 'row' || attempt === 3) break;
+      await w.page.mouse.up();
+    }
     await waitFor(async () => (await topTime()) !== pressedAt, 3000, 'a newer row above the pressed one', 20);
     await w.page.mouse.up();
-    const detail = JSON.parse((await w.page.textContent('.detail'))!) as Record<string, unknown>;
+    await w.page.evaluate('scrollTo(0, 0)');
+    const detailText = (await w.page.textContent('.detail'))!;
+    expect(detailText.startsWith('{'), `the detail pane after presses on ${JSON.stringify(await w.page.evaluate('pressed'))}: ${detailText}`).toBe(true);
+    const detail = JSON.parse(detailText) as Record<string, unknown>;
     expect(detail).toMatchObject({ topic: expect.stringMatching(/^afb-edge\/car-1\//), name: expect.any(String), kind: expect.any(String) });
     // Link and binder states in the header.
     expect(await w.page.textContent('.link-chips')).toMatch(/binder vehicle: connected.*link can0: open/);
