@@ -171,6 +171,18 @@ describe('Outbox', () => {
     expect(ob.next(5)).toEqual([]);
   });
 
+  it('rows read ahead from disk that drop-oldest evicts are not handed out', async () => {
+    const metrics = new AgentMetrics({ defaultMetrics: false });
+    const ob = new Outbox(outboxConfig(tempDir(cleanup, 'outbox'), { max_messages: 20, policy: 'drop-oldest' }), { cacheMessages: 3, metrics });
+    cleanup.add(() => ob.close());
+    await Promise.all(Array.from({ length: 20 }, (_, i) => ob.enqueue(msg(i))));
+    expect(ob.next(4).map(idx)).toEqual([0, 1, 2, 3]); // 3 from memory, then the rest of the rows are read ahead
+    expect(ob.stats.rowsRead).toBe(17);
+    await Promise.all(Array.from({ length: 6 }, (_, i) => ob.enqueue(msg(20 + i)))); // evicts 4..9
+    expect(await counter(metrics.dropped, { reason: 'outbox_full' })).toBe(6);
+    expect(ob.next(100).map(idx)).toEqual([...Array.from({ length: 10 }, (_, i) => 10 + i), 20, 21, 22, 23, 24, 25]);
+  });
+
   it('ids keep growing after the outbox empties (AUTOINCREMENT), so nothing new is skipped', async () => {
     const ob = open(tempDir(cleanup, 'outbox'));
     await Promise.all([0, 1].map((i) => ob.enqueue(msg(i))));
