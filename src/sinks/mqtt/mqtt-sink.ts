@@ -19,6 +19,7 @@ import type { OutboundMessage } from '../../core/event.js';
 import type { AgentMetrics } from '../../health/metrics.js';
 import { OncePerKindLog, RateLimitedLog, type Logger } from '../../util/log.js';
 import { Backoff } from '../../util/backoff.js';
+import { IdTable } from '../../util/id-table.js';
 import { brokerLabel, buildConnectOptions } from './connect-options.js';
 import { connectMqtt, UniqueMessageIdProvider, type MqttClient } from './mqtt-transport.js';
 import { describeError } from './describe-error.js';
@@ -106,9 +107,10 @@ export class MqttSink extends EventEmitter {
   private readonly qos0: Qos0Sender;
   private readonly qos0TopicCheck = new TopicCheck();
   private readonly subs: Subscriptions;
-  private readonly flights = new Map<number, Flight>();
+  /** Outbox id -> its flight (IdTable: Maps churned by a message each cost CPU and garbage; see id-table.ts). */
+  private readonly flights = new IdTable<Flight>();
   /** QoS 1 messages sent by the sink itself (publish-packet.ts): packet id -> outbox id, for the current client. */
-  private readonly byPacketId = new Map<number, number>();
+  private readonly byPacketId = new IdTable<number>();
   private readonly nowQueue: NowJob[] = [];
   private readonly nowPending = new Map<number, { gen: number; resolve: (ok: boolean) => void }>();
   /** QoS 2 packet ids possibly still held by the broker's session (clean_session false). */
@@ -476,9 +478,9 @@ export class MqttSink extends EventEmitter {
 
   /** Everything in flight goes back to pending, to be resent in id order. */
   private releaseAll(): void {
-    for (const f of this.flights.values()) {
+    this.flights.forEach((f) => {
       if (f.msg.qos === 2 && !this.config.clean_session) this.quarantineId(f.packetId);
-    }
+    });
     this.flights.clear();
     this.byPacketId.clear();
     this.outbox?.releaseAll();
