@@ -19,7 +19,19 @@
 import type { StoredMessage } from './outbox.js';
 
 export class PendingCache {
-  private readonly items = new Map<number, StoredMessage>(); // ascending ids (insertion order)
+  /**
+   * The messages in id order, in a ring from `head` (`slots` of them, holes
+   * included); a deleted one leaves its slot undefined and its id in `ids`,
+   * which binary search needs. A ring rather than a Map: a Map churned by
+   * every message copies itself as its deletes pile up (see
+   * src/util/id-table.ts), and the cache only ever takes from the front and
+   * adds at the back.
+   */
+  private msgs: Array<StoredMessage | undefined> = new Array<StoredMessage | undefined>(64).fill(undefined);
+  private ids = new Float64Array(64);
+  private head = 0;
+  private slots = 0;
+  private live = 0;
   private size = 0;
   /** Rows were committed past the bounds and are only in the database: nothing is added until restart(). */
   private overflow = false;
@@ -28,7 +40,7 @@ export class PendingCache {
 
   /** True when the next pending rows above `cursor` are here. */
   covers(cursor: number): boolean {
-    return cursor >= this.floor && (this.items.size > 0 || !this.overflow);
+    return cursor >= this.floor && (this.live > 0 || !this.overflow);
   }
 
   /** Rows newer than those held are in the database only. */
@@ -37,27 +49,36 @@ export class PendingCache {
   }
 
   get length(): number {
-    return this.items.size;
+    return this.live;
   }
 
   /** A newly committed row (ids only grow); not kept when the bounds are reached or were since the last restart. */
   add(m: StoredMessage): void {
     if (this.overflow) return;
-    if (this.items.size + 1 > this.maxItems || this.size + m.bytes > this.maxBytes) {
+    if (this.live + 1 > this.maxItems || this.size + m.bytes > this.maxBytes) {
       this.overflow = true;
       return;
     }
-    this.items.set(m.id, m);
+    if (this.slots === this.msgs.length) this.resize();
+    const at = (this.head + this.slots) % this.msgs.length;
+    this.msgs[at] = m;
+    this.ids[at] = m.id;
+    this.slots++;
+    this.live++;
     this.size += m.bytes;
   }
 
   /** Up to `limit` messages from the front, removed from the cache (they go in flight). */
   take(limit: number): StoredMessage[] {
     const out: StoredMessage[] = [];
-    // values(), not entries: destructuring [id, m] allocated an array per message
-    for (const m of this.items.values()) {
-      if (out.length >= limit) break;
-      this.items.delete(m.id);
+    const msgs = this.msgs;
+    while (this.slots > 0 && out.length < limit) {
+      const m = msgs[this.head];
+      msgs[this.head] = undefined;
+      this.head = (this.head + 1) % msgs.length;
+      this.slots--;
+      if (m === undefined) continue;
+      this.live--;
       this.size -= m.bytes;
       out.push(m);
     }
@@ -65,10 +86,25 @@ export class PendingCache {
   }
 
   delete(id: number): void {
-    const m = this.items.get(id);
-    if (m) {
-      this.items.delete(id);
-      this.size -= m.bytes;
+    // binary search over the ring's ids (ascending from head)
+    let lo = 0;
+    let hi = this.slots - 1;
+    const n = this.msgs.length;
+    while (lo <= hi) {
+      const mid = (lo + hi) >>> 1;
+      const at = (this.head + mid) % n;
+      const k = this.ids[at]!;
+      if (k < id) lo = mid + 1;
+      else if (k > id) hi = mid - 1;
+      else {
+        const m = this.msgs[at];
+        if (m !== undefined) {
+          this.msgs[at] = undefined;
+          this.live--;
+          this.size -= m.bytes;
+        }
+        return;
+      }
     }
   }
 
@@ -79,9 +115,32 @@ export class PendingCache {
 
   /** The database served every row up to `lastId`, the newest: the rows committed from now on are cached again. */
   restart(lastId: number): void {
-    this.items.clear();
+    this.msgs.fill(undefined);
+    this.head = 0;
+    this.slots = 0;
+    this.live = 0;
     this.size = 0;
     this.overflow = false;
     this.floor = Math.max(this.floor, lastId);
+  }
+
+  /** The ring is full of slots: holes are squeezed out, and it doubles if that was not enough. */
+  private resize(): void {
+    const n = this.msgs.length;
+    const cap = this.live * 2 > n ? n * 2 : n;
+    const msgs = new Array<StoredMessage | undefined>(cap).fill(undefined);
+    const ids = new Float64Array(cap);
+    let k = 0;
+    for (let i = 0; i < this.slots; i++) {
+      const at = (this.head + i) % n;
+      const m = this.msgs[at];
+      if (m === undefined) continue;
+      msgs[k] = m;
+      ids[k++] = this.ids[at]!;
+    }
+    this.msgs = msgs;
+    this.ids = ids;
+    this.head = 0;
+    this.slots = k;
   }
 }
