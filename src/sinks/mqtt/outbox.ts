@@ -142,6 +142,8 @@ const COMMIT_DELAY_MAX_BYTES = 4 << 20;
  * many times the largest message) until handed out.
  */
 const READ_AHEAD_ROWS = 64;
+const ascending = (a: number, b: number): number => a - b;
+
 /** Rows next() tries one by one past an unreadable page before giving up until its next call. */
 const UNREADABLE_PROBE = 64;
 
@@ -618,7 +620,10 @@ export class Outbox {
     // Conservative: the pages this batch frees (acks, evictions) are not counted back until the next measure.
     this.freeEstimate = exact ? undefined : free - need;
     const maxPages = this.maxMessagePages();
-    batch.forEach((p, i) => {
+    // A loop, not batch.forEach: the callback was a new closure per commit, and V8 optimized it
+    // again and again (10 times in 8 bursts of 20,000 events, up to ~38 ms of compiling each).
+    for (let i = 0; i < batch.length; i++) {
+      const p = batch[i]!;
       const { msg, bytes } = p;
       let result: EnqueueResult = 'accepted';
       if (bytes > maxBytes || p.pages > maxPages) {
@@ -655,7 +660,7 @@ export class Outbox {
         this.totalBytes += bytes;
       }
       results.push(result);
-    });
+    }
     this.rows.flush();
     if (evict !== undefined && evict.dropped > 0) this.drop('outbox_full', evict.dropped);
     for (let k = 0; k < insertedIds.length; k++) {
@@ -677,7 +682,10 @@ export class Outbox {
    */
   private deleteAcked(acks: number[]): void {
     if (acks.length === 0) return;
-    const ids = acks.length === 1 ? acks : acks.sort((a, b) => a - b); // this transaction's own array
+    // This transaction's own array; PUBACKs come nearly always in order, so it is rarely sorted.
+    let ordered = true;
+    for (let i = 1; i < acks.length && ordered; i++) ordered = acks[i]! > acks[i - 1]!;
+    const ids = ordered ? acks : acks.sort(ascending);
     let start = 0;
     let missing = false;
     for (let i = 1; i <= ids.length; i++) {
