@@ -171,6 +171,21 @@ describe('Outbox', () => {
     expect(ob.next(5)).toEqual([]);
   });
 
+  it('rows read ahead from disk are kept up to 256 KiB beyond those asked for: large ones are read a few at a time', async () => {
+    const ob = new Outbox(outboxConfig(tempDir(cleanup, 'outbox'), { max_bytes: 64 << 20 }), { cacheMessages: 1 });
+    cleanup.add(() => ob.close());
+    await Promise.all(Array.from({ length: 10 }, (_, i) => ob.enqueue(msg(i, 't/a', 100_000))));
+    const reads: number[] = [];
+    const got: number[] = [];
+    for (let k = 0; k < 5; k++) {
+      got.push(...ob.next(1).map(idx));
+      reads.push(ob.stats.rowsRead);
+    }
+    expect(got).toEqual([0, 1, 2, 3, 4]);
+    // 0 from memory; the 9 others read, 1 handed out and 2 kept (200,000 bytes; a third passes 256 KiB); read again at 4.
+    expect(reads).toEqual([0, 9, 9, 9, 15]);
+  });
+
   it('rows read ahead from disk that drop-oldest evicts are not handed out', async () => {
     const metrics = new AgentMetrics({ defaultMetrics: false });
     const ob = new Outbox(outboxConfig(tempDir(cleanup, 'outbox'), { max_messages: 20, policy: 'drop-oldest' }), { cacheMessages: 3, metrics });

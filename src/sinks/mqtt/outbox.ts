@@ -138,10 +138,12 @@ const COMMIT_DELAY_MAX_BYTES = 4 << 20;
  * Rows read from the database at once when next() drains what the memory
  * cache could not hold: the sink asks for the few slots its PUBACKs freed,
  * and one query per one or two rows cost 8.7 us a row in the agent's profile
- * of 20,000-event bursts. The rows read ahead stay in memory (at most this
- * many times the largest message) until handed out.
+ * of 20,000-event bursts. The rows read ahead stay in memory until handed
+ * out: at most READ_AHEAD_BYTES of them (counted sizes) beyond those asked
+ * for, so that large messages are read a few at a time.
  */
 const READ_AHEAD_ROWS = 64;
+const READ_AHEAD_BYTES = 256 << 10;
 const ascending = (a: number, b: number): number => a - b;
 
 /** Rows next() tries one by one past an unreadable page before giving up until its next call. */
@@ -802,6 +804,13 @@ export class Outbox {
       const from = at < ahead.length ? (ahead[ahead.length - 1]!.id as number) : after;
       const more = this.readAfter(from, Math.max(want, READ_AHEAD_ROWS));
       this.stats.rowsRead += more.length;
+      let keep = Math.max(0, want - (ahead.length - at)); // handed out now
+      for (let bytes = 0; keep < more.length; keep++) {
+        const b = more[keep]!.bytes;
+        bytes += typeof b === 'number' ? b : 0; // a damaged row: checked (and dead-lettered) by next()
+        if (bytes > READ_AHEAD_BYTES) break;
+      }
+      more.length = Math.min(more.length, keep);
       this.ahead = at < ahead.length ? ahead.slice(at).concat(more) : more;
       at = 0;
     }
