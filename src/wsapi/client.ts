@@ -16,7 +16,7 @@ import {
 } from './codec.js';
 import { WsapiConnection, type ConnectionOptions, newConnectionStats } from './connection.js';
 import { framePayloadLength } from './frame-receiver.js';
-import { CallIdAllocator, RecentSet } from './ids.js';
+import { CallTable, RecentSet } from './ids.js';
 import { parseSpec, type SocketSpec } from './spec.js';
 import { ConnectError, connectSpec } from './sockets.js';
 import { SocketReads } from './socket-reads.js';
@@ -79,6 +79,9 @@ export interface ClientOptions extends ConnectionOptions {
   maxEventTableBytes?: number;
 }
 
+/** What a pending entry holds until its promise is made (nothing can answer it before). */
+const unanswered = (): void => {};
+
 interface PendingCall {
   kind: 'call';
   resolve: (r: Reply) => void;
@@ -136,8 +139,7 @@ export class WsapiClient extends EventEmitter {
   readonly connectionStats = newConnectionStats();
 
   private conn: WsapiConnection | null = null;
-  private readonly ids: CallIdAllocator;
-  private readonly pending = new Map<number, PendingCall | PendingDescribe>();
+  private readonly pending: CallTable<PendingCall | PendingDescribe>;
   private readonly eventTable = new Map<number, string>();
   private eventTableBytes = 0;
   private readonly sessions = new Map<string, number>();
@@ -158,7 +160,7 @@ export class WsapiClient extends EventEmitter {
     this.spec = typeof spec === 'string' ? parseSpec(spec) : spec;
     this.api = this.spec.api;
     this.log = options.logger ?? silentLogger;
-    this.ids = new CallIdAllocator(Math.min(options.maxPending ?? MAX_PENDING, MAX_PENDING));
+    this.pending = new CallTable(Math.min(options.maxPending ?? MAX_PENDING, MAX_PENDING));
   }
 
   get connected(): boolean {
@@ -171,7 +173,7 @@ export class WsapiClient extends EventEmitter {
   }
 
   get pendingCount(): number {
-    return this.ids.size;
+    return this.pending.size;
   }
 
   /** Connects (once); rejects with a ConnectError when the spec cannot be reached. */
@@ -252,16 +254,24 @@ export class WsapiClient extends EventEmitter {
     }
     const tooLarge = this.tooLargeFor(conn, verb, argsJson, options);
     if (tooLarge !== null) return Promise.resolve(tooLarge);
-    const callId = this.ids.allocate();
+    const pending: PendingCall = { kind: 'call', resolve: unanswered, timer: undefined, settled: false, verb, events: null };
+    const callId = this.pending.add(pending);
     if (callId === 0) {
       this.stats.busy++;
-      return Promise.resolve({ data: null, error: 'busy', info: `too many pending calls (${this.ids.limit})` });
+      return Promise.resolve({ data: null, error: 'busy', info: `too many pending calls (${this.pending.limit})` });
+    }
+    let sessionId = 0;
+    let tokenId = 0;
+    try {
+      if (options.session !== undefined) sessionId = this.declareSession(conn, options.session);
+      if (options.token !== undefined) tokenId = this.declareToken(conn, options.token);
+    } catch (err) {
+      this.pending.delete(callId); // nothing was sent under this id
+      throw err;
     }
     this.stats.calls++;
-    const sessionId = options.session !== undefined ? this.declareSession(conn, options.session) : 0;
-    const tokenId = options.token !== undefined ? this.declareToken(conn, options.token) : 0;
     return new Promise<Reply>((resolve) => {
-      const pending: PendingCall = { kind: 'call', resolve, timer: undefined, settled: false, verb, events: null };
+      pending.resolve = resolve;
       if (options.timeout !== undefined && options.timeout > 0) {
         pending.timer = setTimeout(() => {
           pending.settled = true;
@@ -269,7 +279,6 @@ export class WsapiClient extends EventEmitter {
           resolve({ data: null, error: 'timeout', info: `no reply to ${this.api}/${verb} within ${options.timeout} ms` });
         }, options.timeout);
       }
-      this.pending.set(callId, pending);
       conn.send(writeCall(callId, verb, sessionId, tokenId, argsJson, options.creds ?? null));
     });
   }
@@ -278,13 +287,14 @@ export class WsapiClient extends EventEmitter {
   describe(): Promise<unknown> {
     const conn = this.conn;
     if (conn === null || !conn.isOpen) return Promise.resolve(null);
-    const descId = this.ids.allocate();
+    const pending: PendingDescribe = { kind: 'describe', resolve: unanswered };
+    const descId = this.pending.add(pending);
     if (descId === 0) {
       this.stats.busy++;
-      return Promise.reject(new Error(`busy: too many pending calls (${this.ids.limit})`));
+      return Promise.reject(new Error(`busy: too many pending calls (${this.pending.limit})`));
     }
     return new Promise((resolve) => {
-      this.pending.set(descId, { kind: 'describe', resolve });
+      pending.resolve = resolve;
       conn.send(writeDescribe(descId));
     });
   }
@@ -411,7 +421,6 @@ export class WsapiClient extends EventEmitter {
           return;
         }
         this.pending.delete(m.callId);
-        this.ids.release(m.callId);
         this.stats.replies++;
         if (p.settled) return; // the caller already got `timeout`
         clearTimeout(p.timer);
@@ -425,7 +434,6 @@ export class WsapiClient extends EventEmitter {
           return;
         }
         this.pending.delete(m.descId);
-        this.ids.release(m.descId);
         p.resolve(parseJsonText(m.description));
         return;
       }
@@ -503,9 +511,7 @@ export class WsapiClient extends EventEmitter {
     if (this.conn !== conn) return;
     this.conn = null;
     this.serverVersion = null;
-    const pending = [...this.pending.values()];
-    this.pending.clear();
-    this.ids.clear();
+    const pending = this.pending.drain();
     this.eventTable.clear();
     this.eventTableBytes = 0;
     this.declaredSessions.clear();

@@ -13,6 +13,7 @@
  * a MalformedMessage saying why, never throwing: a peer's bad bytes must not
  * reach the connection's control flow.
  */
+import { Buffer } from 'node:buffer';
 import { BROADCAST_UUID_LENGTH, Letter, WSAPI_IDENTIFIER } from './constants.js';
 
 export interface VersionOffer { kind: 'V'; identifier: number; versions: number[] }

@@ -15,7 +15,9 @@
  *   by all connections together. A frame larger than the peer accepts
  *   (`peerMaxFramePayload`) is never written: the peer would close with 1009.
  */
+import { Buffer } from 'node:buffer';
 import type { Socket } from 'node:net';
+import { nextTick } from 'node:process';
 import {
   CloseCode, DEFAULT_MAX_BACKLOG, DEFAULT_MAX_FRAGMENTS, DEFAULT_MAX_FRAME_PAYLOAD, DEFAULT_MAX_MESSAGE_SIZE,
   DEFAULT_PARTIAL_MESSAGE_TIMEOUT_MS, type LimitKind,
@@ -285,7 +287,7 @@ export class WsapiConnection {
       }
       this.batch = [frame];
       this.batchBytes = frame.length;
-      process.nextTick(this.flush);
+      nextTick(this.flush);
     } else {
       this.batch.push(frame);
       this.batchBytes += frame.length;

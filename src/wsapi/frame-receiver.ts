@@ -12,6 +12,7 @@
  * Everything else (header layout, control-frame rules, continuation rules)
  * follows RFC 6455 section 5 as the native websock.c does.
  */
+import { Buffer } from 'node:buffer';
 import { CloseCode, DEFAULT_MAX_FRAME_PAYLOAD } from './constants.js';
 
 export const Opcode = {
@@ -125,9 +126,10 @@ export class FrameReceiver {
   /** Feeds bytes read from the socket. */
   push(chunk: Buffer): void {
     this.feed(chunk);
-    // Only the tail of this chunk can still be held (earlier ones were copied when their push ended).
+    // Only the tail of this chunk can still be held (earlier ones were copied when their push ended):
+    // chunks are consumed in order, so if any of it is held, it is the last one held.
     const last = this.chunks.length - 1;
-    if (this.reusedChunks && last >= 0 && this.chunks[last]!.buffer === chunk.buffer) {
+    if (this.reusedChunks && last >= 0 && this.chunks[last] === chunk) {
       this.chunks[last] = Buffer.from(last === 0 ? this.chunks[0]!.subarray(this.head) : this.chunks[last]!);
       if (last === 0) this.head = 0;
     }

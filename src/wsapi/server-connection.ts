@@ -22,6 +22,7 @@ import type { ServerEvent } from './server-event.js';
 import type { Session } from './session.js';
 import type { WsapiServer } from './server.js';
 import { peerCredentials } from './sockets.js';
+import { IdTable } from '../util/id-table.js';
 
 /** Bounds of the tables S and T fill on one connection (a peer chooses what it declares). */
 export interface TableLimits {
@@ -43,8 +44,11 @@ export class ServerConnection implements RequestChannel {
   private readonly sessions = new Map<number, Session>();
   private readonly tokens = new Map<number, string>();
   private anonymous: Session | undefined;
-  /** Calls not replied yet, with the bytes of args each keeps (charged to the server's budget). */
-  private readonly pendingCalls = new Map<number, number>();
+  /**
+   * Calls not replied yet, with the bytes of args each keeps (charged to the server's budget).
+   * An IdTable, not a Map: one set and delete per call (ids.ts, CallTable, says why).
+   */
+  private readonly pendingCalls = new IdTable<number>(64);
   private readonly maxPendingCalls: number;
   private readonly maxSessions: number;
   private readonly maxTokens: number;
@@ -263,7 +267,9 @@ export class ServerConnection implements RequestChannel {
     this.sessions.clear();
     if (this.anonymous !== undefined) this.server.sessions.release(this.anonymous);
     this.anonymous = undefined;
-    for (const id of [...this.pendingCalls.keys()]) this.releaseCall(id);
+    const ids: number[] = [];
+    this.pendingCalls.forEach((_, id) => ids.push(id));
+    for (const id of ids) this.releaseCall(id);
     this.server.connectionClosed(this, reason);
   }
 }

@@ -9,6 +9,7 @@
  * The bytes handed on are valid only during the call: the FrameReceiver is
  * told so (reusedChunks) and copies what it keeps.
  */
+import { Buffer } from 'node:buffer';
 
 /** As Node.js's own read size for streams. */
 const READ_BUFFER_BYTES = 64 * 1024;
@@ -18,11 +19,15 @@ export class SocketReads {
   /** Read before a connection took the socket (copies): handed over by deliverTo(). */
   private early: Buffer[] = [];
 
+  private readonly memory = new ArrayBuffer(READ_BUFFER_BYTES);
+
   /** What net.connect / new net.Socket take as `onread`. */
   readonly onread = {
-    buffer: Buffer.allocUnsafeSlow(READ_BUFFER_BYTES),
-    callback: (nread: number, buf: Uint8Array): boolean => {
-      const chunk = Buffer.from(buf.buffer, buf.byteOffset, nread);
+    buffer: Buffer.from(this.memory),
+    // The bytes are always in `memory` (net hands back the buffer given above): a view of it
+    // is made from there, without asking the typed array for its ArrayBuffer and offset.
+    callback: (nread: number): boolean => {
+      const chunk = Buffer.from(this.memory, 0, nread);
       if (this.target !== undefined) this.target(chunk);
       else this.early.push(Buffer.from(chunk));
       return true; // keep reading (false would pause the socket)

@@ -12,7 +12,7 @@ import {
   writeEventRemove, writeEventSubscribe, writeEventUnsubscribe, writeReply, writeVersionSet, WsapiClient, WsapiServer,
   type ClientOptions, type DecodeResult, type EventMeta, type Request, type ServerConnection,
 } from '../../src/wsapi/index.js';
-import { CallIdAllocator } from '../../src/wsapi/ids.js';
+import { CallTable } from '../../src/wsapi/ids.js';
 import { Cleanup, FakeServer, OP, RawPeer, closePayload, hex, nextEvent, tempDir, waitFor, wsFrame } from '../helpers/net-helpers.js';
 
 const cleanup = new Cleanup();
@@ -339,22 +339,38 @@ describe('client: id exhaustion', () => {
     void client.call('b');
     expect((await client.call('c')).error).toBe('busy');
     const big = new WsapiClient('unix:/nonexistent/x', { maxPending: 100_000 });
-    expect((big as unknown as { ids: CallIdAllocator }).ids.limit).toBe(4095);
+    expect((big as unknown as { pending: CallTable<unknown> }).pending.limit).toBe(4095);
   });
 
-  it('the id allocator: never 0, wraps at 0xffff, skips ids in use', () => {
-    const ids = new CallIdAllocator(4095);
-    expect(ids.allocate()).toBe(1);
-    const held = ids.allocate(); // 2, kept busy
+  it('the id table: never 0, wraps at 0xffff, skips ids in use', () => {
+    const ids = new CallTable<string>(4095);
+    expect(ids.add('first')).toBe(1);
+    const held = ids.add('held'); // 2, kept busy
     for (let i = 3; i <= 0xffff; i++) {
-      const id = ids.allocate();
+      const id = ids.add(`call ${i}`);
       expect(id).toBe(i);
-      ids.release(id);
+      expect(ids.get(id)).toBe(`call ${i}`);
+      ids.delete(id);
+      expect(ids.get(id)).toBeUndefined();
     }
-    expect(ids.allocate()).toBe(3); // wrapped: 0 skipped, 1 still in use, 2 held
+    expect(ids.add('wrapped')).toBe(3); // wrapped: 0 skipped, 1 still in use, 2 held
     expect(held).toBe(2);
-    const small = new CallIdAllocator(2);
-    expect([small.allocate(), small.allocate(), small.allocate()]).toEqual([1, 2, 0]);
+    expect([ids.get(1), ids.get(2), ids.get(3)]).toEqual(['first', 'held', 'wrapped']);
+    expect(ids.size).toBe(3);
+    const small = new CallTable<number>(2);
+    expect([small.add(1), small.add(2), small.add(3)]).toEqual([1, 2, 0]);
+  });
+
+  it('the id table drains oldest first, across the wrap of the ids', () => {
+    const ids = new CallTable<number>(4095);
+    for (let i = 1; i <= 0xfff0; i++) ids.delete(ids.add(i)); // the counter near its end
+    const order: number[] = [];
+    for (let k = 0; k < 40; k++) order.push(ids.add(k)); // ids 0xfff1..0xffff, then 1..
+    expect(order.slice(14, 16)).toEqual([0xffff, 1]);
+    ids.delete(order[5]!);
+    expect(ids.drain()).toEqual([...Array(40).keys()].filter((k) => k !== 5));
+    expect(ids.size).toBe(0);
+    expect(ids.add(99)).toBe(order[39]! + 1);
   });
 });
 
