@@ -229,6 +229,33 @@ describe('codec: layouts and encodings', () => {
     expect(decodeMessage(p)).toEqual({ kind: 'K', callId: 7, verb, sessionId: 0, tokenId: 0, args: '"ü"', creds: null });
   });
 
+  it('every string is written as Buffer writes UTF-8 (short ASCII ones are copied without it), ids little-endian', () => {
+    // The short ASCII path and Buffer's encoder must agree byte for byte, around the
+    // 64-character edge too, and lone surrogates (U+FFFD, 3 bytes) must still take Buffer's.
+    const text = fc.oneof(
+      fc.string({ unit: 'binary-ascii', maxLength: 70 }),
+      fc.string({ unit: 'grapheme', maxLength: 70 }),
+      fc.string({ unit: 'binary', maxLength: 70 }),
+      fc.constantFrom('x'.repeat(63), 'x'.repeat(64), 'x'.repeat(65), 'é'.repeat(64), '\ud800', 'a\udc00b'),
+    );
+    const cstr = (t: string | null): Buffer => {
+      if (t === null) return Buffer.alloc(4);
+      const bytes = Buffer.from(t, 'utf8');
+      const len = Buffer.alloc(4);
+      len.writeUInt32LE(bytes.length + 1);
+      return Buffer.concat([len, bytes, Buffer.from([0])]);
+    };
+    fc.assert(fc.property(fc.integer({ min: 0, max: 0xffff }), text.filter((t) => t.length > 0), text, fc.option(text.filter((t) => t.length > 0)),
+      (id, verb, args, creds) => {
+        const ids = Buffer.alloc(6);
+        ids.writeUInt16LE(id, 0);
+        ids.writeUInt16LE(0xbeef, 2);
+        ids.writeUInt16LE(0x1234, 4);
+        const expected = Buffer.concat([Buffer.from('K'), ids.subarray(0, 2), cstr(verb), ids.subarray(2), cstr(args), cstr(creds)]);
+        expect(payloadOf(writeCall(id, verb, 0xbeef, 0x1234, args, creds))).toEqual(expected);
+      }), { seed: fcSeed(), numRuns: 2000 });
+  });
+
   it('broadcast uuid must be 16 bytes', () => {
     expect(() => writeEventBroadcast('a/b', 'null', Buffer.alloc(15), 1)).toThrow(RangeError);
   });
