@@ -30,9 +30,9 @@ import type { SocketReads } from './socket-reads.js';
  * Settled once: the end of a batch is a callback of its `then`, a microtask.
  * Not process.nextTick: that one makes a tick object per call and reads
  * process._exiting, a generic property load since `process` is a dictionary
- * object (together ~4 % of the instructions of a sequential call against the
- * native binder, counted with valgrind's cachegrind). Frames queued by the
- * promise callbacks that run after the first send of a batch still join it.
+ * object: 1,900 of the 24,800 instructions of a sequential call against
+ * the native binder (valgrind's cachegrind). Frames queued by the promise
+ * callbacks that run after the first send of a batch still join it.
  */
 const SETTLED = Promise.resolve();
 
