@@ -6,6 +6,10 @@
  *                                             and pipelined, with a raw-socket baseline
  *   npm run bench:wsapi -- --spec SPEC --verb VERB --args JSON --calls N --inflight K
  *                                             client only, against any server (a native binder too)
+ *   ... --spec SPEC --count-only client|floor --rounds R
+ *                                             R runs of N calls by our client or by the raw floor,
+ *                                             nothing timed: what bench/wsapi-instructions.ts runs
+ *                                             under valgrind to count instructions per call
  *   ... --spec SPEC --native-client PATH [--rounds R]
  *                                             the same calls made by the native C client
  *                                             (afb-client-demo -d -p K SPEC, lines "VERB ARGS" on its
@@ -227,6 +231,19 @@ async function rawNodeRun(spec: string, verb: string, args: string, calls: numbe
   return calls / seconds;
 }
 
+/** `rounds` runs of `calls` calls, by our client or by the floor, nothing timed or printed but a count. */
+async function countOnly(who: string, spec: string, verb: string, args: string, calls: number, inflight: number, rounds: number): Promise<void> {
+  if (who !== 'client' && who !== 'floor') throw new Error(`--count-only takes client or floor, not ${who}`);
+  const client = who === 'client' ? new WsapiClient(spec) : null;
+  await client?.connect();
+  for (let r = 0; r < rounds; r++) {
+    if (client !== null) await runClient(client, verb, args, calls, inflight);
+    else await rawNodeRun(spec, verb, args, calls, inflight);
+  }
+  client?.close();
+  console.log(`count-only ${who}: ${rounds} x ${calls} calls`);
+}
+
 async function versusNative(clientPath: string, spec: string, verb: string, args: string, calls: number, inflight: number, rounds: number): Promise<void> {
   JSON.parse(args);
   const client = new WsapiClient(spec);
@@ -318,10 +335,14 @@ const { values } = parseArgs({
     inflight: { type: 'string', default: '100' },
     'native-client': { type: 'string' },
     rounds: { type: 'string', default: '5' },
+    'count-only': { type: 'string' },
   },
 });
 const calls = Number(values.calls);
-if (values['native-client'] !== undefined) {
+if (values['count-only'] !== undefined) {
+  if (values.spec === undefined) throw new Error('--count-only needs --spec');
+  await countOnly(values['count-only'], values.spec, values.verb!, values.args!, calls, Number(values.inflight), Number(values.rounds));
+} else if (values['native-client'] !== undefined) {
   if (values.spec === undefined) throw new Error('--native-client needs --spec (the native binder to call)');
   await versusNative(values['native-client'], values.spec, values.verb!, values.args!, calls, Number(values.inflight), Number(values.rounds));
 } else if (values.spec !== undefined) {
