@@ -4,14 +4,17 @@
  * mosquitto; compared in the same run with plain mqtt.js publishing the same
  * messages to the same broker.
  *
- *   node dist/bench/bridge.js [--events N] [--rate R] [--warmup-seconds W] [--rate-seconds S] [--flood-seconds F] [--rounds R] [--commit-delay-ms D]
+ *   node dist/bench/bridge.js [--events N] [--rate R] [--warmup-seconds W] [--rate-seconds S] [--flood-seconds F] [--rounds R] [--commit-delay-ms D] [--max-bytes B]
  *
  * With --rounds R, the throughput phase runs R times, agent and plain mqtt.js
  * alternating, and prints the medians (the ratio moves by ±0.1 from one run to
  * the next on a shared 2-core machine); the agent's CPU time per event is the
  * steadier figure of its own cost. --commit-delay-ms sets the agent's
  * outbox.commit_delay_ms (default 0, the agent's default); the steady phase
- * prints what the agent wrote to the disk per event.
+ * prints what the agent wrote to the disk per event. --max-bytes sets the
+ * agent's outbox.max_bytes (default 32 MiB), and with it the WAL's size and
+ * how often SQLite checkpoints it: each checkpoint fsyncs the WAL and the
+ * database on the agent's event loop (src/sinks/mqtt/outbox-budget.ts).
  *
  * Each throughput round also prints what one message cost the machine's CPU
  * in each half: this process (the wsapi server standing for the binder, or
@@ -80,6 +83,7 @@ const { values } = parseArgs({ options: {
   'flood-seconds': { type: 'string', default: '0' },
   rounds: { type: 'string', default: '1' },
   'commit-delay-ms': { type: 'string', default: '0' },
+  'max-bytes': { type: 'string', default: String(32 * 1024 * 1024) },
 } });
 const N = Number(values.events);
 const RATE = Number(values.rate);
@@ -88,6 +92,7 @@ const WARM_S = Number(values['warmup-seconds']);
 const FLOOD_S = Number(values['flood-seconds']);
 const ROUNDS = Math.max(1, Number(values.rounds));
 const COMMIT_DELAY_MS = Number(values['commit-delay-ms']);
+const MAX_BYTES = Number(values['max-bytes']);
 
 const dir = mkdtempSync(join(tmpdir(), 'afb-edge-bridge-'));
 const broker = await startMosquitto(dir);
@@ -103,7 +108,7 @@ mqtt: { url: "mqtt://127.0.0.1:${broker.port}", protocol_version: 4, status_inte
 routes:
   - { name: q0, match: ["bench/q0"], qos: 0, payload: raw }
   - { name: q1, match: ["bench/q1"], qos: 1, payload: raw }
-outbox: { path: ${join(dir, 'outbox.db')}, max_messages: 200000, max_bytes: 33554432, commit_delay_ms: ${COMMIT_DELAY_MS} }
+outbox: { path: ${join(dir, 'outbox.db')}, max_messages: 200000, max_bytes: ${MAX_BYTES}, commit_delay_ms: ${COMMIT_DELAY_MS} }
 logging: { level: warn }
 `);
 const agent = spawn(launcher, ['run', '--config', configFile], { stdio: ['ignore', 'inherit', 'inherit'] });
@@ -173,7 +178,7 @@ try {
   const steadyDisk = (diskWriteBytes(agent.pid!) - steadyDisk0) / sent;
   rssSamples.push(rssMb(agent.pid!));
   const rss = rssSummary();
-  console.log(`steady ${RATE} ev/s QoS 1 for ${RATE_S} s${WARM_S > 0 ? ' after the warm-up' : ''}: ${sent} events, p50 ${pct(steady, 0.5).toFixed(2)} ms, p90 ${pct(steady, 0.9).toFixed(2)} ms, p99 ${pct(steady, 0.99).toFixed(2)} ms, p99.9 ${pct(steady, 0.999).toFixed(2)} ms, agent CPU ${steadyCpu.toFixed(1)} µs/event, disk writes ${Math.round(steadyDisk)} B/event${COMMIT_DELAY_MS > 0 ? ` (commit_delay_ms ${COMMIT_DELAY_MS})` : ''}, ${rss.text}`);
+  console.log(`steady ${RATE} ev/s QoS 1 for ${RATE_S} s${WARM_S > 0 ? ' after the warm-up' : ''}: ${sent} events, p50 ${pct(steady, 0.5).toFixed(2)} ms, p90 ${pct(steady, 0.9).toFixed(2)} ms, p99 ${pct(steady, 0.99).toFixed(2)} ms, p99.9 ${pct(steady, 0.999).toFixed(2)} ms, agent CPU ${steadyCpu.toFixed(1)} µs/event, disk writes ${Math.round(steadyDisk)} B/event${COMMIT_DELAY_MS > 0 ? ` (commit_delay_ms ${COMMIT_DELAY_MS})` : ''}${values['max-bytes'] !== String(32 * 1024 * 1024) ? ` (outbox max_bytes ${MAX_BYTES})` : ''}, ${rss.text}`);
   results.push(`steady_p99_ms=${pct(steady, 0.99).toFixed(2)}`, `steady_cpu_us=${steadyCpu.toFixed(1)}`, `steady_disk_bytes=${Math.round(steadyDisk)}`, `steady_rss_mb=${rss.peak.toFixed(1)}`);
 
   // The floor of that figure on this machine: plain mqtt.js publishing at the same rate to the same
