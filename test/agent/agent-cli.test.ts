@@ -5,7 +5,7 @@
  * invalid or cannot be applied), exits with a documented status, and loses
  * nothing it accepted when killed with SIGKILL.
  */
-import { afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterEach, beforeAll, describe, expect, it, onTestFailed } from 'vitest';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
@@ -38,6 +38,12 @@ function runAgent(configPath: string, { bundled = false } = {}): AgentProcess {
   child.stderr!.on('data', (d) => { err += d; });
   const exited = new Promise<number | null>((r) => child.on('exit', (code) => r(code)));
   cleanups.push(async () => { if (child.exitCode === null && child.signalCode === null) { child.kill('SIGKILL'); await exited; } });
+  // A failed test says what the agent logged (which step it reached, what it refused), not only which wait ran out.
+  const started = Date.now();
+  onTestFailed(() => {
+    const lines = err.trimEnd().split('\n');
+    console.error(`afb-edge run (pid ${child.pid}, started ${Date.now() - started} ms before the failure, exit ${child.exitCode ?? child.signalCode ?? 'not yet'}), last ${Math.min(lines.length, 60)} of ${lines.length} stderr lines:\n${lines.slice(-60).join('\n')}`);
+  });
   return { child, stderr: () => err, exited };
 }
 
@@ -75,7 +81,10 @@ async function setup() {
   const server = new WsapiServer({ api: 'seq' });
   const tick = server.event('tick');
   const tock = server.event('tock');
-  server.verb('sub', (req) => { req.subscribe(tick); req.subscribe(tock); req.reply(null); });
+  // Subscriptions made (one per agent connection): 'binder connected' comes before the agent's
+  // `sub` call has reached this server, and ticks pushed in between have no subscriber yet.
+  let subscriptions = 0;
+  server.verb('sub', (req) => { req.subscribe(tick); req.subscribe(tock); req.reply(null); subscriptions++; });
   await server.listen(`unix:${join(dir, 'seq')}`);
   cleanups.push(() => server.close());
   const httpPort = await freePort();
@@ -89,7 +98,7 @@ routes:
 ${routes}
 `;
   const file = join(dir, 'agent.yaml');
-  return { dir, b, server, tick, tock, httpPort, yaml, file };
+  return { dir, b, server, tick, tock, httpPort, yaml, file, subscriptions: () => subscriptions };
 }
 
 describe('afb-edge run', () => {
@@ -152,7 +161,7 @@ describe('afb-edge run', () => {
     const c = await Collector.connect(s.b, ['fleet/car-7/events/#'], 1);
     cleanups.push(() => c.close());
     runAgent(s.file);
-    await until(async () => (await metric(s.httpPort, 'afb_edge_binder_connected{binder="seq"}')) === 1 && (await metric(s.httpPort, 'afb_edge_mqtt_connected')) === 1, 8000, 'agent connected');
+    await until(async () => s.subscriptions() === 1 && (await metric(s.httpPort, 'afb_edge_mqtt_connected')) === 1, 8000, 'agent subscribed and connected');
     const commits0 = await metric(s.httpPort, 'afb_edge_outbox_commits_total');
     for (let n = 1; n <= 100; n++) {
       s.tick.push({ n });
@@ -172,7 +181,7 @@ describe('afb-edge run', () => {
     writeFileSync(s.file, s.yaml('  - { name: ticks, match: ["seq/tick"], qos: 1, payload: raw }'));
     await s.b.stop();
     const a = runAgent(s.file);
-    await until(async () => (await metric(s.httpPort, 'afb_edge_binder_connected{binder="seq"}')) === 1, 8000, 'agent connected to the binder');
+    await until(() => s.subscriptions() === 1, 8000, 'agent subscribed to the binder');
     for (let n = 1; n <= 300; n++) s.tick.push({ n });
     await until(async () => (await metric(s.httpPort, 'afb_edge_outbox_messages')) === 300, 8000, '300 messages in the outbox');
     a.child.kill('SIGKILL');
@@ -187,7 +196,7 @@ describe('afb-edge run', () => {
     expect([...new Set(got)].sort((x, y) => x - y)).toEqual(Array.from({ length: 300 }, (_, i) => i + 1));
     expect(got.filter((v, i) => i === 0 || v > got[i - 1]!)).toEqual(Array.from({ length: 300 }, (_, i) => i + 1));
     await until(async () => (await metric(s.httpPort, 'afb_edge_outbox_messages')) === 0, 5000, 'outbox drained');
-  });
+  }, 45_000); // above the sum of its waits (36 s): a slow step fails with its own message, not the test's timeout
 });
 
 describe('afb-edge run: files the config names, reloads off the event loop, exit statuses', () => {
