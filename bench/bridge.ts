@@ -286,8 +286,11 @@ try {
   await sub.close();
   console.log(results.join(' '));
 } finally {
-  agent.kill('SIGTERM');
-  await new Promise((r) => agent.once('exit', r));
+  // An agent that could not start has exited already: waiting for its 'exit' hung the bench.
+  if (agent.exitCode === null && agent.signalCode === null) {
+    agent.kill('SIGTERM');
+    await new Promise((r) => agent.once('exit', r));
+  }
   await server.close();
   await broker.stop().catch(() => {});
   rmSync(dir, { recursive: true, force: true });

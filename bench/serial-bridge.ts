@@ -226,8 +226,11 @@ try {
   const burstRatio = (agentBurst.got / agentBurst.span) / (baseBurst.got / baseBurst.span);
   console.log(`summary: steady ${RATE}/s delivered ${agentSteady.got}/${total} (lost ${total - agentSteady.got}), p99 ${pct(agentSteady.lat, 0.99).toFixed(2)} ms vs baseline ${pct(baseSteady.lat, 0.99).toFixed(2)} ms; burst ${Math.round(agentBurst.got / agentBurst.span)}/s = ${burstRatio.toFixed(2)} × baseline`);
 } finally {
-  agent.kill('SIGTERM');
-  await new Promise((r) => agent.once('exit', r));
+  // An agent that could not start has exited already: waiting for its 'exit' would hang the bench.
+  if (agent.exitCode === null && agent.signalCode === null) {
+    agent.kill('SIGTERM');
+    await new Promise((r) => agent.once('exit', r));
+  }
   ecu.close();
   await pair.close();
   await broker.stop();
