@@ -198,14 +198,41 @@ describe('Outbox', () => {
     expect(ob.next(100).map(idx)).toEqual([...Array.from({ length: 10 }, (_, i) => 10 + i), 20, 21, 22, 23, 24, 25]);
   });
 
-  it('ids keep growing after the outbox empties (AUTOINCREMENT), so nothing new is skipped', async () => {
-    const ob = open(tempDir(cleanup, 'outbox'));
+  it('ids keep growing after the outbox empties, and across restarts (outbox_ids), so nothing new is skipped', async () => {
+    const dir = tempDir(cleanup, 'outbox');
+    let ob = open(dir);
     await Promise.all([0, 1].map((i) => ob.enqueue(msg(i))));
-    for (const m of ob.next(10)) ob.ack(m.id);
+    const first = ob.next(10);
+    for (const m of first) ob.ack(m.id);
     ob.flush();
     expect(ob.depth).toBe(0);
     await ob.enqueue(msg(7));
-    expect(ob.next(10).map(idx)).toEqual([7]);
+    const second = ob.next(10);
+    expect(second.map(idx)).toEqual([7]);
+    expect(second[0]!.id).toBeGreaterThan(first[1]!.id);
+    ob.ack(second[0]!.id);
+    ob.close();
+    ob = open(dir);
+    expect(ob.depth).toBe(0);
+    await ob.enqueue(msg(8));
+    const third = ob.next(10);
+    expect(third.map(idx)).toEqual([8]);
+    expect(third[0]!.id).toBeGreaterThan(second[0]!.id);
+  });
+
+  it('a message per commit appends one 1 KiB page to the WAL: no sequence page, ids reserved a block at a time', async () => {
+    const dir = tempDir(cleanup, 'outbox');
+    const ob = open(dir);
+    await ob.enqueue(msg(0));
+    const wal = `${outboxConfig(dir).path}-wal`;
+    const before = fs.statSync(wal).size;
+    for (let i = 1; i <= 300; i++) await ob.enqueue(msg(i)); // each its own commit
+    const frames = (fs.statSync(wal).size - before) / (1024 + 24);
+    expect(Number.isInteger(frames)).toBe(true);
+    // one leaf page per commit, and a few more where a leaf filled (a new leaf and its parent) or ids were reserved
+    expect(frames).toBeGreaterThanOrEqual(300);
+    expect(frames).toBeLessThan(300 * 1.25);
+    expect(ob.next(400)).toHaveLength(301);
   });
 
   it('drop-oldest: evicts the oldest pending messages (not those in flight), counts them and logs it (rate-limited)', async () => {

@@ -5,11 +5,25 @@
  * file is never deleted or rewritten here (outbox-recovery.ts decides what
  * to do with a corrupt one).
  *
- * Schema version 2 (version 1 files are upgraded in place, one ALTER):
+ * Schema version 3 (older files are upgraded in place):
  * - `outbox`: one row per message; `crc` is the row checksum of
  *   row-check.ts (NULL in rows written by version 1);
  * - `outbox_dead`: rows that failed the check when read back, with the
- *   reason (dead-letter table, bounded: see outbox.ts).
+ *   reason (dead-letter table, bounded: see outbox.ts);
+ * - `outbox_ids`: one row, the highest message id reserved (version 3).
+ *
+ * Why version 3 changed what each commit writes: SQLite appends every page
+ * a transaction changed to the WAL, whole, and at a steady rate each
+ * message is a commit of its own. Version 2 made that two 4 KiB pages per
+ * message (the table's last leaf, and sqlite_sequence for AUTOINCREMENT):
+ * ~8 KiB of WAL for a 150-byte event, so a 64 MiB outbox checkpointed
+ * every ~500 messages, two fsyncs on the event loop each (the p99 latency
+ * at 1,000 events/s, bench/bridge.ts), and the flash took all of it.
+ * Version 3 files are created with 1 KiB pages and no AUTOINCREMENT: ids
+ * still only grow, from `outbox_ids`, which the outbox moves ID_BLOCK ids
+ * ahead at a time (outbox.ts), so a commit writes one 1 KiB page. A page
+ * size is fixed once a WAL database exists: older files keep theirs; their
+ * table loses AUTOINCREMENT at the first start that finds it empty.
  */
 import Database from 'better-sqlite3';
 import { mkdirSync } from 'node:fs';
@@ -35,11 +49,13 @@ export class OutboxError extends Error {
   }
 }
 
-const SCHEMA_VERSION = 2;
+const SCHEMA_VERSION = 3;
+/** The page size of a new file (see the file comment). */
+export const NEW_FILE_PAGE_SIZE = 1024;
 const COLUMNS = 'id,topic,payload,qos,retain,route,created_ms,bytes,crc';
-const SCHEMA = `
-CREATE TABLE IF NOT EXISTS outbox (
-  id INTEGER PRIMARY KEY AUTOINCREMENT,
+const OUTBOX_TABLE = `
+CREATE TABLE outbox (
+  id INTEGER PRIMARY KEY,
   topic TEXT NOT NULL,
   payload BLOB NOT NULL,
   qos INTEGER NOT NULL,
@@ -48,7 +64,10 @@ CREATE TABLE IF NOT EXISTS outbox (
   created_ms INTEGER NOT NULL,
   bytes INTEGER NOT NULL,
   crc INTEGER
-);
+)`;
+const SCHEMA = `
+${OUTBOX_TABLE.replace('CREATE TABLE', 'CREATE TABLE IF NOT EXISTS')};
+CREATE TABLE IF NOT EXISTS outbox_ids (reserved INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS outbox_dead (
   id INTEGER PRIMARY KEY,
   topic, payload, qos, retain, route, created_ms, bytes, crc,
@@ -93,6 +112,8 @@ export function openDatabase(path: string, synchronous: Synchronous): Database.D
     // One process per outbox: a second agent on the same file would send everything twice.
     // (Exclusive locking also keeps the WAL index in process memory: no -shm file.)
     db.pragma('locking_mode = EXCLUSIVE');
+    // Only a new file takes it (before its first write, which the WAL mode is); a file's own stays.
+    db.pragma(`page_size = ${NEW_FILE_PAGE_SIZE}`);
     db.pragma('journal_mode = WAL');
     db.pragma(`synchronous = ${synchronous === 'full' ? 'FULL' : 'NORMAL'}`);
     const version = db.pragma('user_version', { simple: true }) as number;
@@ -120,6 +141,7 @@ export function openDatabase(path: string, synchronous: Synchronous): Database.D
       kind = 'foreign';
       throw new Error(`table 'outbox' has unexpected columns (${cols})`);
     }
+    keepIdsGrowing(db);
     // Written once, when the file is new or upgraded: every write is a WAL frame on the board's flash.
     if (version !== SCHEMA_VERSION) db.pragma(`user_version = ${SCHEMA_VERSION}`);
     return db;
@@ -138,6 +160,40 @@ export function openDatabase(path: string, synchronous: Synchronous): Database.D
     const hint = kind === 'corrupt' ? '' : ' The file was left untouched; move it away to start with an empty outbox.';
     throw new OutboxError(`outbox ${path}: cannot open: ${why}.${hint}`, kind);
   }
+}
+
+/**
+ * The highest message id ever used or reserved: outbox_ids, the tables, and
+ * sqlite_sequence where an older file's AUTOINCREMENT kept it.
+ */
+export function highestId(db: Database.Database): number {
+  const sequence = db.prepare("SELECT 1 FROM sqlite_master WHERE name = 'sqlite_sequence'").get() !== undefined
+    ? "SELECT seq AS x FROM sqlite_sequence WHERE name = 'outbox' UNION ALL " : '';
+  const row = db.prepare(`SELECT MAX(x) AS id FROM (${sequence}SELECT reserved AS x FROM outbox_ids
+    UNION ALL SELECT MAX(id) FROM outbox UNION ALL SELECT MAX(id) FROM outbox_dead)`).get() as { id: number | null };
+  return row.id ?? 0;
+}
+
+/**
+ * outbox_ids gets its row (an upgraded file: the highest id so far), and an
+ * older file's table with AUTOINCREMENT, found empty, is made again without
+ * it (nothing to copy; its sequence goes to outbox_ids first). Writes
+ * nothing when there is nothing to do.
+ */
+function keepIdsGrowing(db: Database.Database): void {
+  const hasRow = db.prepare('SELECT 1 FROM outbox_ids').get() !== undefined;
+  const sql = (db.prepare("SELECT sql FROM sqlite_master WHERE type = 'table' AND name = 'outbox'").pluck().get() as string | undefined) ?? '';
+  const rebuild = /AUTOINCREMENT/i.test(sql) && db.prepare('SELECT 1 FROM outbox LIMIT 1').get() === undefined;
+  if (hasRow && !rebuild) return;
+  db.transaction(() => {
+    const highest = highestId(db);
+    if (hasRow) db.prepare('UPDATE outbox_ids SET reserved = ?').run(highest);
+    else db.prepare('INSERT INTO outbox_ids (reserved) VALUES (?)').run(highest);
+    if (rebuild) {
+      db.exec('DROP TABLE outbox');
+      db.exec(OUTBOX_TABLE);
+    }
+  })();
 }
 
 function tableColumns(db: Database.Database, table: string): string {

@@ -16,7 +16,7 @@ import { isoTime } from '../../util/iso-time.js';
 import type { Logger } from '../../util/log.js';
 import { commitRecordPath, readCommitRecord, type CommitState } from './commit-record.js';
 import { diskBudget, type DiskBudget } from './outbox-budget.js';
-import { openDatabase, OutboxError, sqliteAddon, type Synchronous } from './outbox-db.js';
+import { highestId, openDatabase, OutboxError, sqliteAddon, type Synchronous } from './outbox-db.js';
 import { moveAside, salvage, type OutboxRecovery } from './outbox-recovery.js';
 
 export interface OpenedOutbox {
@@ -24,7 +24,7 @@ export interface OpenedOutbox {
   budget: DiskBudget;
   /** Set when something was recovered or found lost at this start. */
   recovery: OutboxRecovery | undefined;
-  /** Highest id ever used (sqlite_sequence, the tables): new messages get the next ones. */
+  /** Highest id ever used or reserved (outbox_ids, the tables, the commit record): new messages get the next ones. */
   lastId: number;
 }
 
@@ -52,8 +52,8 @@ export function openOutbox(file: string, synchronous: Synchronous, maxBytes: num
   const budget = applyBudget(db, maxBytes, file, log);
   let salvaged: { copied: number; problem?: string } | undefined;
   if (aside) salvaged = salvage(path.join(path.dirname(file), aside.name), db, budget, sqliteAddon(file));
-  const lastId = (db.prepare(`SELECT MAX(x) AS id FROM (SELECT seq AS x FROM sqlite_sequence WHERE name = 'outbox'
-    UNION ALL SELECT MAX(id) FROM outbox UNION ALL SELECT MAX(id) FROM outbox_dead)`).get() as { id: number | null }).id ?? 0;
+  // The commit record too: a file moved aside took its highest ids with it.
+  const lastId = Math.max(highestId(db), record.state?.maxId ?? 0);
 
   const lost = record.state ? lostSince(db, record.state) : undefined;
   const at = isoTime(Date.now());

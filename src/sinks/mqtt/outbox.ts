@@ -42,10 +42,13 @@
  * The default is 'full' because vehicles lose power without warning, and
  * "accepted" must mean "on disk".
  *
- * Ids only grow (even when the table empties): the outbox gives each row
- * the next one itself (the checksum covers it) and the table's
- * AUTOINCREMENT remembers the highest across restarts; delivery order is
- * id order. Rows handed out by `next` are "in flight" (in memory only):
+ * Ids only grow (even when the table empties, across restarts): the outbox
+ * gives each row the next one itself (the checksum covers it), and keeps
+ * the row of `outbox_ids` ID_BLOCK ids ahead of the last one it gave, in
+ * the same transactions: one page written per ID_BLOCK messages, where
+ * AUTOINCREMENT wrote its sqlite_sequence page at every commit
+ * (outbox-db.ts). A restart continues after the reserved ids (a gap,
+ * never a reuse). Delivery order is id order. Rows handed out by `next` are "in flight" (in memory only):
  * after a restart every row is pending again.
  *
  * Damage (issue 11): every row read back from disk is checked
@@ -143,6 +146,8 @@ const COMMIT_DELAY_MAX_BYTES = 4 << 20;
  * for, so that large messages are read a few at a time.
  */
 const READ_AHEAD_ROWS = 64;
+/** Ids reserved at once in outbox_ids (see the file comment). */
+const ID_BLOCK = 1024;
 const READ_AHEAD_BYTES = 256 << 10;
 const ascending = (a: number, b: number): number => a - b;
 
@@ -171,6 +176,7 @@ export class Outbox {
     byId: Database.Statement;
     evictable: Database.Statement;
     oldest: Database.Statement;
+    reserveIds: Database.Statement;
     pageCount: Database.Statement;
     freePages: Database.Statement;
     toDead: Database.Statement;
@@ -218,6 +224,8 @@ export class Outbox {
   /** Every pending (not in-flight) row has an id above the cursor. */
   private cursor = 0;
   private lastId: number;
+  /** outbox_ids.reserved as committed: ids up to it may be given without writing it. */
+  private reservedId: number;
   private count = 0;
   private totalBytes = 0;
   private oldestMs: number | undefined;
@@ -237,6 +245,7 @@ export class Outbox {
     this.budget = opened.budget;
     this.recovery = opened.recovery;
     this.lastId = opened.lastId;
+    this.reservedId = opened.lastId;
     // COMMIT never fsyncs on the event loop: 'full' has WalSync do it on the thread pool.
     this.db.pragma('synchronous = NORMAL');
     if (this.synchronous === 'full') this.walSync = new WalSync(`${config.path}-wal`, config.sync_interval_ms);
@@ -248,6 +257,7 @@ export class Outbox {
       byId: this.db.prepare('SELECT id, topic, payload, qos, retain, route, created_ms, bytes, crc FROM outbox WHERE id = ?').raw(),
       evictable: this.db.prepare('SELECT id, bytes FROM outbox WHERE id > ? ORDER BY id LIMIT 256'),
       oldest: this.db.prepare('SELECT id, created_ms FROM outbox ORDER BY id LIMIT 1'),
+      reserveIds: this.db.prepare('UPDATE outbox_ids SET reserved = ?'),
       pageCount: this.db.prepare('PRAGMA page_count').pluck(),
       freePages: this.db.prepare('PRAGMA freelist_count').pluck(),
       toDead: this.db.prepare(`INSERT OR REPLACE INTO outbox_dead (id, topic, payload, qos, retain, route, created_ms, bytes, crc, reason, dead_ms)
@@ -516,7 +526,7 @@ export class Outbox {
 
   /** One transaction: true when it added messages, false when not, undefined when it failed. */
   private commitChunk(batch: Pending[], acks: number[]): boolean | undefined {
-    const before = { count: this.count, bytes: this.totalBytes, lastId: this.lastId };
+    const before = { count: this.count, bytes: this.totalBytes, lastId: this.lastId, reservedId: this.reservedId };
     this.effects = { cache: [], evicted: [], drops: new Map() };
     // Deletes: say first they may have happened, so that a crash right after the commit can never
     // make the next start count these delivered messages as lost (commit-record.ts).
@@ -531,6 +541,7 @@ export class Outbox {
       this.count = before.count;
       this.totalBytes = before.bytes;
       this.lastId = before.lastId;
+      this.reservedId = before.reservedId;
       this.acks = acks.concat(this.acks);
       this.stats.failedCommits++;
       this.options.metrics?.errors.inc({ component: 'outbox' });
@@ -664,6 +675,10 @@ export class Outbox {
       results.push(result);
     }
     this.rows.flush();
+    if (this.lastId > this.reservedId) {
+      this.reservedId = this.lastId + ID_BLOCK;
+      this.stmt.reserveIds.run(this.reservedId);
+    }
     if (evict !== undefined && evict.dropped > 0) this.drop('outbox_full', evict.dropped);
     for (let k = 0; k < insertedIds.length; k++) {
       const id = insertedIds[k]!;
