@@ -48,8 +48,9 @@
  * the same transactions: one page written per ID_BLOCK messages, where
  * AUTOINCREMENT wrote its sqlite_sequence page at every commit
  * (outbox-db.ts). A restart continues after the reserved ids (a gap,
- * never a reuse). Delivery order is id order. Rows handed out by `next` are "in flight" (in memory only):
- * after a restart every row is pending again.
+ * never a reuse). Delivery order is id order. Rows handed out by `next`
+ * are "in flight" (in memory only): after a restart every row is pending
+ * again.
  *
  * Damage (issue 11): every row read back from disk is checked
  * (row-check.ts) and dead-lettered when it cannot be the message written;
@@ -146,9 +147,9 @@ const COMMIT_DELAY_MAX_BYTES = 4 << 20;
  * for, so that large messages are read a few at a time.
  */
 const READ_AHEAD_ROWS = 64;
+const READ_AHEAD_BYTES = 256 << 10;
 /** Ids reserved at once in outbox_ids (see the file comment). */
 const ID_BLOCK = 1024;
-const READ_AHEAD_BYTES = 256 << 10;
 const ascending = (a: number, b: number): number => a - b;
 
 /** Rows next() tries one by one past an unreadable page before giving up until its next call. */
