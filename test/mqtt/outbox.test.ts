@@ -220,6 +220,24 @@ describe('Outbox', () => {
     expect(third[0]!.id).toBeGreaterThan(second[0]!.id);
   });
 
+  it('ids keep growing when the database file is gone and the commit record remains (it names the highest id)', async () => {
+    const dir = tempDir(cleanup, 'outbox');
+    let ob = open(dir);
+    await Promise.all([0, 1, 2].map((i) => ob.enqueue(msg(i))));
+    const first = ob.next(10);
+    for (const m of first) ob.ack(m.id);
+    ob.flush();
+    ob.close();
+    const file = outboxConfig(dir).path;
+    for (const f of [file, `${file}-wal`]) fs.rmSync(f, { force: true });
+    expect(fs.existsSync(`${file}-commit`)).toBe(true);
+    ob = open(dir);
+    await ob.enqueue(msg(9));
+    const [again] = ob.next(10);
+    expect(idx(again!)).toBe(9);
+    expect(again!.id).toBeGreaterThan(first[2]!.id);
+  });
+
   it('a message per commit appends one 1 KiB page to the WAL: no sequence page, ids reserved a block at a time', async () => {
     const dir = tempDir(cleanup, 'outbox');
     const ob = open(dir);
