@@ -40,7 +40,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import mqtt from 'mqtt';
 import { WsapiServer, type ServerEvent } from '../src/wsapi/index.js';
-import { cpuMs, diskWriteBytes, pct, rssMb, startMosquitto } from './support/mosquitto.js';
+import { cpuMs, diskWriteBytes, pct, rssMb, startMosquitto, stopProcess } from './support/mosquitto.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const launcher = join(here, '..', '..', 'bin', 'afb-edge');
@@ -75,6 +75,8 @@ async function subscriber(port: number, topic: string) {
   };
 }
 
+/** The agent's outbox.max_bytes unless --max-bytes says otherwise. */
+const DEFAULT_MAX_BYTES = 32 * 1024 * 1024;
 const { values } = parseArgs({ options: {
   events: { type: 'string', default: '20000' },
   rate: { type: 'string', default: '1000' },
@@ -83,7 +85,7 @@ const { values } = parseArgs({ options: {
   'flood-seconds': { type: 'string', default: '0' },
   rounds: { type: 'string', default: '1' },
   'commit-delay-ms': { type: 'string', default: '0' },
-  'max-bytes': { type: 'string', default: String(32 * 1024 * 1024) },
+  'max-bytes': { type: 'string', default: String(DEFAULT_MAX_BYTES) },
 } });
 const N = Number(values.events);
 const RATE = Number(values.rate);
@@ -178,7 +180,7 @@ try {
   const steadyDisk = (diskWriteBytes(agent.pid!) - steadyDisk0) / sent;
   rssSamples.push(rssMb(agent.pid!));
   const rss = rssSummary();
-  console.log(`steady ${RATE} ev/s QoS 1 for ${RATE_S} s${WARM_S > 0 ? ' after the warm-up' : ''}: ${sent} events, p50 ${pct(steady, 0.5).toFixed(2)} ms, p90 ${pct(steady, 0.9).toFixed(2)} ms, p99 ${pct(steady, 0.99).toFixed(2)} ms, p99.9 ${pct(steady, 0.999).toFixed(2)} ms, agent CPU ${steadyCpu.toFixed(1)} µs/event, disk writes ${Math.round(steadyDisk)} B/event${COMMIT_DELAY_MS > 0 ? ` (commit_delay_ms ${COMMIT_DELAY_MS})` : ''}${values['max-bytes'] !== String(32 * 1024 * 1024) ? ` (outbox max_bytes ${MAX_BYTES})` : ''}, ${rss.text}`);
+  console.log(`steady ${RATE} ev/s QoS 1 for ${RATE_S} s${WARM_S > 0 ? ' after the warm-up' : ''}: ${sent} events, p50 ${pct(steady, 0.5).toFixed(2)} ms, p90 ${pct(steady, 0.9).toFixed(2)} ms, p99 ${pct(steady, 0.99).toFixed(2)} ms, p99.9 ${pct(steady, 0.999).toFixed(2)} ms, agent CPU ${steadyCpu.toFixed(1)} µs/event, disk writes ${Math.round(steadyDisk)} B/event${COMMIT_DELAY_MS > 0 ? ` (commit_delay_ms ${COMMIT_DELAY_MS})` : ''}${MAX_BYTES !== DEFAULT_MAX_BYTES ? ` (outbox max_bytes ${MAX_BYTES})` : ''}, ${rss.text}`);
   results.push(`steady_p99_ms=${pct(steady, 0.99).toFixed(2)}`, `steady_cpu_us=${steadyCpu.toFixed(1)}`, `steady_disk_bytes=${Math.round(steadyDisk)}`, `steady_rss_mb=${rss.peak.toFixed(1)}`);
 
   // The floor of that figure on this machine: plain mqtt.js publishing at the same rate to the same
@@ -279,18 +281,14 @@ try {
         nextSample += Math.max(1000, (FLOOD_S * 1000) / 20);
       }
     }
-    console.log(`broker down, ${n} events in ${FLOOD_S} s (outbox capped at 200,000 messages / 32 MiB): RSS ${samples.join(' ')}`);
+    console.log(`broker down, ${n} events in ${FLOOD_S} s (outbox capped at 200,000 messages / ${(MAX_BYTES / 1048576).toFixed(0)} MiB): RSS ${samples.join(' ')}`);
     results.push(`flood_rss_mb=${rssMb(agent.pid!).toFixed(1)}`);
     await broker.start();
   }
   await sub.close();
   console.log(results.join(' '));
 } finally {
-  // An agent that could not start has exited already: waiting for its 'exit' hung the bench.
-  if (agent.exitCode === null && agent.signalCode === null) {
-    agent.kill('SIGTERM');
-    await new Promise((r) => agent.once('exit', r));
-  }
+  await stopProcess(agent);
   await server.close();
   await broker.stop().catch(() => {});
   rmSync(dir, { recursive: true, force: true });

@@ -39,7 +39,7 @@ import { parseArgs } from 'node:util';
 import mqtt from 'mqtt';
 import type { Page } from 'playwright-core';
 import { launchChromium } from './support/chromium.js';
-import { pct, rssMb, startMosquitto } from './support/mosquitto.js';
+import { pct, rssMb, startMosquitto, stopProcess } from './support/mosquitto.js';
 
 const { values } = parseArgs({ options: { devices: { type: 'string' }, rate: { type: 'string' }, warmup: { type: 'string' }, seconds: { type: 'string' }, trace: { type: 'string' } } });
 const DEVICES = Number(values.devices ?? 500);
@@ -222,8 +222,7 @@ async function main(): Promise<void> {
   } finally {
     await browser.closeAll();
     await fleet.stop();
-    monitor.kill('SIGTERM');
-    await new Promise((r) => monitor.once('exit', r));
+    await stopProcess(monitor);
     await broker.stop();
     rmSync(dir, { recursive: true, force: true });
   }

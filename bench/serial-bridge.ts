@@ -24,7 +24,7 @@ import mqtt from 'mqtt';
 import { encodeFrame, SlcanDecoder } from '../src/serial/slcan-codec.js';
 import { openSerialPort } from '../src/sim/ecu/serial-port.js';
 import { startPtyPair, type PtyPair } from '../src/sim/pty-pair.js';
-import { pct, rssMb, startMosquitto } from './support/mosquitto.js';
+import { pct, rssMb, startMosquitto, stopProcess } from './support/mosquitto.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const launcher = join(here, '..', '..', 'bin', 'afb-edge');
@@ -226,11 +226,7 @@ try {
   const burstRatio = (agentBurst.got / agentBurst.span) / (baseBurst.got / baseBurst.span);
   console.log(`summary: steady ${RATE}/s delivered ${agentSteady.got}/${total} (lost ${total - agentSteady.got}), p99 ${pct(agentSteady.lat, 0.99).toFixed(2)} ms vs baseline ${pct(baseSteady.lat, 0.99).toFixed(2)} ms; burst ${Math.round(agentBurst.got / agentBurst.span)}/s = ${burstRatio.toFixed(2)} × baseline`);
 } finally {
-  // An agent that could not start has exited already: waiting for its 'exit' would hang the bench.
-  if (agent.exitCode === null && agent.signalCode === null) {
-    agent.kill('SIGTERM');
-    await new Promise((r) => agent.once('exit', r));
-  }
+  await stopProcess(agent);
   ecu.close();
   await pair.close();
   await broker.stop();

@@ -1,7 +1,7 @@
 /**
  * What the end-to-end benchmarks share: a mosquitto of their own on a free
- * loopback port (stopped and restarted to play broker outages), and readings
- * of a child process (RSS) and of latency samples.
+ * loopback port (stopped and restarted to play broker outages), stopping a
+ * child process, and readings of a child process (RSS) and of latency samples.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
@@ -38,14 +38,22 @@ export async function startMosquitto(dir: string): Promise<Mosquitto> {
       }
       throw new Error('mosquitto did not start');
     },
-    async stop() {
-      const done = new Promise((r) => m.proc.once('exit', r));
-      m.proc.kill('SIGTERM');
-      await done;
-    },
+    stop: () => stopProcess(m.proc),
   };
   await m.start();
   return m;
+}
+
+/**
+ * Sends `signal` and waits for the exit, unless the process has exited
+ * already (one that could not start): waiting for an 'exit' that has
+ * fired hung the bench.
+ */
+export async function stopProcess(proc: ChildProcess, signal: NodeJS.Signals = 'SIGTERM'): Promise<void> {
+  if (proc.exitCode !== null || proc.signalCode !== null) return;
+  const done = new Promise((r) => proc.once('exit', r));
+  proc.kill(signal);
+  await done;
 }
 
 export function rssMb(pid: number, field = 'VmRSS'): number {
