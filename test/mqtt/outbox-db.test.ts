@@ -57,6 +57,23 @@ it('a version 2 file holding messages is upgraded: its page size and AUTOINCREME
   db.close();
 });
 
+it('highestId counts only integers a message id can be: text, fractions, negatives and numbers past 2^53 in outbox_ids or sqlite_sequence are left out', () => {
+  const file = join(dir, 'o.db');
+  version2File(file, [7, 8], 5);
+  let db = openDatabase(file, 'normal');
+  db.prepare("INSERT INTO outbox_dead (id, reason, dead_ms) VALUES (12, 'x', 1)").run();
+  expect(highestId(db)).toBe(12);
+  for (const bad of ['zzz', 15.5, -40, 2n ** 60n, 1e300]) {
+    db.prepare('UPDATE outbox_ids SET reserved = ?').run(bad);
+    db.prepare("UPDATE sqlite_sequence SET seq = ? WHERE name = 'outbox'").run(bad);
+    expect(highestId(db), String(bad)).toBe(12);
+  }
+  db.close();
+  db = openDatabase(file, 'normal'); // and a reopening takes the file as it is
+  expect(highestId(db)).toBe(12);
+  db.close();
+});
+
 it('a table with AUTOINCREMENT found empty is made again without it, its sequence carried to outbox_ids', () => {
   const file = join(dir, 'o.db');
   version2File(file, [], 90);

@@ -238,6 +238,29 @@ describe('Outbox', () => {
     expect(again!.id).toBeGreaterThan(first[2]!.id);
   });
 
+  it('a damaged outbox_ids (text where the reserved id was) gives no NaN ids: the next id follows the rows, and the reservation is written again', async () => {
+    const dir = tempDir(cleanup, 'outbox');
+    let ob = open(dir);
+    await Promise.all([0, 1].map((i) => ob.enqueue(msg(i))));
+    ob.close();
+    const file = outboxConfig(dir).path;
+    const raw = new Database(file);
+    raw.prepare("UPDATE outbox_ids SET reserved = 'garbage'").run();
+    const highest = raw.prepare('SELECT MAX(id) FROM outbox').pluck().get() as number;
+    raw.close();
+    ob = open(dir);
+    await ob.enqueue(msg(2));
+    const ids = ob.next(10).map((m) => m.id);
+    expect(ids.every((id) => Number.isSafeInteger(id))).toBe(true);
+    expect(ids.at(-1)).toBeGreaterThan(highest);
+    ob.close();
+    const check = new Database(file);
+    const reserved = check.prepare('SELECT reserved FROM outbox_ids').pluck().get();
+    check.close();
+    expect(typeof reserved).toBe('number');
+    expect(reserved as number).toBeGreaterThanOrEqual(ids.at(-1)!);
+  });
+
   it('a message per commit appends one 1 KiB page to the WAL: no sequence page, ids reserved a block at a time', async () => {
     const dir = tempDir(cleanup, 'outbox');
     const ob = open(dir);

@@ -164,13 +164,19 @@ export function openDatabase(path: string, synchronous: Synchronous): Database.D
 
 /**
  * The highest message id ever used or reserved: outbox_ids, the tables, and
- * sqlite_sequence where an older file's AUTOINCREMENT kept it.
+ * sqlite_sequence where an older file's AUTOINCREMENT kept it. Only integers
+ * a message id can be count (0 < id < 2^53): a damaged or edited file may hold
+ * text, a fraction or a huge number there, and SQLite's MAX would return it
+ * (text sorts above numbers), making every new id NaN or inexact. A value
+ * left out is repaired by the outbox's next reservation.
  */
 export function highestId(db: Database.Database): number {
+  const sound = `BETWEEN 1 AND ${Number.MAX_SAFE_INTEGER}`;
   const sequence = db.prepare("SELECT 1 FROM sqlite_master WHERE name = 'sqlite_sequence'").get() !== undefined
-    ? "SELECT seq AS x FROM sqlite_sequence WHERE name = 'outbox' UNION ALL " : '';
-  const row = db.prepare(`SELECT MAX(x) AS id FROM (${sequence}SELECT reserved AS x FROM outbox_ids
-    UNION ALL SELECT MAX(id) FROM outbox UNION ALL SELECT MAX(id) FROM outbox_dead)`).get() as { id: number | null };
+    ? `SELECT seq AS x FROM sqlite_sequence WHERE name = 'outbox' AND typeof(seq) = 'integer' AND seq ${sound} UNION ALL ` : '';
+  // The tables' ids are integer keys: a range on them is a b-tree search, not a scan.
+  const row = db.prepare(`SELECT MAX(x) AS id FROM (${sequence}SELECT reserved AS x FROM outbox_ids WHERE typeof(reserved) = 'integer' AND reserved ${sound}
+    UNION ALL SELECT MAX(id) FROM outbox WHERE id ${sound} UNION ALL SELECT MAX(id) FROM outbox_dead WHERE id ${sound})`).get() as { id: number | null };
   return row.id ?? 0;
 }
 
