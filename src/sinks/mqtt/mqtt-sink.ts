@@ -21,7 +21,8 @@ import { OncePerKindLog, RateLimitedLog, type Logger } from '../../util/log.js';
 import { Backoff } from '../../util/backoff.js';
 import { IdTable } from '../../util/id-table.js';
 import { brokerLabel, buildConnectOptions } from './connect-options.js';
-import { connectMqtt, UniqueMessageIdProvider, type MqttClient } from './mqtt-transport.js';
+import { connectMqtt, type MqttClient } from './mqtt-transport.js';
+import { PacketIdAllocator } from './packet-ids.js';
 import { describeError } from './describe-error.js';
 import { Qos0Sender } from './qos0-sender.js';
 import { Outbox, type EnqueueResult, type OutboxRecovery, type StoredMessage, type Synchronous } from './outbox.js';
@@ -362,7 +363,7 @@ export class MqttSink extends EventEmitter {
       this.onClosed(false, err);
       return;
     }
-    if (!this.config.clean_session) options.messageIdProvider = new UniqueMessageIdProvider();
+    if (!this.config.clean_session) options.messageIdProvider = new PacketIdAllocator();
     const gen = ++this.gen;
     const client = connectMqtt(this.config.url, options);
     this.client = client;

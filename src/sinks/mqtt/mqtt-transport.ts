@@ -19,15 +19,12 @@ import { lazyRequire } from '../../util/lazy-require.js';
 // loader and esbuild make module.exports their default import; vitest's loader gives the
 // class itself. defaultExport() takes either.
 import clientModule from 'mqtt/lib/client';
-import uniqueIdModule from 'mqtt/lib/unique-message-id-provider';
 import storeModule from 'mqtt/lib/store';
 
 const tls = lazyRequire<typeof import('node:tls')>('node:tls');
 const defaultExport = <T>(m: { default: T } | T): T => ((m as { default?: T }).default ?? m) as T;
 const MqttClient = defaultExport(clientModule);
 export type MqttClient = InstanceType<typeof MqttClient>;
-/** Message ids for persistent sessions (the broker may still hold some of the previous connection's). */
-export const UniqueMessageIdProvider = defaultExport(uniqueIdModule);
 /** mqtt.js's in-memory packet store (unkept-store.ts extends it). */
 export const MqttStore = defaultExport(storeModule);
 
