@@ -257,7 +257,7 @@ export function applyBoard(board: Board, data: Record<string, unknown>): Record<
 /** The node flags the board's limits stand for, as bin/afb-edge takes them in AFB_EDGE_NODE_FLAGS. */
 export function nodeFlags(board: Board): string {
   const l = board.limits;
-  return `--max-old-space-size=${l.max_old_space_mb} --max-semi-space-size=${l.max_semi_space_mb} --v8-pool-size=${l.v8_pool_size} --heap-growing-percent=${l.heap_growing_percent}`;
+  return `--max-old-space-size=${l.max_old_space_mb} --max-semi-space-size=${l.max_semi_space_mb} --v8-pool-size=${l.v8_pool_size} --heap-growing-percent=${l.heap_growing_percent} --expose-gc`;
 }
 
 /**

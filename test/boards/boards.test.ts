@@ -229,10 +229,10 @@ describe('selectBoard', () => {
 describe('heap flags and the systemd drop-in', () => {
   it('renders the node flags and the drop-in the launcher and systemd take', () => {
     const b = board('rpi4');
-    expect(nodeFlags(b)).toBe('--max-old-space-size=192 --max-semi-space-size=1 --v8-pool-size=1 --heap-growing-percent=50');
+    expect(nodeFlags(b)).toBe('--max-old-space-size=192 --max-semi-space-size=1 --v8-pool-size=1 --heap-growing-percent=50 --expose-gc');
     const text = systemdDropIn(b);
     expect(text).toContain('[Service]\nEnvironment=AFB_EDGE_BOARD=rpi4\n');
-    expect(text).toContain('Environment="AFB_EDGE_NODE_FLAGS=--max-old-space-size=192 --max-semi-space-size=1 --v8-pool-size=1 --heap-growing-percent=50"\n');
+    expect(text).toContain('Environment="AFB_EDGE_NODE_FLAGS=--max-old-space-size=192 --max-semi-space-size=1 --v8-pool-size=1 --heap-growing-percent=50 --expose-gc"\n');
     expect(text).toContain('MemoryHigh=288M\nMemoryMax=384M\n');
     expect(text).toContain('DeviceAllow=char-ttyAMA rw\n');
     expect(systemdDropIn(board('rcar-h3'))).toContain('DeviceAllow=char-ttySC rw\n');
@@ -240,7 +240,7 @@ describe('heap flags and the systemd drop-in', () => {
 
   it('warns only when node was started without any old-space limit', () => {
     const b = board('qemuarm64');
-    expect(heapWarning(b, [], '')).toContain('AFB_EDGE_NODE_FLAGS="--max-old-space-size=96 --max-semi-space-size=1 --v8-pool-size=1 --heap-growing-percent=50"');
+    expect(heapWarning(b, [], '')).toContain('AFB_EDGE_NODE_FLAGS="--max-old-space-size=96 --max-semi-space-size=1 --v8-pool-size=1 --heap-growing-percent=50 --expose-gc"');
     expect(heapWarning(b, ['--max-old-space-size=96'], '')).toBeUndefined();
     expect(heapWarning(b, ['--max-old-space-size=500'], '')).toBeUndefined();
     expect(heapWarning(b, [], '--max_old_space_size=80')).toBeUndefined();

@@ -98,7 +98,7 @@ describe('run --board', () => {
       });
     const bare = await start([]);
     expect(bare).toContain('<info> board qemuarm64: QEMU qemuarm64 (virt, 512 MB)');
-    expect(bare).toContain('<warn> board qemuarm64 sizes the V8 heap for 512 MB but node was started without a heap limit: start it with AFB_EDGE_NODE_FLAGS="--max-old-space-size=96 --max-semi-space-size=1 --v8-pool-size=1 --heap-growing-percent=50"');
+    expect(bare).toContain('<warn> board qemuarm64 sizes the V8 heap for 512 MB but node was started without a heap limit: start it with AFB_EDGE_NODE_FLAGS="--max-old-space-size=96 --max-semi-space-size=1 --v8-pool-size=1 --heap-growing-percent=50 --expose-gc"');
     const flagged = await start(['--max-old-space-size=96']);
     expect(flagged).toContain('<info> board qemuarm64');
     expect(flagged).not.toContain('heap limit');

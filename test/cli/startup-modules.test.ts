@@ -94,3 +94,29 @@ it("with a serial link, nothing of serialport before READY=1; its addon right af
   expect(addon).toHaveLength(1);
   expect(later).toEqual([...BUNDLE, SQLITE_ADDON, addon[0]!, 'node_modules/@serialport/bindings-cpp/package.json'].sort());
 });
+
+it('once ready, one full collection (gc() from the launcher\'s --expose-gc) takes what start-up left in the old generation', async () => {
+  const file = join(dir, 'gc.yaml');
+  writeFileSync(file, `device: { id: modules-test }\nmqtt: { url: "mqtt://127.0.0.1:9" }\noutbox: { path: ${join(dir, 'outbox-gc.db')} }\nbinders: []\nroutes: []\n`);
+  const preload = join(dir, 'ready-mark.cjs');
+  writeFileSync(preload, `process.once('afb-edge:ready', () => process.stderr.write('AT-READY\\n'));\n`);
+  const env: NodeJS.ProcessEnv = { ...process.env, AFB_EDGE_NODE_FLAGS: `--max-semi-space-size=2 --expose-gc --trace-gc --require ${preload}` };
+  for (const k of ['NOTIFY_SOCKET', 'AFB_EDGE_CODE_CACHE', 'CACHE_DIRECTORY', 'DEBUG']) delete env[k];
+  const child = spawn(join(projectRoot, 'bin/afb-edge'), ['run', '--config', file], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  let stdout = '';
+  let stderr = '';
+  child.stdout!.on('data', (d: Buffer) => (stdout += d));
+  await new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`not ready: ${stderr}`)), 20_000);
+    child.stderr!.on('data', (d: Buffer) => {
+      stderr += d;
+      if (stderr.includes('AT-READY\n')) { clearTimeout(timer); resolve(); }
+    });
+  });
+  // V8's --trace-gc names a collection gc() asked for "testing"
+  const forced = () => stdout.split('\n').filter((l) => /Mark-Compact .* testing; GC in old space requested/.test(l));
+  for (let i = 0; i < 50 && forced().length === 0; i++) await new Promise((r) => setTimeout(r, 100));
+  child.kill('SIGTERM');
+  await new Promise((r) => child.once('exit', r));
+  expect(forced(), stdout).toHaveLength(1);
+});
