@@ -250,16 +250,17 @@ describe('ecu-sim slcan: periodic frames', () => {
     expect(Object.values(h.decoder.stats.rejected).reduce((a, b) => a + b, 0)).toBe(0);
   });
 
-  it('keeps pace at 10,000 frames/s: every counter arrives, not at half the rate or less', async () => {
+  it('keeps pace at 10,000 frames/s: every counter arrives, not at a quarter of the rate or less', async () => {
     const { h } = await setup(['--rate', '10000', '--count', '10000']);
     h.send('S8\rO\r');
-    await h.rx.until(() => frames(h.rx.values).length >= 19_999, 8000, 'all 19,999 frames');
+    await h.rx.until(() => frames(h.rx.values).length >= 19_999, 10_000, 'all 19,999 frames');
     const items = h.rx.items.filter((i) => i.value.kind === 'frame');
     const fps = (items.length - 1) / ((items.at(-1)!.at - items[0]!.at) / 1000);
-    // As in the test above: a loaded machine (the suite runs a fork more than there are cores)
-    // may make the sim late, not by half. It measured 7,877 frames/s in a CI run with 8,000 as
-    // the bound; bench/serial-bridge.ts measures rates.
-    expect(fps).toBeGreaterThanOrEqual(5000);
+    // What this must catch is a sim paced frame by frame on Node's timers, which fire at most
+    // about once a millisecond: 1,000-2,000 frames/s. A loaded machine (the suite runs a fork more
+    // than there are cores) makes a sound sim late too: fresh-clone CI runs measured 7,877 and
+    // 4,628 frames/s, hence a quarter of the rate as the bound; bench/serial-bridge.ts measures rates.
+    expect(fps).toBeGreaterThanOrEqual(2500);
     const counters = frames(h.rx.values).filter((f) => f.id === 0x200).map((f) => f.data.readUInt32LE(0));
     expect(counters).toEqual(Array.from({ length: 10_000 }, (_, i) => i));
   });
