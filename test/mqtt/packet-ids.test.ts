@@ -1,10 +1,10 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import uniqueIdModule from 'mqtt/lib/unique-message-id-provider';
+import { defaultExport } from '../../src/sinks/mqtt/mqtt-transport.js';
 import { PacketIdAllocator } from '../../src/sinks/mqtt/packet-ids.js';
 
 // mqtt.js's own provider for persistent sessions, which PacketIdAllocator replaces: the reference.
-const defaultExport = <T>(m: { default: T } | T): T => ((m as { default?: T }).default ?? m) as T;
 const UniqueMessageIdProvider = defaultExport(uniqueIdModule);
 
 describe('PacketIdAllocator', () => {

@@ -116,11 +116,12 @@ export async function runCommand(argv: string[]): Promise<number> {
         (process.emit as (event: string) => boolean)('afb-edge:ready');
         parseCache?.save(); // after READY=1: the write is not on the start-up's path
         logParseCache();
-        // after launch.cjs's code cache write, queued the same way on the same event
-        setImmediate(collectStartGarbage);
         return agent.metrics.collectProcessMetrics();
       })
-      .catch((err: unknown) => logger.warn(`process metrics unavailable: ${(err as Error).message}`));
+      .catch((err: unknown) => logger.warn(`process metrics unavailable: ${(err as Error).message}`))
+      // the last of start-up: after the process metrics' registration and launch.cjs's code cache
+      // write (an immediate queued on the ready event, so before this one)
+      .finally(() => setImmediate(collectStartGarbage));
   });
   sd.stopping(signal);
   process.removeListener('SIGHUP', onHup);

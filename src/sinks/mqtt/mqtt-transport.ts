@@ -22,7 +22,7 @@ import clientModule from 'mqtt/lib/client';
 import storeModule from 'mqtt/lib/store';
 
 const tls = lazyRequire<typeof import('node:tls')>('node:tls');
-const defaultExport = <T>(m: { default: T } | T): T => ((m as { default?: T }).default ?? m) as T;
+export const defaultExport = <T>(m: { default: T } | T): T => ((m as { default?: T }).default ?? m) as T;
 const MqttClient = defaultExport(clientModule);
 export type MqttClient = InstanceType<typeof MqttClient>;
 /** mqtt.js's in-memory packet store (unkept-store.ts extends it). */
